@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+import('../dist/src/cli/users/main.js').catch((err) => { console.error('coffer-users: error: cannot load the built program (run npm install, which builds dist/): ' + err.message); process.exit(1); });

@@ -1,0 +1,63 @@
+/**
+ * What every Coffer program shares at its edge (SPEC §2): argument parsing with one-line errors,
+ * and the single place where an error becomes a `PROGRAM: error: ...` line and an exit status.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from '../../config/load.js';
+import { InputError } from '../../util/errors.js';
+import { SizeError } from '../../util/size.js';
+
+/** Exit statuses shared by the programs. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A wrong command line: exit status 2 with the message. */
+export class UsageError extends InputError {
+  override readonly code = 'COFFER_USAGE';
+}
+
+/** Parses argv with node's parseArgs (options allowed before and after positionals). */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError(tidyParseError(e.message));
+    throw err;
+  }
+}
+
+function tidyParseError(message: string): string {
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}' (see --help)`;
+  const missing = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(message);
+  if (missing) return `option '${missing[1]}' needs a value`;
+  return message.split('\n')[0]!.replace(/\. To specify.*$/, '');
+}
+
+/** Exit status for an error: 2 for bad input of any kind, 1 for everything else. */
+export function exitStatusOf(err: unknown): number {
+  return err instanceof InputError || err instanceof ConfigError || err instanceof SizeError ? EXIT.usage : EXIT.failure;
+}
+
+/**
+ * Runs a program's main function and exits: with main's status, or with a one-line
+ * `PROGRAM: error: ...` on stderr (the stack too when --debug is among the arguments).
+ */
+export function runProgram(program: string, main: (argv: string[]) => Promise<number | void>): void {
+  const argv = process.argv.slice(2);
+  // A closed pipe (`coffer-users list | head -1`) is not an error worth a message.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  });
+  main(argv).then(
+    (status) => {
+      process.exitCode = status ?? EXIT.ok;
+    },
+    (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
+      if (argv.includes('--debug') && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+      process.exitCode = exitStatusOf(err);
+    },
+  );
+}

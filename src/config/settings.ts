@@ -1,0 +1,144 @@
+/**
+ * The server settings of SPEC §3: one table that gives each setting its kind, default and bounds.
+ * Loading (load.ts), flag parsing (cli/) and the README's table all derive from it.
+ */
+import { parseSize, SizeError, type Size } from '../util/size.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = 'json' | 'pretty';
+
+/** Every server setting, fully resolved. */
+export interface Settings {
+  host: string;
+  port: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxSessionsPerUser: number;
+  maxAuthTries: number;
+  loginGraceSeconds: number;
+  idleTimeoutSeconds: number;
+  banThreshold: number;
+  banWindowSeconds: number;
+  banSeconds: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  defaultQuota: Size;
+  symlinks: boolean;
+  legacyScp: boolean;
+  maxHandlesPerSession: number;
+  shutdownGraceSeconds: number;
+}
+
+export type SettingName = keyof Settings;
+
+type Spec =
+  | { kind: 'int'; min: number; max: number; help: string }
+  | { kind: 'bool'; help: string }
+  | { kind: 'size'; help: string }
+  | { kind: 'host'; help: string }
+  | { kind: 'enum'; values: readonly string[]; help: string };
+
+const int = (min: number, max: number, help: string): Spec => ({ kind: 'int', min, max, help });
+const DAY = 86_400;
+
+/** Kind, bounds and a one-line description of each setting, in the order the README lists them. */
+export const SETTING_SPECS: Record<SettingName, Spec> = {
+  host: { kind: 'host', help: 'address to listen on' },
+  port: int(0, 65_535, 'TCP port (0 picks a free one)'),
+  maxConnections: int(1, 100_000, 'open connections in all'),
+  maxConnectionsPerIp: int(1, 100_000, 'open connections from one address'),
+  maxSessionsPerUser: int(1, 10_000, "a user's authenticated connections"),
+  maxAuthTries: int(1, 100, 'failed authentication attempts per connection'),
+  loginGraceSeconds: int(1, 3600, 'time allowed from connect to login'),
+  idleTimeoutSeconds: int(0, 30 * DAY, 'idle connections are closed after this (0 = never)'),
+  banThreshold: int(0, 100_000, 'failures from one address that start a ban (0 = never ban)'),
+  banWindowSeconds: int(1, 30 * DAY, 'window in which failures are counted'),
+  banSeconds: int(1, 30 * DAY, 'how long a ban lasts'),
+  logLevel: { kind: 'enum', values: LOG_LEVELS, help: 'least severe level logged' },
+  logFormat: { kind: 'enum', values: ['json', 'pretty'], help: 'json lines, or pretty for people' },
+  defaultQuota: { kind: 'size', help: 'quota of users added without --quota' },
+  symlinks: { kind: 'bool', help: 'let users create symlinks (inside their home only)' },
+  legacyScp: { kind: 'bool', help: 'serve legacy scp (scp -O, pscp) over exec' },
+  maxHandlesPerSession: int(1, 65_536, 'open files and folders per SFTP session'),
+  shutdownGraceSeconds: int(0, 3600, 'time open transfers get to finish on SIGTERM'),
+};
+
+/** The defaults of SPEC §3; logFormat's default depends on stdout and is filled in by load.ts. */
+export const DEFAULTS: Omit<Settings, 'logFormat'> = {
+  host: '0.0.0.0',
+  port: 2222,
+  maxConnections: 256,
+  maxConnectionsPerIp: 20,
+  maxSessionsPerUser: 10,
+  maxAuthTries: 6,
+  loginGraceSeconds: 60,
+  idleTimeoutSeconds: 900,
+  banThreshold: 10,
+  banWindowSeconds: 600,
+  banSeconds: 900,
+  logLevel: 'info',
+  defaultQuota: 1024 ** 3,
+  symlinks: false,
+  legacyScp: true,
+  maxHandlesPerSession: 256,
+  shutdownGraceSeconds: 30,
+};
+
+export const SETTING_NAMES = Object.keys(SETTING_SPECS) as SettingName[];
+
+/** `maxConnectionsPerIp` -> `MAX_CONNECTIONS_PER_IP` (env names are COFFER_ + this). */
+export function upperSnake(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** `maxConnectionsPerIp` -> `max-connections-per-ip` (the flag name). */
+export function kebab(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/**
+ * Converts one raw value (a JSON value from coffer.json, or a string from env or a flag) to the
+ * setting's type. Returns the value, or a string saying what is wrong with it.
+ */
+export function coerce(name: SettingName, raw: unknown): unknown | { problem: string } {
+  const spec = SETTING_SPECS[name];
+  const fromText = typeof raw === 'string';
+  switch (spec.kind) {
+    case 'int': {
+      const n = fromText && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n)) return { problem: 'must be a whole number' };
+      if (n < spec.min || n > spec.max) return { problem: `must be between ${spec.min} and ${spec.max}` };
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      const t = fromText ? raw.trim().toLowerCase() : '';
+      if (TRUE.has(t)) return true;
+      if (FALSE.has(t)) return false;
+      return { problem: 'must be true or false' };
+    }
+    case 'size': {
+      if (raw === null) return null;
+      if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? raw : { problem: 'must be a size' };
+      if (!fromText) return { problem: "must be a size such as 10M or 'unlimited'" };
+      try {
+        return parseSize(raw);
+      } catch (err) {
+        return { problem: err instanceof SizeError ? err.message : String(err) };
+      }
+    }
+    case 'host':
+      return fromText && /^[A-Za-z0-9.:_%-]{1,255}$/.test(raw) ? raw : { problem: 'must be a host name or address' };
+    case 'enum':
+      return fromText && spec.values.includes(raw) ? raw : { problem: `must be one of ${spec.values.join(', ')}` };
+  }
+}
+
+/** True when coerce() refused the value. */
+export function isProblem(v: unknown): v is { problem: string } {
+  return typeof v === 'object' && v !== null && 'problem' in v;
+}

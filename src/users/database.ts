@@ -1,0 +1,79 @@
+/**
+ * Opens Coffer's SQLite database: created with mode 0600 in a 0700 folder, WAL journal, a busy
+ * timeout so the server and coffer-users can share it, foreign keys on, and every pending schema
+ * migration applied (PRAGMA user_version counts the migrations already run).
+ */
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Db = Database.Database;
+
+/** How long a statement waits for another process's write lock before failing (ms). */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Each entry moves the schema one version up; never edit a released one, append a new one.
+ * Version N of the schema is the state after MIGRATIONS[0..N-1].
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE users (
+     id            INTEGER PRIMARY KEY,
+     name          TEXT NOT NULL UNIQUE,
+     password_hash TEXT,
+     quota_bytes   INTEGER,
+     used_bytes    INTEGER NOT NULL DEFAULT 0,
+     disabled      INTEGER NOT NULL DEFAULT 0,
+     created_at    TEXT NOT NULL,
+     last_login_at TEXT
+   ) STRICT;
+   CREATE TABLE user_keys (
+     id          INTEGER PRIMARY KEY,
+     user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+     algorithm   TEXT NOT NULL,
+     bits        INTEGER NOT NULL,
+     key_blob    TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     comment     TEXT NOT NULL DEFAULT '',
+     added_at    TEXT NOT NULL,
+     UNIQUE (user_id, fingerprint)
+   ) STRICT;
+   CREATE INDEX user_keys_by_fingerprint ON user_keys(fingerprint);`,
+];
+
+/** Opens (creating if needed) the database file and brings its schema up to date. */
+export function openDatabase(file: string): Db {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // Create the file ourselves so it is 0600 from its first byte; SQLite gives the -wal and -shm
+  // files the same mode as the database file.
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** Runs the migrations this database has not had yet, each in its own immediate transaction. */
+export function migrate(db: Db): void {
+  for (;;) {
+    const step = db.transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > MIGRATIONS.length) {
+        throw new Error(`database schema version ${version} is newer than this Coffer knows (${MIGRATIONS.length})`);
+      }
+      if (version === MIGRATIONS.length) return false;
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+      return true;
+    });
+    if (!step.immediate()) return;
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * UserStore: users and their public keys in SQLite (better-sqlite3, synchronous). Every change is
+ * one transaction that either applies whole or not at all, and keeps the invariant that each user
+ * has a password or at least one key. Both the server and coffer-users use it on the same file.
+ */
+import { InputError, NoSuchUserError } from '../util/errors.js';
+import { openDatabase, type Db } from './database.js';
+import type { PublicKey } from './public-keys.js';
+
+/** A stored public key; `index` is its 1-based position in `key list`. */
+export interface StoredKey extends PublicKey {
+  index: number;
+  addedAt: string;
+}
+
+/** A user as stored. Times are ISO-8601 strings. */
+export interface User {
+  id: number;
+  name: string;
+  /** PHC string, or null for a key-only user. */
+  passwordHash: string | null;
+  /** null = unlimited. */
+  quotaBytes: number | null;
+  usedBytes: number;
+  disabled: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+  keys: StoredKey[];
+}
+
+/** What `add` needs. */
+export interface NewUser {
+  name: string;
+  passwordHash: string | null;
+  quotaBytes: number | null;
+  disabled: boolean;
+  keys: PublicKey[];
+  usedBytes?: number;
+}
+
+interface UserRow {
+  id: number;
+  name: string;
+  password_hash: string | null;
+  quota_bytes: number | null;
+  used_bytes: number;
+  disabled: number;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+interface KeyRow {
+  user_id: number;
+  algorithm: string;
+  bits: number;
+  key_blob: string;
+  fingerprint: string;
+  comment: string;
+  added_at: string;
+}
+
+const NEEDS_CREDENTIAL = 'a user needs a password or at least one key';
+
+/** The user store on one SQLite file. */
+export class UserStore {
+  private constructor(readonly db: Db) {}
+
+  /** Opens (and creates or migrates) the database at `file`. */
+  static open(file: string): UserStore {
+    return new UserStore(openDatabase(file));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** The user, or undefined. */
+  find(name: string): User | undefined {
+    const row = this.db.prepare<[string], UserRow>('SELECT * FROM users WHERE name = ?').get(name);
+    return row && this.toUser(row, this.keyRows(row.id));
+  }
+
+  /** The user, or a NoSuchUserError. */
+  get(name: string): User {
+    const user = this.find(name);
+    if (!user) throw new NoSuchUserError(name);
+    return user;
+  }
+
+  /** All users, ordered by name. */
+  list(): User[] {
+    const rows = this.db.prepare<[], UserRow>('SELECT * FROM users ORDER BY name').all();
+    const keys = this.db.prepare<[], KeyRow>('SELECT * FROM user_keys ORDER BY id').all();
+    return rows.map((r) => this.toUser(r, keys.filter((k) => k.user_id === r.id)));
+  }
+
+  /**
+   * Adds a user. `alongside` runs inside the same transaction (coffer-users creates the home
+   * folder there), so if it throws, the user is not added.
+   */
+  add(user: NewUser, alongside?: (u: User) => void): User {
+    if (user.passwordHash === null && user.keys.length === 0) throw new InputError(NEEDS_CREDENTIAL);
+    return this.db.transaction(() => {
+      if (this.find(user.name)) throw new InputError(`user '${user.name}' already exists`);
+      const now = new Date().toISOString();
+      const { lastInsertRowid } = this.db
+        .prepare('INSERT INTO users (name, password_hash, quota_bytes, used_bytes, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(user.name, user.passwordHash, user.quotaBytes, user.usedBytes ?? 0, user.disabled ? 1 : 0, now);
+      this.insertKeys(Number(lastInsertRowid), user.keys, now);
+      const added = this.get(user.name);
+      alongside?.(added);
+      return added;
+    }).immediate();
+  }
+
+  /** Removes a user and their keys. `alongside` runs inside the transaction, as for add. */
+  remove(name: string, alongside?: (u: User) => void): void {
+    this.db.transaction(() => {
+      const user = this.get(name);
+      this.db.prepare('DELETE FROM users WHERE id = ?').run(user.id);
+      alongside?.(user);
+    }).immediate();
+  }
+
+  /** Sets or (with null) removes the password; removing needs at least one key. */
+  setPasswordHash(name: string, hash: string | null): void {
+    this.db.transaction(() => {
+      const user = this.get(name);
+      if (hash === null && user.keys.length === 0) throw new InputError(`${NEEDS_CREDENTIAL}; '${name}' has no key`);
+      this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, user.id);
+    }).immediate();
+  }
+
+  /** Sets the quota in bytes (null = unlimited). */
+  setQuota(name: string, bytes: number | null): void {
+    this.update(name, 'quota_bytes', bytes);
+  }
+
+  setDisabled(name: string, disabled: boolean): void {
+    this.update(name, 'disabled', disabled ? 1 : 0);
+  }
+
+  /** Sets the usage counter (rescan, and the quota ledger's flushes). */
+  setUsedBytes(name: string, bytes: number): void {
+    this.update(name, 'used_bytes', bytes);
+  }
+
+  /** Records a successful login now. */
+  recordLogin(name: string, when = new Date()): void {
+    this.update(name, 'last_login_at', when.toISOString());
+  }
+
+  /** Adds keys to a user; refuses all of them if any is already one of the user's keys. */
+  addKeys(name: string, keys: PublicKey[]): void {
+    this.db.transaction(() => {
+      const user = this.get(name);
+      for (const key of keys) {
+        if (user.keys.some((k) => k.fingerprint === key.fingerprint)) {
+          throw new InputError(`key ${key.fingerprint} is already a key of '${name}'`);
+        }
+      }
+      this.insertKeys(user.id, keys, new Date().toISOString());
+    }).immediate();
+  }
+
+  /**
+   * Removes one key, chosen by fingerprint or by its 1-based index in `key list`. Refused when it
+   * is the last key of a user without a password. Returns the removed key.
+   */
+  removeKey(name: string, selector: string): StoredKey {
+    return this.db.transaction(() => {
+      const user = this.get(name);
+      const key = /^\d+$/.test(selector)
+        ? user.keys[Number(selector) - 1]
+        : user.keys.find((k) => k.fingerprint === selector || k.fingerprint === `SHA256:${selector}`);
+      if (!key) throw new InputError(`'${name}' has no key ${selector} (see 'coffer-users key list ${name}')`);
+      if (user.keys.length === 1 && user.passwordHash === null) {
+        throw new InputError(`${NEEDS_CREDENTIAL}; this is the last key of '${name}', who has no password`);
+      }
+      this.db.prepare('DELETE FROM user_keys WHERE user_id = ? AND fingerprint = ?').run(user.id, key.fingerprint);
+      return key;
+    }).immediate();
+  }
+
+  /** SQLite's data_version: changes whenever another connection commits (live-change polling). */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  private update(name: string, column: string, value: unknown): void {
+    const { changes } = this.db.prepare(`UPDATE users SET ${column} = ? WHERE name = ?`).run(value, name);
+    if (changes === 0) throw new NoSuchUserError(name);
+  }
+
+  private insertKeys(userId: number, keys: PublicKey[], now: string): void {
+    const insert = this.db.prepare(
+      'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const k of keys) insert.run(userId, k.algorithm, k.bits, k.blob, k.fingerprint, k.comment, now);
+  }
+
+  private keyRows(userId: number): KeyRow[] {
+    return this.db.prepare<[number], KeyRow>('SELECT * FROM user_keys WHERE user_id = ? ORDER BY id').all(userId);
+  }
+
+  private toUser(r: UserRow, keys: KeyRow[]): User {
+    return {
+      id: r.id,
+      name: r.name,
+      passwordHash: r.password_hash,
+      quotaBytes: r.quota_bytes,
+      usedBytes: r.used_bytes,
+      disabled: r.disabled !== 0,
+      createdAt: r.created_at,
+      lastLoginAt: r.last_login_at,
+      keys: keys.map((k, i) => ({
+        index: i + 1,
+        algorithm: k.algorithm,
+        bits: k.bits,
+        blob: k.key_blob,
+        fingerprint: k.fingerprint,
+        comment: k.comment,
+        addedAt: k.added_at,
+      })),
+    };
+  }
+}
