@@ -74,18 +74,26 @@ function parsePhc(phc: string): ParsedHash | null {
   return { params, salt: Buffer.from(m[4]!, 'base64'), hash: Buffer.from(m[5]!, 'base64') };
 }
 
-let dummy: Promise<string> | undefined;
+const dummies = new Map<string, Promise<string>>();
+
+/** A hash of a random password with `params`, made once per parameter set and process. */
+function dummyHash(params: ScryptParams): Promise<string> {
+  const key = `${params.ln},${params.r},${params.p}`;
+  let dummy = dummies.get(key);
+  if (!dummy) dummies.set(key, (dummy = hashPassword(randomBytes(16).toString('hex'), params)));
+  return dummy;
+}
 
 /**
  * Checks a password against a stored PHC string in constant time. A null `phc` (unknown user,
- * or a user without a password) is checked against a dummy hash with the current parameters, so
- * the answer takes as long as for a real user. Malformed hashes and over-long passwords are false.
+ * or a user without a password) is checked against a dummy hash made with `params`, so the answer
+ * takes as long as for a real user whose hash has those parameters. Malformed hashes and
+ * over-long passwords are false.
  */
-export async function verifyPassword(password: string, phc: string | null): Promise<boolean> {
-  dummy ??= hashPassword(randomBytes(16).toString('hex'));
-  const parsed = parsePhc(phc ?? (await dummy));
-  const tooLong = Buffer.byteLength(password) > MAX_PASSWORD_BYTES;
+export async function verifyPassword(password: string, phc: string | null, params: ScryptParams = CURRENT_PARAMS): Promise<boolean> {
+  const parsed = parsePhc(phc ?? (await dummyHash(params)));
   if (!parsed) return false;
+  const tooLong = Buffer.byteLength(password) > MAX_PASSWORD_BYTES;
   const actual = await derive(tooLong ? '' : password, parsed.salt, parsed.params);
   const same = actual.length === parsed.hash.length && timingSafeEqual(actual, parsed.hash);
   return same && phc !== null && !tooLong;
