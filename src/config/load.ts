@@ -101,7 +101,7 @@ function readConfigFile(explicit: string | undefined, paths: StatePaths) {
     throw new ConfigError(`config file ${file} must hold one JSON object of settings`);
   }
   for (const key of Object.keys(parsed)) {
-    if (!(key in SETTING_SPECS)) {
+    if (!Object.hasOwn(SETTING_SPECS, key)) {
       throw new ConfigError(`${file}: unknown setting '${key}'${suggest(key, SETTING_NAMES)}`);
     }
   }

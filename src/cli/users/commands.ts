@@ -1,0 +1,155 @@
+/**
+ * The commands of coffer-users (SPEC §4). Each validates all of its input before it changes
+ * anything, and makes its change in one store transaction, so a refusal leaves everything as it was.
+ */
+import type { Config } from '../../config/load.js';
+import { homeDir } from '../../config/paths.js';
+import { hashPassword } from '../../users/password.js';
+import type { PublicKey } from '../../users/public-keys.js';
+import { validateUserName } from '../../users/user-name.js';
+import type { UserStore } from '../../users/user-store.js';
+import { InputError } from '../../util/errors.js';
+import { formatSize, parseSize, type Size } from '../../util/size.js';
+import { createHome, deleteTree, existingHome, retireHome } from '../../vfs/home-folders.js';
+import { countUsage } from '../../vfs/usage-scan.js';
+import { canPrompt, passwordFromStdin, promptNewPassword, readKeys } from './input.js';
+import { freeBytes, keysTable, userDetails, userJson, usersTable } from './output.js';
+
+/** What every command gets. */
+export interface CommandContext {
+  config: Config;
+  args: string[];
+  flags: {
+    quota?: string;
+    key?: string[];
+    passwordStdin?: boolean;
+    noPassword?: boolean;
+    disabled?: boolean;
+    purge?: boolean;
+    json?: boolean;
+  };
+  /** Opens the store on first use (so input is checked before the database is touched). */
+  store(): UserStore;
+  print(text: string): void;
+}
+
+/** Parses a size argument, re-raising as InputError. */
+function size(text: string): Size {
+  try {
+    return parseSize(text);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+}
+
+/**
+ * The password a command should set: from stdin, from a prompt on a terminal, or none (null).
+ * With no way to get one, throws `missing`, or returns null when `missing` is null.
+ */
+async function newPassword(ctx: CommandContext, user: string, missing: string | null): Promise<string | null> {
+  if (ctx.flags.noPassword) return null;
+  if (ctx.flags.passwordStdin) return passwordFromStdin();
+  if (canPrompt()) return promptNewPassword(user);
+  if (missing === null) return null;
+  throw new InputError(missing);
+}
+
+export async function add(ctx: CommandContext): Promise<void> {
+  const [name] = ctx.args as [string];
+  validateUserName(name);
+  const { flags, config } = ctx;
+  if (flags.passwordStdin && flags.noPassword) throw new InputError('--password-stdin and --no-password exclude each other');
+  if (flags.passwordStdin && flags.key?.includes('-')) throw new InputError('--password-stdin and --key - cannot both read standard input');
+  const quotaBytes = flags.quota !== undefined ? size(flags.quota) : config.defaultQuota;
+  const keys: PublicKey[] = [];
+  for (const source of flags.key ?? []) keys.push(...(await readKeys(source)));
+  const home = homeDir(config.paths, name);
+  const homeState = existingHome(home);
+  if (ctx.store().find(name)) throw new InputError(`user '${name}' already exists`);
+  const needed = 'a user needs a password or at least one key: give --password-stdin or --key FILE';
+  const password = await newPassword(ctx, name, keys.length === 0 ? needed + ' (standard input is not a terminal)' : null);
+  if (password === null && keys.length === 0) throw new InputError(needed);
+  const usedBytes = homeState === 'folder' ? (await countUsage(home)).bytes : 0;
+  const passwordHash = password === null ? null : await hashPassword(password);
+  ctx.store().add({ name, passwordHash, quotaBytes, usedBytes, disabled: Boolean(flags.disabled), keys }, () => createHome(home));
+  const reused = homeState === 'folder' ? ` (existing folder kept, ${formatSize(usedBytes)} in use)` : '';
+  ctx.print(`added user ${name}: quota ${formatSize(quotaBytes)}, ${password ? 'password' : 'no password'}, ${keys.length} key(s)${flags.disabled ? ', disabled' : ''}\n`);
+  ctx.print(`home folder ${home}${reused}\n`);
+}
+
+export async function passwd(ctx: CommandContext): Promise<void> {
+  const [name] = ctx.args as [string];
+  if (ctx.flags.passwordStdin && ctx.flags.noPassword) throw new InputError('--password-stdin and --no-password exclude each other');
+  ctx.store().get(name);
+  const password = await newPassword(ctx, name, 'standard input is not a terminal: give the password with --password-stdin');
+  ctx.store().setPasswordHash(name, password === null ? null : await hashPassword(password));
+  ctx.print(password === null ? `removed the password of ${name}\n` : `changed the password of ${name}\n`);
+}
+
+export async function quota(ctx: CommandContext): Promise<void> {
+  const [name, text] = ctx.args as [string, string];
+  const bytes = size(text);
+  ctx.store().setQuota(name, bytes);
+  const user = ctx.store().get(name);
+  ctx.print(`${name}: quota ${formatSize(bytes)}, used ${formatSize(user.usedBytes)}, free ${formatSize(freeBytes(user))}\n`);
+}
+
+export async function keyAdd(ctx: CommandContext): Promise<void> {
+  const [name, source] = ctx.args as [string, string];
+  ctx.store().get(name);
+  const keys = await readKeys(source);
+  ctx.store().addKeys(name, keys);
+  for (const k of keys) ctx.print(`added key ${k.fingerprint} (${k.algorithm}${k.comment ? ', ' + k.comment : ''}) to ${name}\n`);
+}
+
+export async function keyList(ctx: CommandContext): Promise<void> {
+  const user = ctx.store().get(ctx.args[0]!);
+  ctx.print(ctx.flags.json ? JSON.stringify(userJson(user).keys, null, 2) + '\n' : keysTable(user));
+}
+
+export async function keyRemove(ctx: CommandContext): Promise<void> {
+  const [name, selector] = ctx.args as [string, string];
+  const key = ctx.store().removeKey(name, selector);
+  ctx.print(`removed key ${key.fingerprint} (${key.algorithm}${key.comment ? ', ' + key.comment : ''}) from ${name}\n`);
+}
+
+export async function list(ctx: CommandContext): Promise<void> {
+  const users = ctx.store().list();
+  if (ctx.flags.json) ctx.print(JSON.stringify(users.map(userJson), null, 2) + '\n');
+  else if (users.length === 0) ctx.print('no users yet; add one with: coffer-users add NAME\n');
+  else ctx.print(usersTable(users));
+}
+
+export async function show(ctx: CommandContext): Promise<void> {
+  const user = ctx.store().get(ctx.args[0]!);
+  ctx.print(ctx.flags.json ? JSON.stringify(userJson(user), null, 2) + '\n' : userDetails(user, homeDir(ctx.config.paths, user.name)));
+}
+
+export async function setDisabled(ctx: CommandContext, disabled: boolean): Promise<void> {
+  const [name] = ctx.args as [string];
+  ctx.store().setDisabled(name, disabled);
+  ctx.print(disabled ? `disabled ${name}; a running server ends their sessions within seconds\n` : `enabled ${name}\n`);
+}
+
+export async function remove(ctx: CommandContext): Promise<void> {
+  const [name] = ctx.args as [string];
+  const home = homeDir(ctx.config.paths, name);
+  let retired: string | null = null;
+  ctx.store().remove(name, () => {
+    if (ctx.flags.purge) retired = retireHome(home);
+  });
+  if (retired) await deleteTree(retired);
+  ctx.print(`removed user ${name}\n`);
+  if (!ctx.flags.purge) ctx.print(`home folder kept at ${home} (delete it with --purge)\n`);
+  else ctx.print(retired ? `deleted home folder ${home}\n` : `no home folder to delete at ${home}\n`);
+}
+
+export async function rescan(ctx: CommandContext): Promise<void> {
+  const users = ctx.args[0] ? [ctx.store().get(ctx.args[0])] : ctx.store().list();
+  if (users.length === 0) ctx.print('no users\n');
+  for (const user of users) {
+    const counted = await countUsage(homeDir(ctx.config.paths, user.name));
+    ctx.store().setUsedBytes(user.name, counted.bytes);
+    ctx.print(`${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files)\n`);
+  }
+}
