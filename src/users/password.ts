@@ -24,7 +24,7 @@ const HASH_BYTES = 32;
 const MAX_PARALLEL = 2;
 /** Bounds for parameters read back from the database, so a tampered row cannot exhaust memory. */
 const LIMITS = { ln: [10, 20], r: [1, 32], p: [1, 4] } as const;
-const PHC_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d)\$([A-Za-z0-9+/]{16,64})\$([A-Za-z0-9+/]{16,128})$/;
+const PHC_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d)\$([A-Za-z0-9+/]{16,64})\$([A-Za-z0-9+/]{43})$/; // 43 unpadded base64 characters = HASH_BYTES
 
 let running = 0;
 const waiting: Array<() => void> = [];

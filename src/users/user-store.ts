@@ -193,6 +193,11 @@ export class UserStore {
   }
 
   private insertKeys(userId: number, keys: PublicKey[], now: string): void {
+    const seen = new Set<string>();
+    for (const k of keys) {
+      if (seen.has(k.fingerprint)) throw new InputError(`key ${k.fingerprint} is given twice`);
+      seen.add(k.fingerprint);
+    }
     const insert = this.db.prepare(
       'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );

@@ -33,7 +33,8 @@ describe('hashPassword', () => {
     const { salt, hash } = parts(phc);
     assert.equal(Buffer.from(salt, 'base64').length, 16, '16-byte salt');
     assert.equal(Buffer.from(hash, 'base64').length, 32, '32-byte hash');
-    assert.ok(!phc.includes('='), 'base64 is unpadded');
+    assert.equal(salt.length, 22, 'unpadded base64 of 16 bytes');
+    assert.equal(hash.length, 43, 'unpadded base64 of 32 bytes');
     assert.equal(isPasswordHash(phc), true);
     assert.equal(needsRehash(phc), false);
   });
@@ -113,7 +114,6 @@ describe('verifyPassword', () => {
       `$scrypt$ln=12,r=99,p=1$${salt}$${hash}`,
       `$scrypt$ln=12,r=8,p=9$${salt}$${hash}`,
       `$scrypt$ln=12,r=0,p=1$${salt}$${hash}`,
-      `$scrypt$ln=12,r=8,p=1$${salt}$${hash.slice(0, 20)}`, // hash of the wrong length
       `$scrypt$ln=12,r=8,p=1$short$${hash}`,
       ` ${phc}`,
       `${phc}\n`,
@@ -122,6 +122,8 @@ describe('verifyPassword', () => {
       assert.equal(await verifyPassword('s3cret pässword', b, CHEAP), false, b);
       assert.equal(isPasswordHash(b), false, b);
     }
+    // Well-formed, but a hash of another length than the 32 bytes derived can never match.
+    assert.equal(await verifyPassword('s3cret pässword', `$scrypt$ln=12,r=8,p=1$${salt}$${hash.slice(0, 20)}`, CHEAP), false);
   });
 
   test(`a password over ${MAX_PASSWORD_BYTES} bytes is false, even against its own hash`, async () => {
