@@ -1,0 +1,75 @@
+/**
+ * The jail: maps normalised virtual paths to real host paths inside one home, checking at access
+ * time (jail rules 2, 3 of DESIGN.md). The parent folder is resolved with realpath and must lie
+ * inside the home, compared by path component, never by string prefix (Erlang CVE-2026-23942).
+ * A last component that is a symlink is followed only when asked, and only to a target inside the
+ * home. Anything outside answers exactly like a missing file.
+ */
+import { lstat, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { notFound } from './vfs-error.js';
+import { splitPath } from './virtual-path.js';
+
+/** A name resolved inside the jail. */
+export interface Resolved {
+  /** Real host path of the parent folder (inside the home), or of the home itself for "/". */
+  dir: string;
+  /** Last component ("" for the home itself). */
+  name: string;
+  /** dir + name: the entry itself, not following a symlink in the last component. */
+  path: string;
+}
+
+/** Confinement of one user to one home folder. */
+export class Jail {
+  private constructor(readonly root: string) {}
+
+  /** A jail on `home` (its realpath, so a home reached through a symlink works). */
+  static async open(home: string): Promise<Jail> {
+    return new Jail(await realpath(home));
+  }
+
+  /** True when the host path `p` is the root or below it, by path component. */
+  contains(p: string): boolean {
+    const rel = relative(this.root, p);
+    return rel === '' || (!isAbsolute(rel) && rel !== '..' && !rel.startsWith('..' + sep));
+  }
+
+  /** The virtual path of a host path inside the jail, or null if it is outside. */
+  toVirtual(p: string): string | null {
+    if (!this.contains(p)) return null;
+    const rel = relative(this.root, p);
+    return rel === '' ? '/' : '/' + rel.split(sep).join('/');
+  }
+
+  /**
+   * Resolves the parent of a normalised virtual path to its real folder inside the home. The last
+   * component is not touched (it may not exist yet). NOT_FOUND if the parent is missing or outside.
+   */
+  async parent(vpath: string): Promise<Resolved> {
+    if (vpath === '/') return { dir: this.root, name: '', path: this.root };
+    const { parent, name } = splitPath(vpath);
+    let dir: string;
+    try {
+      dir = await realpath(join(this.root, parent));
+    } catch {
+      throw notFound();
+    }
+    if (!this.contains(dir)) throw notFound();
+    return { dir, name, path: join(dir, name) };
+  }
+
+  /**
+   * The real host path of an existing entry. With `follow`, a symlink in the last component is
+   * resolved and must land inside the home (a dangling link is missing); without, the link itself.
+   */
+  async existing(vpath: string, follow: boolean): Promise<string> {
+    const r = await this.parent(vpath);
+    const st = await lstat(r.path).catch(() => null);
+    if (!st) throw notFound();
+    if (!follow || !st.isSymbolicLink()) return r.path;
+    const target = await realpath(r.path).catch(() => null);
+    if (target === null || !this.contains(target)) throw notFound();
+    return target;
+  }
+}

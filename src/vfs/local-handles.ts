@@ -1,0 +1,95 @@
+/**
+ * Open files and folder listings of LocalVfs. A file works on its descriptor only, so nothing
+ * done to the path after OPEN (a rename, a swapped symlink) changes what the handle reaches.
+ */
+import type { Dir, Stats } from 'node:fs';
+import { lstat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
+import { VfsError } from './vfs-error.js';
+
+/** Refuses ownership changes (SPEC §5) unless they name the current owner (a no-op). */
+export function checkOwnership(attrs: SetAttrs, current: Stats): void {
+  const uidChange = attrs.uid !== undefined && attrs.uid !== current.uid;
+  const gidChange = attrs.gid !== undefined && attrs.gid !== current.gid;
+  if (uidChange || gidChange) throw new VfsError('DENIED', 'Changing ownership is not allowed');
+}
+
+/** Permission bits a client may set: 0777, never setuid, setgid or sticky (SPEC §5). */
+export const permissionBits = (mode: number): number => mode & 0o777;
+
+/** An open regular file on a FileHandle. */
+export class LocalFile implements VfsFile {
+  constructor(
+    private readonly fh: FileHandle,
+    readonly append: boolean,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer | null> {
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.fh.read(buf, 0, length, offset);
+    return bytesRead === 0 ? null : buf.subarray(0, bytesRead);
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      // An append handle is opened with O_APPEND: the kernel writes at the end of the file and
+      // ignores the position, as OpenSSH's sftp-server does for APPEND handles.
+      const position = this.append ? null : offset + done;
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position);
+      done += bytesWritten;
+    }
+  }
+
+  stat(): Promise<Stats> {
+    return this.fh.stat();
+  }
+
+  async setStat(attrs: SetAttrs): Promise<void> {
+    checkOwnership(attrs, await this.fh.stat());
+    if (attrs.size !== undefined) await this.fh.truncate(attrs.size);
+    if (attrs.permissions !== undefined) await this.fh.chmod(permissionBits(attrs.permissions));
+    if (attrs.atime !== undefined && attrs.mtime !== undefined) await this.fh.utimes(attrs.atime, attrs.mtime);
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+/** A folder listing read in batches from fs.opendir, each entry lstat'ed (never followed). */
+export class LocalDir implements VfsDir {
+  private done = false;
+
+  constructor(
+    private readonly dir: Dir,
+    private readonly realPath: string,
+  ) {}
+
+  async next(max: number): Promise<DirEntry[] | null> {
+    while (!this.done) {
+      const names: string[] = [];
+      while (names.length < max) {
+        const entry = await this.dir.read();
+        if (entry === null) {
+          this.done = true;
+          break;
+        }
+        names.push(entry.name);
+      }
+      const stats = await Promise.all(names.map((n) => lstat(join(this.realPath, n)).catch(() => null)));
+      const entries = names.flatMap((name, i) => (stats[i] ? [{ name, stats: stats[i]! }] : []));
+      if (entries.length > 0) return entries;
+    }
+    return null;
+  }
+
+  async close(): Promise<void> {
+    await this.dir.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * LocalVfs: the Vfs on the local disk, jailed in one home. Every operation normalises its virtual
+ * path, resolves it through the Jail at access time, and opens last components with O_NOFOLLOW;
+ * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
+ */
+import { constants, type Stats } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, utimes } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { Jail } from './jail.js';
+import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
+import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
+import { notFound, VfsError } from './vfs-error.js';
+import { normalizePath, resolveWithin, splitPath } from './virtual-path.js';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/** Mode of new files and folders when the client sends none (OpenSSH: 0666/0777 less umask 022). */
+const DEFAULT_FILE_MODE = 0o644;
+const DEFAULT_DIR_MODE = 0o755;
+
+/** Options of a LocalVfs. */
+export interface LocalVfsOptions {
+  /** Let the user create symlinks (inside the home only). */
+  symlinks: boolean;
+}
+
+/** The open(2) flags for SFTP open flags. CREAT, TRUNC and APPEND count as writes. */
+export function openMode(f: OpenFlags): number {
+  const writes = f.write || f.append || f.trunc;
+  let mode = f.read && writes ? O_RDWR : writes ? O_WRONLY : O_RDONLY;
+  if (f.creat) mode |= O_CREAT;
+  if (f.creat && f.excl) mode |= O_EXCL;
+  if (f.trunc) mode |= O_TRUNC;
+  if (f.append) mode |= O_APPEND;
+  return mode | O_NOFOLLOW | O_NONBLOCK;
+}
+
+/** Refuses anything but a regular file. */
+function requireFile(st: Stats): void {
+  if (!st.isFile()) throw new VfsError('NOT_A_FILE', st.isDirectory() ? 'Is a directory' : 'Not a regular file');
+}
+
+export class LocalVfs implements Vfs {
+  private constructor(
+    private readonly jail: Jail,
+    private readonly options: LocalVfsOptions,
+  ) {}
+
+  /** A Vfs confined to `home` (an existing folder). */
+  static async create(home: string, options: LocalVfsOptions): Promise<LocalVfs> {
+    return new LocalVfs(await Jail.open(home), options);
+  }
+
+  async stat(path: string): Promise<Stats> {
+    return lstat(await this.jail.existing(normalizePath(path), true));
+  }
+
+  async lstat(path: string): Promise<Stats> {
+    return lstat(await this.jail.existing(normalizePath(path), false));
+  }
+
+  async open(path: string, flags: OpenFlags, attrs: SetAttrs = {}): Promise<VfsFile> {
+    const vpath = normalizePath(path);
+    const r = await this.jail.parent(vpath);
+    let target = r.path;
+    const before = await lstat(r.path).catch(() => null);
+    if (before?.isSymbolicLink()) target = await this.jail.existing(vpath, true);
+    if (before && !before.isSymbolicLink()) requireFile(before);
+    if (before?.isSymbolicLink()) requireFile(await lstat(target));
+    if (!before && !flags.creat) throw notFound();
+    const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_FILE_MODE;
+    const fh = await open(target, openMode(flags), mode);
+    try {
+      requireFile(await fh.stat()); // it may have been swapped between lstat and open
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    return new LocalFile(fh, flags.append);
+  }
+
+  async openDir(path: string): Promise<VfsDir> {
+    const real = await this.jail.existing(normalizePath(path), true);
+    if (!(await lstat(real)).isDirectory()) throw new VfsError('NOT_A_DIR', 'Not a directory');
+    return new LocalDir(await opendir(real, { bufferSize: 128 }), real);
+  }
+
+  async mkdir(path: string, attrs: SetAttrs = {}): Promise<void> {
+    const r = await this.jail.parent(normalizePath(path));
+    if (r.name === '') throw new VfsError('EXISTS', 'File exists');
+    await mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const r = await this.jail.parent(normalizePath(path));
+    if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
+    await rmdir(r.path);
+  }
+
+  async remove(path: string): Promise<void> {
+    const r = await this.jail.parent(normalizePath(path));
+    const st = r.name === '' ? null : await lstat(r.path).catch(() => null);
+    if (!st) throw notFound();
+    if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
+    await unlink(r.path);
+  }
+
+  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const src = await this.jail.parent(normalizePath(from));
+    const dst = await this.jail.parent(normalizePath(to));
+    if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
+    const st = await lstat(src.path).catch(() => null);
+    if (!st) throw notFound();
+    if (overwrite) return rename(src.path, dst.path);
+    // RENAME never overwrites (OpenSSH sftp-server.c process_rename): link()+unlink() for
+    // regular files fails atomically on an existing target; other files are checked first.
+    if (st.isFile()) {
+      try {
+        await link(src.path, dst.path);
+        await unlink(src.path);
+        return;
+      } catch (err) {
+        if (!['EPERM', 'EOPNOTSUPP', 'ENOTSUP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      }
+    }
+    if (await lstat(dst.path).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
+    await rename(src.path, dst.path);
+  }
+
+  async setStat(path: string, attrs: SetAttrs): Promise<void> {
+    const vpath = normalizePath(path);
+    const real = await this.jail.existing(vpath, true);
+    const st = await lstat(real);
+    checkOwnership(attrs, st);
+    if (vpath === '/' && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
+    if (attrs.size !== undefined) {
+      requireFile(st);
+      await truncate(real, attrs.size);
+    }
+    if (attrs.permissions !== undefined) await chmod(real, permissionBits(attrs.permissions));
+    if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(real, attrs.atime, attrs.mtime);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const r = await this.jail.parent(normalizePath(path));
+    const text = await readlink(r.path).catch(() => null);
+    if (text === null) throw notFound();
+    // Answer with the virtual path the link reaches, never the stored text: that could name
+    // host folders (`../../srv/...`) or an absolute host path (Erlang CVE-2026-48855).
+    const virtual = this.jail.toVirtual(isAbsolute(text) ? resolve(text) : resolve(r.dir, text));
+    if (virtual === null) throw notFound();
+    return virtual;
+  }
+
+  async symlink(target: string, linkPath: string): Promise<void> {
+    if (!this.options.symlinks) throw new VfsError('DENIED', 'Creating symlinks is disabled on this server');
+    const vlink = normalizePath(linkPath);
+    const r = await this.jail.parent(vlink);
+    if (r.name === '') throw new VfsError('EXISTS', 'File exists');
+    normalizePath(target); // refuses control bytes and over-long text
+    const vtarget = resolveWithin(splitPath(vlink).parent, target);
+    if (vtarget === null) throw new VfsError('DENIED', 'Symlinks may only point inside your home');
+    // Stored relative to the link's real folder, so it never holds a host path; where it leads is
+    // checked again at every access (the link may be moved later).
+    await symlink(relative(r.dir, join(this.jail.root, vtarget)) || '.', r.path);
+  }
+
+  async statvfs(path: string): Promise<SpaceInfo> {
+    await this.jail.existing(normalizePath(path), true);
+    return statfs(this.jail.root);
+  }
+
+  /** The real host folder of the home (for logs and tests; never sent to a client). */
+  get root(): string {
+    return this.jail.root;
+  }
+}

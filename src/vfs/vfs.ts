@@ -1,0 +1,72 @@
+/**
+ * The per-session virtual filesystem the SFTP dispatcher, scp and the checksum commands work on.
+ * Paths are virtual and already normalised ("/a/b"); the home is "/".
+ */
+import type { Stats, StatsFs } from 'node:fs';
+
+/** SFTP v3 open flags, decoded (SSH_FXF_*). */
+export interface OpenFlags {
+  read: boolean;
+  write: boolean;
+  append: boolean;
+  creat: boolean;
+  trunc: boolean;
+  excl: boolean;
+}
+
+/** Attributes a client may set; absent fields are left alone. Times in Unix seconds. */
+export interface SetAttrs {
+  size?: number;
+  uid?: number;
+  gid?: number;
+  permissions?: number;
+  atime?: number;
+  mtime?: number;
+}
+
+/** One entry of a folder listing: its name and lstat. */
+export interface DirEntry {
+  name: string;
+  stats: Stats;
+}
+
+/** What statvfs reports (the quota once issue 5 lands, else the real filesystem). */
+export type SpaceInfo = Pick<StatsFs, 'bsize' | 'blocks' | 'bfree' | 'bavail' | 'files' | 'ffree'>;
+
+/** An open regular file. All operations use the descriptor, never a path (jail rule 4). */
+export interface VfsFile {
+  /** Up to `length` bytes at `offset`; null at end of file. */
+  read(offset: number, length: number): Promise<Buffer | null>;
+  /** Writes all of `data` at `offset` (at the end of the file for an append handle). */
+  write(offset: number, data: Buffer): Promise<void>;
+  stat(): Promise<Stats>;
+  setStat(attrs: SetAttrs): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An open folder listing. */
+export interface VfsDir {
+  /** Up to `max` entries, or null when the listing is done. */
+  next(max: number): Promise<DirEntry[] | null>;
+  close(): Promise<void>;
+}
+
+/** What a session may do on disk, confined to its home. */
+export interface Vfs {
+  stat(path: string): Promise<Stats>;
+  lstat(path: string): Promise<Stats>;
+  open(path: string, flags: OpenFlags, attrs?: SetAttrs): Promise<VfsFile>;
+  openDir(path: string): Promise<VfsDir>;
+  mkdir(path: string, attrs?: SetAttrs): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** Renames; an existing target is an EXISTS error unless `overwrite` (posix-rename). */
+  rename(from: string, to: string, overwrite: boolean): Promise<void>;
+  setStat(path: string, attrs: SetAttrs): Promise<void>;
+  /** The link's target as a virtual path; NOT_FOUND when it leads outside the home. */
+  readlink(path: string): Promise<string>;
+  /** Creates `link` pointing at `target` (both virtual); DENIED unless symlinks are enabled. */
+  symlink(target: string, link: string): Promise<void>;
+  statvfs(path: string): Promise<SpaceInfo>;
+}
