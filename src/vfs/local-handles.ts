@@ -27,8 +27,12 @@ export class LocalFile implements VfsFile {
 
   async read(offset: number, length: number): Promise<Buffer | null> {
     const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await this.fh.read(buf, 0, length, offset);
-    return bytesRead === 0 ? null : buf.subarray(0, bytesRead);
+    const n = await this.readInto(buf, 0, length, offset);
+    return n === 0 ? null : buf.subarray(0, n);
+  }
+
+  async readInto(buf: Buffer, bufOffset: number, length: number, offset: number): Promise<number> {
+    return (await this.fh.read(buf, bufOffset, length, offset)).bytesRead;
   }
 
   async write(offset: number, data: Buffer): Promise<void> {

@@ -37,6 +37,8 @@ export type SpaceInfo = Pick<StatsFs, 'bsize' | 'blocks' | 'bfree' | 'bavail' | 
 export interface VfsFile {
   /** Up to `length` bytes at `offset`; null at end of file. */
   read(offset: number, length: number): Promise<Buffer | null>;
+  /** Reads up to `length` bytes at `offset` into `buf` at `bufOffset`; resolves the count (0 = EOF). */
+  readInto(buf: Buffer, bufOffset: number, length: number, offset: number): Promise<number>;
   /** Writes all of `data` at `offset` (at the end of the file for an append handle). */
   write(offset: number, data: Buffer): Promise<void>;
   stat(): Promise<Stats>;

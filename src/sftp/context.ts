@@ -1,0 +1,36 @@
+/**
+ * What every SFTP operation of one session works with, and the shape of an operation: the
+ * dispatcher's table maps each request kind to one of these (OpenSSH's sftp_handler table).
+ */
+import type { Logger } from '../util/logger.js';
+import type { Vfs } from '../vfs/vfs.js';
+import type { HandleTable } from './handle-table.js';
+import type { SftpIdRequest } from './request-types.js';
+
+/** Per-session state shared by the operations. */
+export interface SftpContext {
+  vfs: Vfs;
+  handles: HandleTable;
+  /** The user's name: owner and group in longnames, the one home-directory answers for. */
+  user: string;
+  log: Logger;
+}
+
+/** One request kind's handler; resolves the encoded reply, or throws (mapped by toStatus). */
+export interface Operation<R extends SftpIdRequest> {
+  /** True when the request may change the disk (OpenSSH's does_write flag). */
+  writes: boolean;
+  run(ctx: SftpContext, req: R): Promise<Buffer>;
+}
+
+/** The request type of one kind (distributes over interfaces that cover several kinds). */
+export type RequestOf<P extends SftpIdRequest['kind'], R = SftpIdRequest> = R extends SftpIdRequest
+  ? P extends R['kind']
+    ? R & { kind: P }
+    : never
+  : never;
+
+/** Operations by request kind, for a subset of kinds. */
+export type OperationTable<K extends SftpIdRequest['kind']> = {
+  [P in K]: Operation<RequestOf<P>>;
+};

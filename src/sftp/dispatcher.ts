@@ -1,0 +1,47 @@
+/**
+ * The dispatcher: one table from request kind to operation (OpenSSH's sftp_handler table with its
+ * does_write flag), and the list of extensions the VERSION reply advertises — exactly those with
+ * an operation here.
+ */
+import { ExtensionName, SERVER_EXTENSIONS, StatusCode } from './constants.js';
+import type { Operation, SftpContext } from './context.js';
+import { EXTENSION_OPS } from './ops/extension-ops.js';
+import { FILE_OPS } from './ops/file-ops.js';
+import { PATH_OPS } from './ops/path-ops.js';
+import { encodeStatus } from './replies.js';
+import type { SftpIdRequest } from './request-types.js';
+
+type AnyOperation = Operation<SftpIdRequest>;
+
+/** Operations by request kind. Kinds missing here answer OP_UNSUPPORTED. */
+export const OPERATIONS: Partial<Record<SftpIdRequest['kind'], AnyOperation>> = {
+  ...(FILE_OPS as Record<string, AnyOperation>),
+  ...(PATH_OPS as Record<string, AnyOperation>),
+  ...(EXTENSION_OPS as Record<string, AnyOperation>),
+};
+
+/** Request kind of each advertised extension name (check-file covers both check-file requests). */
+const EXTENSION_KIND: Record<string, SftpIdRequest['kind']> = {
+  [ExtensionName.POSIX_RENAME]: 'posix-rename',
+  [ExtensionName.STATVFS]: 'statvfs',
+  [ExtensionName.FSTATVFS]: 'fstatvfs',
+  [ExtensionName.FSYNC]: 'fsync',
+  [ExtensionName.LIMITS]: 'limits',
+  [ExtensionName.EXPAND_PATH]: 'expand-path',
+  [ExtensionName.HOME_DIRECTORY]: 'home-directory',
+  [ExtensionName.COPY_DATA]: 'copy-data',
+  [ExtensionName.CHECK_FILE]: 'check-file-name',
+};
+
+/** The (name, data) pairs for VERSION: SPEC §5's list, less what is not implemented yet. */
+export const ADVERTISED_EXTENSIONS = SERVER_EXTENSIONS.filter(([name]) => {
+  const kind = EXTENSION_KIND[name];
+  return kind !== undefined && OPERATIONS[kind] !== undefined;
+});
+
+/** Runs one request; resolves its reply, or rejects with the error toStatus will map. */
+export function dispatch(ctx: SftpContext, req: SftpIdRequest): Promise<Buffer> {
+  const op = OPERATIONS[req.kind];
+  if (!op) return Promise.resolve(encodeStatus(req.id, StatusCode.OP_UNSUPPORTED));
+  return op.run(ctx, req);
+}

@@ -1,0 +1,71 @@
+/**
+ * SSH_FXP_EXTENDED bodies: the extension name, then its fields (OpenSSH PROTOCOL §4 for the
+ * @openssh.com ones, draft-ietf-secsh-filexfer-extensions for check-file, paramiko for the
+ * legacy `check-file`). A name Coffer does not know decodes to `unknown-extended`, never an error.
+ */
+import { ExtensionName } from './constants.js';
+import type { Reader } from './reader.js';
+import type { CheckFileHandleRequest, SftpIdRequest } from './request-types.js';
+
+type ExtDecoder = (r: Reader, id: number) => SftpIdRequest;
+
+function checkFileHandle(legacy: boolean): ExtDecoder {
+  return (r, id): CheckFileHandleRequest => ({
+    kind: 'check-file-handle',
+    id,
+    handle: r.handle(),
+    algorithms: r.utf8().split(','),
+    start: r.u64(),
+    length: r.u64(),
+    blockSize: r.u32(),
+    legacy,
+  });
+}
+
+const EXT_DECODERS: ReadonlyMap<string, ExtDecoder> = new Map<string, ExtDecoder>([
+  [ExtensionName.POSIX_RENAME, (r, id) => ({ kind: 'posix-rename', id, oldPath: r.utf8(), newPath: r.utf8() })],
+  [ExtensionName.STATVFS, (r, id) => ({ kind: 'statvfs', id, path: r.utf8() })],
+  [ExtensionName.FSTATVFS, (r, id) => ({ kind: 'fstatvfs', id, handle: r.handle() })],
+  [ExtensionName.FSYNC, (r, id) => ({ kind: 'fsync', id, handle: r.handle() })],
+  [ExtensionName.LIMITS, (_r, id) => ({ kind: 'limits', id })],
+  [ExtensionName.EXPAND_PATH, (r, id) => ({ kind: 'expand-path', id, path: r.utf8() })],
+  [ExtensionName.HOME_DIRECTORY, (r, id) => ({ kind: 'home-directory', id, username: r.utf8() })],
+  [
+    ExtensionName.COPY_DATA,
+    (r, id) => ({
+      kind: 'copy-data',
+      id,
+      readHandle: r.handle(),
+      readOffset: r.u64(),
+      readLength: r.u64(),
+      writeHandle: r.handle(),
+      writeOffset: r.u64(),
+    }),
+  ],
+  [
+    ExtensionName.CHECK_FILE_NAME,
+    (r, id) => ({
+      kind: 'check-file-name',
+      id,
+      path: r.utf8(),
+      algorithms: r.utf8().split(','),
+      start: r.u64(),
+      length: r.u64(),
+      blockSize: r.u32(),
+    }),
+  ],
+  [ExtensionName.CHECK_FILE_HANDLE, checkFileHandle(false)],
+  [ExtensionName.CHECK_FILE, checkFileHandle(true)],
+]);
+
+/** Decodes the body of an EXTENDED request whose id was already read. */
+export function decodeExtended(r: Reader, id: number): SftpIdRequest {
+  const nameBytes = r.bytes();
+  // Match on the raw bytes' latin1 form: no UTF-8 failure can hide an unknown name.
+  const name = nameBytes.toString('latin1');
+  const decode = EXT_DECODERS.get(name);
+  if (decode === undefined) {
+    return { kind: 'unknown-extended', id, name: nameBytes.toString('utf8'), data: r.rest() };
+  }
+  return decode(r, id);
+}

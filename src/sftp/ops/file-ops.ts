@@ -1,0 +1,117 @@
+/**
+ * Requests on files: OPEN, CLOSE, READ, WRITE, FSTAT, FSETSTAT and fsync@openssh.com. Every
+ * handle operation goes through the HandleTable, so requests on one handle keep their order.
+ */
+import { attrsFromStats } from '../attrs.js';
+import { MAX_READ_WRITE_LENGTH, OpenFlags, StatusCode } from '../constants.js';
+import type { OperationTable, SftpContext } from '../context.js';
+import type { HandleTarget } from '../handle-table.js';
+import { allocDataReply, DATA_HEADER_LENGTH, encodeAttrs, encodeHandle, encodeStatus, finishDataReply } from '../replies.js';
+import { VfsError } from '../../vfs/vfs-error.js';
+import type { OpenFlags as VfsOpenFlags } from '../../vfs/vfs.js';
+
+/** Decodes SSH_FXF_* bits. */
+export function decodeOpenFlags(pflags: number): VfsOpenFlags {
+  return {
+    read: (pflags & OpenFlags.READ) !== 0,
+    write: (pflags & OpenFlags.WRITE) !== 0,
+    append: (pflags & OpenFlags.APPEND) !== 0,
+    creat: (pflags & OpenFlags.CREAT) !== 0,
+    trunc: (pflags & OpenFlags.TRUNC) !== 0,
+    excl: (pflags & OpenFlags.EXCL) !== 0,
+  };
+}
+
+/** The file behind a handle; a folder handle is refused as OpenSSH does (FAILURE). */
+export function fileOf(target: HandleTarget): Extract<HandleTarget, { kind: 'file' }> {
+  if (target.kind !== 'file') throw new VfsError('FAILURE', 'Not a file handle');
+  return target;
+}
+
+const ok = (id: number) => encodeStatus(id, StatusCode.OK);
+
+/** Logs one finished (or interrupted) transfer per SPEC §5, if bytes moved through the handle. */
+export function logTransfer(ctx: SftpContext, target: HandleTarget, outcome: 'ok' | 'error' | 'interrupted'): void {
+  if (target.kind !== 'file') return;
+  const { bytesRead, bytesWritten, openedAt } = target.stats;
+  if (bytesRead === 0 && bytesWritten === 0) return;
+  const direction = bytesWritten > 0 ? 'upload' : 'download';
+  const bytes = direction === 'upload' ? bytesWritten : bytesRead;
+  ctx.log.info({ event: 'transfer', path: target.path, direction, bytes, durationMs: Date.now() - openedAt, outcome }, 'transfer');
+}
+
+export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fstat' | 'fsetstat' | 'fsync'> = {
+  open: {
+    writes: true,
+    async run(ctx, req) {
+      ctx.handles.ensureRoom();
+      const flags = decodeOpenFlags(req.pflags);
+      const file = await ctx.vfs.open(req.path, flags, req.attrs);
+      const writable = flags.write || flags.append || flags.trunc;
+      const stats = { openedAt: Date.now(), bytesRead: 0, bytesWritten: 0 };
+      try {
+        return encodeHandle(req.id, ctx.handles.add({ kind: 'file', file, path: req.path, writable, stats }));
+      } catch (err) {
+        await file.close();
+        throw err;
+      }
+    },
+  },
+  close: {
+    writes: false,
+    async run(ctx, req) {
+      const target = await ctx.handles.remove(req.handle);
+      if (target.kind === 'dir') await target.dir.close();
+      else {
+        await target.file.close();
+        logTransfer(ctx, target, 'ok');
+      }
+      return ok(req.id);
+    },
+  },
+  read: {
+    writes: false,
+    run: (ctx, req) =>
+      ctx.handles.run(req.handle, async (target) => {
+        const t = fileOf(target);
+        // Longer reads are shortened, as OpenSSH's sftp-server does (process_read).
+        const length = Math.min(req.length, MAX_READ_WRITE_LENGTH);
+        const buf = allocDataReply(length);
+        const n = length === 0 ? 0 : await t.file.readInto(buf, DATA_HEADER_LENGTH, length, req.offset);
+        if (n === 0 && length > 0) return encodeStatus(req.id, StatusCode.EOF);
+        t.stats.bytesRead += n;
+        return finishDataReply(buf, req.id, n);
+      }),
+  },
+  write: {
+    writes: true,
+    run: (ctx, req) =>
+      ctx.handles.run(req.handle, async (target) => {
+        const t = fileOf(target);
+        if (!t.writable) throw new VfsError('DENIED', 'File not opened for writing');
+        await t.file.write(req.offset, req.data);
+        t.stats.bytesWritten += req.data.length;
+        return ok(req.id);
+      }),
+  },
+  fstat: {
+    writes: false,
+    run: (ctx, req) => ctx.handles.run(req.handle, async (target) => encodeAttrs(req.id, attrsFromStats(await fileOf(target).file.stat()))),
+  },
+  fsetstat: {
+    writes: true,
+    run: (ctx, req) =>
+      ctx.handles.run(req.handle, async (target) => {
+        await fileOf(target).file.setStat(req.attrs);
+        return ok(req.id);
+      }),
+  },
+  fsync: {
+    writes: true,
+    run: (ctx, req) =>
+      ctx.handles.run(req.handle, async (target) => {
+        await fileOf(target).file.sync();
+        return ok(req.id);
+      }),
+  },
+};

@@ -1,0 +1,177 @@
+/**
+ * One SFTP session on a raw channel: frames packets, answers INIT with VERSION and Coffer's
+ * extensions, dispatches requests, and writes replies. Memory stays bounded whatever the client
+ * does: at most MAX_INFLIGHT requests (and MAX_INFLIGHT_BYTES of READ/WRITE payload) are served at
+ * once, further packets wait in arrival order, and reading from the channel pauses while work is
+ * queued or the channel cannot take more replies (so ssh2 stops opening the client's window).
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../util/logger.js';
+import type { Vfs } from '../vfs/vfs.js';
+import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
+import type { SftpContext } from './context.js';
+import { ADVERTISED_EXTENSIONS, dispatch } from './dispatcher.js';
+import { SftpCodecError } from './errors.js';
+import { PacketFramer } from './framing.js';
+import { HandleTable } from './handle-table.js';
+import { logTransfer } from './ops/file-ops.js';
+import { encodeStatus, encodeVersion } from './replies.js';
+import type { SftpIdRequest } from './request-types.js';
+import { decodeInit, decodeRequest } from './requests.js';
+import { isExpected, toStatus } from './status.js';
+
+/** Requests served at once per session (OpenSSH's client keeps 64 in flight). */
+export const MAX_INFLIGHT = 64;
+/** READ lengths plus WRITE payloads being served at once per session. */
+export const MAX_INFLIGHT_BYTES = 16 * 1024 * 1024;
+
+/** What a session needs from the server. */
+export interface SftpSessionOptions {
+  vfs: Vfs;
+  user: string;
+  log: Logger;
+  /** Most open handles (maxHandlesPerSession; what limits@openssh.com reports). */
+  maxHandles: number;
+}
+
+const weight = (req: SftpIdRequest): number =>
+  req.kind === 'read' ? Math.min(req.length, MAX_READ_WRITE_LENGTH) : req.kind === 'write' ? req.data.length : 0;
+
+/** Serves SFTP on `channel` until it closes (see SftpSession.done and .busy). */
+export function serveSftp(channel: Duplex, opts: SftpSessionOptions): SftpSession {
+  return new SftpSession(channel, opts);
+}
+
+/** A running SFTP session. */
+export class SftpSession {
+  /** Resolves once the channel has closed and every handle is closed. */
+  readonly done: Promise<void>;
+  private readonly ctx: SftpContext;
+  private readonly framer = new PacketFramer();
+  private readonly queue: Buffer[] = [];
+  private initialized = false;
+  private inflight = 0;
+  private inflightBytes = 0;
+  private waitingDrain = false;
+  private inputEnded = false;
+  private closed = false;
+  private finish!: () => void;
+
+  constructor(
+    private readonly channel: Duplex,
+    opts: SftpSessionOptions,
+  ) {
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log };
+    this.done = new Promise((resolve) => (this.finish = resolve));
+    channel.on('data', (chunk: Buffer) => this.onData(chunk));
+    channel.on('end', () => {
+      this.inputEnded = true;
+      this.maybeEnd();
+    });
+    channel.on('close', () => void this.teardown());
+    channel.on('error', (err: Error) => opts.log.debug({ event: 'sftp-channel-error', err: err.message }, 'sftp channel error'));
+  }
+
+  /** True while a file is open: an upload or download may be under way. */
+  get busy(): boolean {
+    return this.ctx.handles.size > 0;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.framer.push(chunk, (payload) => this.queue.push(payload));
+    } catch (err) {
+      return this.fatal(err);
+    }
+    this.pump();
+  }
+
+  /** Starts queued requests while limits allow; pauses input while anything is left waiting. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      if (this.inflight >= MAX_INFLIGHT || this.inflightBytes >= MAX_INFLIGHT_BYTES) break;
+      this.handlePacket(this.queue.shift()!);
+    }
+    const blocked = this.queue.length > 0 || this.waitingDrain;
+    if (blocked && !this.channel.isPaused()) this.channel.pause();
+    else if (!blocked && this.channel.isPaused() && !this.closed) this.channel.resume();
+    this.maybeEnd();
+  }
+
+  private handlePacket(payload: Buffer): void {
+    let req;
+    try {
+      req = this.initialized ? decodeRequest(payload) : decodeInit(payload);
+    } catch (err) {
+      if (err instanceof SftpCodecError && !err.fatal) return this.send(encodeStatus(err.id!, toStatus(err).code, toStatus(err).message));
+      return this.fatal(err);
+    }
+    if (req.kind === 'init') {
+      if (this.initialized) return this.fatal(new SftpCodecError('SFTP_ERR_NOT_INIT', 'duplicate INIT'));
+      this.initialized = true;
+      // Coffer speaks version 3 only; OpenSSH's sftp-server answers 3 whatever the client asks.
+      return this.send(encodeVersion(SFTP_VERSION, ADVERTISED_EXTENSIONS));
+    }
+    this.run(req);
+  }
+
+  private run(req: SftpIdRequest): void {
+    const w = weight(req);
+    this.inflight += 1;
+    this.inflightBytes += w;
+    dispatch(this.ctx, req)
+      .catch((err: unknown) => {
+        const status = toStatus(err);
+        const level = isExpected(err) ? 'debug' : 'warn';
+        this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');
+        return encodeStatus(req.id, status.code, status.message);
+      })
+      .then((reply) => {
+        this.inflight -= 1;
+        this.inflightBytes -= w;
+        this.send(reply);
+        this.pump();
+      });
+  }
+
+  private send(reply: Buffer): void {
+    if (this.closed) return;
+    if (!this.channel.write(reply) && !this.waitingDrain) {
+      this.waitingDrain = true;
+      this.channel.once('drain', () => {
+        this.waitingDrain = false;
+        this.pump();
+      });
+    }
+  }
+
+  /** After the client's EOF, end our side once every request has been answered. */
+  private maybeEnd(): void {
+    if (this.inputEnded && !this.closed && this.queue.length === 0 && this.inflight === 0) {
+      this.closed = true;
+      this.channel.end();
+    }
+  }
+
+  /** A packet that cannot be answered (bad framing, no INIT, no request id): end the session. */
+  private fatal(err: unknown): void {
+    this.ctx.log.warn({ event: 'sftp-protocol-error', err: String((err as Error)?.message ?? err) }, 'malformed SFTP input; closing the session');
+    this.closed = true;
+    this.queue.length = 0;
+    this.channel.end();
+    this.channel.destroy();
+  }
+
+  private async teardown(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    for (const target of await this.ctx.handles.drain()) {
+      if (target.kind === 'file') {
+        await target.file.close().catch(() => undefined);
+        logTransfer(this.ctx, target, 'interrupted');
+      } else await target.dir.close();
+    }
+    this.finish();
+  }
+}
