@@ -34,11 +34,14 @@ export interface SftpSessionOptions {
   maxHandles: number;
 }
 
+/** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
+export type SftpChannel = Duplex & { exit?(status: number): void };
+
 const weight = (req: SftpIdRequest): number =>
   req.kind === 'read' ? Math.min(req.length, MAX_READ_WRITE_LENGTH) : req.kind === 'write' ? req.data.length : 0;
 
 /** Serves SFTP on `channel` until it closes (see SftpSession.done and .busy). */
-export function serveSftp(channel: Duplex, opts: SftpSessionOptions): SftpSession {
+export function serveSftp(channel: SftpChannel, opts: SftpSessionOptions): SftpSession {
   return new SftpSession(channel, opts);
 }
 
@@ -58,7 +61,7 @@ export class SftpSession {
   private finish!: () => void;
 
   constructor(
-    private readonly channel: Duplex,
+    private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
     this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log };
@@ -150,6 +153,8 @@ export class SftpSession {
   private maybeEnd(): void {
     if (this.inputEnded && !this.closed && this.queue.length === 0 && this.inflight === 0) {
       this.closed = true;
+      // As sshd does when sftp-server exits: without an exit status, ssh reports -1 and scp fails.
+      this.channel.exit?.(0);
       this.channel.end();
     }
   }
