@@ -5,7 +5,7 @@
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import type { HandleTable } from './handle-table.js';
-import type { SftpIdRequest } from './request-types.js';
+import type { RequestOfKind, SftpIdRequest } from './request-types.js';
 
 /** Per-session state shared by the operations. */
 export interface SftpContext {
@@ -23,14 +23,7 @@ export interface Operation<R extends SftpIdRequest> {
   run(ctx: SftpContext, req: R): Promise<Buffer>;
 }
 
-/** The request type of one kind (distributes over interfaces that cover several kinds). */
-export type RequestOf<P extends SftpIdRequest['kind'], R = SftpIdRequest> = R extends SftpIdRequest
-  ? P extends R['kind']
-    ? R & { kind: P }
-    : never
-  : never;
-
 /** Operations by request kind, for a subset of kinds. */
 export type OperationTable<K extends SftpIdRequest['kind']> = {
-  [P in K]: Operation<RequestOf<P>>;
+  [P in K]: Operation<RequestOfKind<P>>;
 };
