@@ -6,6 +6,7 @@
  * queued or the channel cannot take more replies (so ssh2 stops opening the client's window).
  */
 import type { Duplex } from 'node:stream';
+import { QuotaExceededError } from '../quota/user-quota.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
@@ -126,8 +127,11 @@ export class SftpSession {
     dispatch(this.ctx, req)
       .catch((err: unknown) => {
         const status = toStatus(err);
-        const level = isExpected(err) ? 'debug' : 'warn';
-        this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');
+        if (err instanceof QuotaExceededError) this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+        else {
+          const level = isExpected(err) ? 'debug' : 'warn';
+          this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');
+        }
         return encodeStatus(req.id, status.code, status.message);
       })
       .then((reply) => {

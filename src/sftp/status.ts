@@ -3,6 +3,7 @@
  * client-safe messages of Coffer's own errors; a node:fs error's message holds host paths, so only
  * its errno code is read here (the caller logs the full error).
  */
+import { QuotaExceededError } from '../quota/user-quota.js';
 import { VfsError, type VfsErrorCode } from '../vfs/vfs-error.js';
 import { StatusCode } from './constants.js';
 import { SftpCodecError } from './errors.js';
@@ -21,7 +22,6 @@ const VFS_STATUS: Record<VfsErrorCode, number> = {
   NOT_A_FILE: StatusCode.FAILURE,
   NOT_A_DIR: StatusCode.FAILURE,
   UNSUPPORTED: StatusCode.OP_UNSUPPORTED,
-  QUOTA: StatusCode.FAILURE, // v3 has no quota code; SFTPGo answers FAILURE too
   FAILURE: StatusCode.FAILURE,
 };
 
@@ -56,6 +56,8 @@ const GENERIC: Status = { code: StatusCode.FAILURE, message: 'Failure' };
 /** The status for any error thrown while serving a request. */
 export function toStatus(err: unknown): Status {
   if (err instanceof VfsError) return { code: VFS_STATUS[err.code], message: err.message };
+  // v3 has no quota code; SFTPGo answers FAILURE too, and SPEC §5 fixes the message.
+  if (err instanceof QuotaExceededError) return { code: StatusCode.FAILURE, message: err.message };
   if (err instanceof HandleError) return { code: StatusCode.FAILURE, message: err.message };
   if (err instanceof SftpCodecError) return { code: err.status, message: err.status === StatusCode.OP_UNSUPPORTED ? 'Operation unsupported' : 'Bad message' };
   const errno = (err as NodeJS.ErrnoException | null)?.code;
@@ -64,5 +66,5 @@ export function toStatus(err: unknown): Status {
 
 /** True when the error is an expected refusal (not worth more than a debug log line). */
 export function isExpected(err: unknown): boolean {
-  return err instanceof VfsError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
+  return err instanceof VfsError || err instanceof QuotaExceededError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
 }

@@ -39,6 +39,11 @@ export const MIGRATIONS: readonly string[] = [
      UNIQUE (user_id, fingerprint)
    ) STRICT;
    CREATE INDEX user_keys_by_fingerprint ON user_keys(fingerprint);`,
+  // usage_epoch: bumped by every rescan, so a running server's flush cannot overwrite it.
+  // usage_held: 1 while a server holds the user's usage in memory; still 1 at the server's
+  // next start means it died holding it, and the usage is recounted from disk.
+  `ALTER TABLE users ADD COLUMN usage_epoch INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE users ADD COLUMN usage_held INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Opens (creating if needed) the database file and brings its schema up to date. */

@@ -28,6 +28,16 @@ export interface User {
   keys: StoredKey[];
 }
 
+/** A user's usage as the quota ledger reads it. */
+export interface UsageRow {
+  usedBytes: number;
+  quotaBytes: number | null;
+  /** Bumped by each rescan. */
+  epoch: number;
+  /** A server holds (or died holding) this usage in memory. */
+  held: boolean;
+}
+
 /** What `add` needs. */
 export interface NewUser {
   name: string;
@@ -140,9 +150,34 @@ export class UserStore {
     this.update(name, 'disabled', disabled ? 1 : 0);
   }
 
-  /** Sets the usage counter (rescan, and the quota ledger's flushes). */
+  /**
+   * Sets the usage counter from a count of the disk (rescan) and bumps the usage epoch, so a
+   * running server notices and adopts it instead of overwriting it with its own figure.
+   */
   setUsedBytes(name: string, bytes: number): void {
-    this.update(name, 'used_bytes', bytes);
+    const { changes } = this.db.prepare('UPDATE users SET used_bytes = ?, usage_epoch = usage_epoch + 1 WHERE name = ?').run(bytes, name);
+    if (changes === 0) throw new NoSuchUserError(name);
+  }
+
+  /** What the quota ledger needs of a user's row, or undefined if the user is gone. */
+  usage(name: string): UsageRow | undefined {
+    const row = this.db
+      .prepare<[string], { used_bytes: number; quota_bytes: number | null; usage_epoch: number; usage_held: number }>(
+        'SELECT used_bytes, quota_bytes, usage_epoch, usage_held FROM users WHERE name = ?',
+      )
+      .get(name);
+    return row && { usedBytes: row.used_bytes, quotaBytes: row.quota_bytes, epoch: row.usage_epoch, held: row.usage_held !== 0 };
+  }
+
+  /**
+   * The quota ledger's write: stores `used` only if no rescan happened since `epoch` was read.
+   * Returns false when the epoch moved on (the caller must reload).
+   */
+  saveUsage(name: string, used: number, epoch: number, held: boolean): boolean {
+    const { changes } = this.db
+      .prepare('UPDATE users SET used_bytes = ?, usage_held = ? WHERE name = ? AND usage_epoch = ?')
+      .run(used, held ? 1 : 0, name, epoch);
+    return changes > 0;
   }
 
   /** Records a successful login now. */

@@ -5,6 +5,7 @@
 import type { Dir, Stats } from 'node:fs';
 import { lstat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TrackedFile, UserQuota } from '../quota/user-quota.js';
 import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
 import { VfsError } from './vfs-error.js';
 
@@ -18,11 +19,22 @@ export function checkOwnership(attrs: SetAttrs, current: Stats): void {
 /** Permission bits a client may set: 0777, never setuid, setgid or sticky (SPEC §5). */
 export const permissionBits = (mode: number): number => mode & 0o777;
 
-/** An open regular file on a FileHandle. */
+/** Quota accounting of a writable file: the user's quota and the file's tracked entry. */
+export interface FileAccount {
+  quota: UserQuota;
+  file: TrackedFile;
+}
+
+/**
+ * An open regular file on a FileHandle. A writable one carries its FileAccount: growth is
+ * reserved before each write, and a failed write or truncate is reconciled with fstat so the
+ * ledger never drifts from the disk (ENOSPC is not a quota event).
+ */
 export class LocalFile implements VfsFile {
   constructor(
     private readonly fh: FileHandle,
     readonly append: boolean,
+    private readonly account: FileAccount | null = null,
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer | null> {
@@ -36,6 +48,26 @@ export class LocalFile implements VfsFile {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
+    const acct = this.account;
+    if (!acct) return this.writeAll(offset, data);
+    const before = acct.file.charged;
+    // An append handle writes at the end: its growth is the whole write.
+    acct.quota.resize(acct.file, (this.append ? before : offset) + data.length, false);
+    const growth = acct.file.charged - before;
+    acct.quota.pending += growth;
+    acct.file.inflight += 1;
+    try {
+      await this.writeAll(offset, data);
+    } catch (err) {
+      await this.reconcileIfIdle(1);
+      throw err;
+    } finally {
+      acct.quota.pending -= growth;
+      acct.file.inflight -= 1;
+    }
+  }
+
+  private async writeAll(offset: number, data: Buffer): Promise<void> {
     let done = 0;
     while (done < data.length) {
       // An append handle is opened with O_APPEND: the kernel writes at the end of the file and
@@ -46,23 +78,47 @@ export class LocalFile implements VfsFile {
     }
   }
 
+  /** After a failure: when no other write is under way, charge what the disk really holds. */
+  private async reconcileIfIdle(selfInflight: number): Promise<void> {
+    const acct = this.account;
+    if (!acct || acct.file.detached || acct.file.inflight > selfInflight) return;
+    const actual = (await this.fh.stat().catch(() => null))?.size;
+    if (actual === undefined || acct.file.detached) return;
+    acct.quota.adjust(actual - acct.file.charged);
+    acct.file.charged = actual;
+  }
+
   stat(): Promise<Stats> {
     return this.fh.stat();
   }
 
   async setStat(attrs: SetAttrs): Promise<void> {
     checkOwnership(attrs, await this.fh.stat());
-    if (attrs.size !== undefined) await this.fh.truncate(attrs.size);
+    if (attrs.size !== undefined) await this.truncate(attrs.size);
     if (attrs.permissions !== undefined) await this.fh.chmod(permissionBits(attrs.permissions));
     if (attrs.atime !== undefined && attrs.mtime !== undefined) await this.fh.utimes(attrs.atime, attrs.mtime);
+  }
+
+  private async truncate(size: number): Promise<void> {
+    if (this.account) this.account.quota.resize(this.account.file, size, true);
+    try {
+      await this.fh.truncate(size);
+    } catch (err) {
+      await this.reconcileIfIdle(0);
+      throw err;
+    }
   }
 
   sync(): Promise<void> {
     return this.fh.sync();
   }
 
-  close(): Promise<void> {
-    return this.fh.close();
+  async close(): Promise<void> {
+    if (this.account) {
+      const actual = (await this.fh.stat().catch(() => null))?.size ?? null;
+      this.account.quota.close(this.account.file, actual);
+    }
+    await this.fh.close();
   }
 }
 

@@ -6,6 +6,7 @@
 import { constants, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, utimes } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
 import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
@@ -22,6 +23,8 @@ const DEFAULT_DIR_MODE = 0o755;
 export interface LocalVfsOptions {
   /** Let the user create symlinks (inside the home only). */
   symlinks: boolean;
+  /** The user's quota, shared with their other sessions; absent = no accounting. */
+  quota?: UserQuota;
 }
 
 /** The open(2) flags for SFTP open flags. CREAT, TRUNC and APPEND count as writes. */
@@ -38,6 +41,18 @@ export function openMode(f: OpenFlags): number {
 /** Refuses anything but a regular file. */
 function requireFile(st: Stats): void {
   if (!st.isFile()) throw new VfsError('NOT_A_FILE', st.isDirectory() ? 'Is a directory' : 'Not a regular file');
+}
+
+/**
+ * statvfs numbers that show a quota as the filesystem (as SFTPGo does), so `df` in OpenSSH's sftp
+ * prints Size = quota, Used = usage, Avail = the rest: block size 4096, halved while the quota
+ * would be fewer than 16 blocks; blocks = quota / bsize; free = (quota - used) / bsize.
+ */
+export function quotaSpace(limit: number, used: number, disk: SpaceInfo): SpaceInfo {
+  let bsize = 4096;
+  while (bsize > 1 && limit / bsize < 16) bsize /= 2;
+  const free = Math.floor(Math.max(0, limit - used) / bsize);
+  return { bsize, blocks: Math.floor(limit / bsize), bfree: free, bavail: free, files: disk.files, ffree: disk.ffree };
 }
 
 export class LocalVfs implements Vfs {
@@ -63,20 +78,31 @@ export class LocalVfs implements Vfs {
     const vpath = normalizePath(path);
     const r = await this.jail.parent(vpath);
     let target = r.path;
-    const before = await lstat(r.path).catch(() => null);
-    if (before?.isSymbolicLink()) target = await this.jail.existing(vpath, true);
-    if (before && !before.isSymbolicLink()) requireFile(before);
-    if (before?.isSymbolicLink()) requireFile(await lstat(target));
-    if (!before && !flags.creat) throw notFound();
+    let before = await lstat(r.path).catch(() => null);
+    if (before?.isSymbolicLink()) before = await lstat((target = await this.jail.existing(vpath, true)));
+    if (before) requireFile(before);
+    else if (!flags.creat) throw notFound();
     const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_FILE_MODE;
     const fh = await open(target, openMode(flags), mode);
     try {
-      requireFile(await fh.stat()); // it may have been swapped between lstat and open
+      const st = await fh.stat();
+      requireFile(st); // it may have been swapped between lstat and open
+      const writable = flags.write || flags.append || flags.trunc;
+      const quota = this.options.quota;
+      if (!quota || !writable) return new LocalFile(fh, flags.append);
+      if (flags.trunc) this.creditTruncation(quota, st, before);
+      return new LocalFile(fh, flags.append, { quota, file: quota.open(st) });
     } catch (err) {
       await fh.close();
       throw err;
     }
-    return new LocalFile(fh, flags.append);
+  }
+
+  /** OPEN with TRUNC emptied the file `st` (which `before` described, if it existed). */
+  private creditTruncation(quota: UserQuota, st: Stats, before: Stats | null): void {
+    const tracked = quota.tracked(st);
+    if (tracked) quota.resize(tracked, 0, true);
+    else if (before && before.ino === st.ino && before.dev === st.dev) quota.release(before.size);
   }
 
   async openDir(path: string): Promise<VfsDir> {
@@ -103,6 +129,7 @@ export class LocalVfs implements Vfs {
     if (!st) throw notFound();
     if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
     await unlink(r.path);
+    if (st.isFile()) this.options.quota?.removed(st);
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -111,7 +138,7 @@ export class LocalVfs implements Vfs {
     if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
     const st = await lstat(src.path).catch(() => null);
     if (!st) throw notFound();
-    if (overwrite) return rename(src.path, dst.path);
+    if (overwrite) return this.replace(src.path, dst.path, st);
     // RENAME never overwrites (OpenSSH sftp-server.c process_rename): link()+unlink() for
     // regular files fails atomically on an existing target; other files are checked first.
     if (st.isFile()) {
@@ -127,6 +154,13 @@ export class LocalVfs implements Vfs {
     await rename(src.path, dst.path);
   }
 
+  /** posix-rename: rename(2), crediting a regular file it replaces. */
+  private async replace(from: string, to: string, src: Stats): Promise<void> {
+    const replaced = await lstat(to).catch(() => null);
+    await rename(from, to);
+    if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) this.options.quota?.removed(replaced);
+  }
+
   async setStat(path: string, attrs: SetAttrs): Promise<void> {
     const vpath = normalizePath(path);
     const real = await this.jail.existing(vpath, true);
@@ -135,10 +169,28 @@ export class LocalVfs implements Vfs {
     if (vpath === '/' && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
     if (attrs.size !== undefined) {
       requireFile(st);
-      await truncate(real, attrs.size);
+      await this.truncatePath(real, st, attrs.size);
     }
     if (attrs.permissions !== undefined) await chmod(real, permissionBits(attrs.permissions));
     if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(real, attrs.atime, attrs.mtime);
+  }
+
+  /** SETSTAT size: reserves growth (or credits shrinking) first, undoes it if truncate fails. */
+  private async truncatePath(real: string, st: Stats, size: number): Promise<void> {
+    const quota = this.options.quota;
+    const tracked = quota?.tracked(st);
+    const before = tracked ? tracked.charged : st.size;
+    if (quota) {
+      if (tracked) quota.resize(tracked, size, true);
+      else size > st.size ? quota.reserve(size - st.size) : quota.release(st.size - size);
+    }
+    try {
+      await truncate(real, size);
+    } catch (err) {
+      if (quota && tracked) quota.resize(tracked, before, true);
+      else if (quota) size > st.size ? quota.release(size - st.size) : quota.reserve(st.size - size);
+      throw err;
+    }
   }
 
   async readlink(path: string): Promise<string> {
@@ -167,7 +219,9 @@ export class LocalVfs implements Vfs {
 
   async statvfs(path: string): Promise<SpaceInfo> {
     await this.jail.existing(normalizePath(path), true);
-    return statfs(this.jail.root);
+    const disk = await statfs(this.jail.root);
+    const quota = this.options.quota;
+    return quota && quota.limit !== null ? quotaSpace(quota.limit, quota.used, disk) : disk;
   }
 
   /** The real host folder of the home (for logs and tests; never sent to a client). */

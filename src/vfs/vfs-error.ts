@@ -12,7 +12,6 @@ export type VfsErrorCode =
   | 'NOT_A_FILE' // a folder, FIFO, device or socket where a regular file is needed
   | 'NOT_A_DIR'
   | 'UNSUPPORTED'
-  | 'QUOTA' // the quota would be exceeded
   | 'FAILURE';
 
 /** A filesystem refusal with a client-safe message. */
