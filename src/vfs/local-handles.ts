@@ -122,19 +122,28 @@ export class LocalFile implements VfsFile {
   }
 }
 
-/** A folder listing read in batches from fs.opendir, each entry lstat'ed (never followed). */
+/**
+ * A folder listing read in batches, each entry lstat'ed (never followed). The folder is held
+ * open by descriptor, and both the listing and every lstat go through /proc/self/fd/N, so they
+ * reach the folder that was checked at OPENDIR even if its path is renamed or replaced by a
+ * symlink afterwards (a listing must never reach outside the home).
+ */
 export class LocalDir implements VfsDir {
   private done = false;
 
   constructor(
     private readonly dir: Dir,
-    private readonly realPath: string,
+    /** `/proc/self/fd/N` of the open folder. */
+    private readonly base: string,
+    private readonly fh: FileHandle,
   ) {}
 
   async next(max: number): Promise<DirEntry[] | null> {
+    const batch = Math.floor(max);
+    if (!(batch >= 1)) return this.done ? null : [];
     while (!this.done) {
       const names: string[] = [];
-      while (names.length < max) {
+      while (names.length < batch) {
         const entry = await this.dir.read();
         if (entry === null) {
           this.done = true;
@@ -142,7 +151,7 @@ export class LocalDir implements VfsDir {
         }
         names.push(entry.name);
       }
-      const stats = await Promise.all(names.map((n) => lstat(join(this.realPath, n)).catch(() => null)));
+      const stats = await Promise.all(names.map((n) => lstat(join(this.base, n)).catch(() => null)));
       const entries = names.flatMap((name, i) => (stats[i] ? [{ name, stats: stats[i]! }] : []));
       if (entries.length > 0) return entries;
     }
@@ -151,5 +160,6 @@ export class LocalDir implements VfsDir {
 
   async close(): Promise<void> {
     await this.dir.close().catch(() => undefined);
+    await this.fh.close().catch(() => undefined);
   }
 }

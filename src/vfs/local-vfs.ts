@@ -4,7 +4,7 @@
  * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
  */
 import { constants, type Stats } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, utimes } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, truncate, unlink, utimes } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
@@ -13,7 +13,7 @@ import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs
 import { notFound, VfsError } from './vfs-error.js';
 import { normalizePath, resolveWithin, splitPath } from './virtual-path.js';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 
 /** Mode of new files and folders when the client sends none (OpenSSH: 0666/0777 less umask 022). */
 const DEFAULT_FILE_MODE = 0o644;
@@ -41,6 +41,16 @@ export function openMode(f: OpenFlags): number {
 /** Refuses anything but a regular file. */
 function requireFile(st: Stats): void {
   if (!st.isFile()) throw new VfsError('NOT_A_FILE', st.isDirectory() ? 'Is a directory' : 'Not a regular file');
+}
+
+/** Where a symlink with `text` in folder `dir` points: its folder part realpath'ed, then its name. */
+async function linkTarget(dir: string, text: string): Promise<string> {
+  const full = isAbsolute(text) ? text : `${dir}/${text}`;
+  const cut = full.lastIndexOf('/');
+  const name = full.slice(cut + 1);
+  if (name === '' || name === '.' || name === '..') return realpath(full).catch(() => resolve(full));
+  const folder = await realpath(full.slice(0, cut) || '/').catch(() => null);
+  return folder === null ? resolve(full) : join(folder, name);
 }
 
 /**
@@ -108,7 +118,14 @@ export class LocalVfs implements Vfs {
   async openDir(path: string): Promise<VfsDir> {
     const real = await this.jail.existing(normalizePath(path), true);
     if (!(await lstat(real)).isDirectory()) throw new VfsError('NOT_A_DIR', 'Not a directory');
-    return new LocalDir(await opendir(real, { bufferSize: 128 }), real);
+    const fh = await open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+    try {
+      const base = `/proc/self/fd/${fh.fd}`;
+      return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   async mkdir(path: string, attrs: SetAttrs = {}): Promise<void> {
@@ -125,7 +142,7 @@ export class LocalVfs implements Vfs {
 
   async remove(path: string): Promise<void> {
     const r = await this.jail.parent(normalizePath(path));
-    const st = r.name === '' ? null : await lstat(r.path).catch(() => null);
+    const st = await lstat(r.path).catch(() => null);
     if (!st) throw notFound();
     if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
     await unlink(r.path);
@@ -147,7 +164,9 @@ export class LocalVfs implements Vfs {
         await unlink(src.path);
         return;
       } catch (err) {
-        if (!['EPERM', 'EOPNOTSUPP', 'ENOTSUP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (code === 'EEXIST') throw new VfsError('EXISTS', 'File exists');
+        if (!['EPERM', 'EOPNOTSUPP', 'ENOTSUP'].includes(code)) throw err;
       }
     }
     if (await lstat(dst.path).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
@@ -162,11 +181,11 @@ export class LocalVfs implements Vfs {
   }
 
   async setStat(path: string, attrs: SetAttrs): Promise<void> {
-    const vpath = normalizePath(path);
-    const real = await this.jail.existing(vpath, true);
+    const real = await this.jail.existing(normalizePath(path), true);
     const st = await lstat(real);
     checkOwnership(attrs, st);
-    if (vpath === '/' && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
+    // The resolved path, not the virtual one: a symlink to the home must not reach it either.
+    if (real === this.jail.root && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
     if (attrs.size !== undefined) {
       requireFile(st);
       await this.truncatePath(real, st, attrs.size);
@@ -197,9 +216,11 @@ export class LocalVfs implements Vfs {
     const r = await this.jail.parent(normalizePath(path));
     const text = await readlink(r.path).catch(() => null);
     if (text === null) throw notFound();
-    // Answer with the virtual path the link reaches, never the stored text: that could name
-    // host folders (`../../srv/...`) or an absolute host path (Erlang CVE-2026-48855).
-    const virtual = this.jail.toVirtual(isAbsolute(text) ? resolve(text) : resolve(r.dir, text));
+    // Answer with the virtual path of the link's immediate target, never the stored text: that
+    // could name host folders (`../../srv/...`) or an absolute host path (Erlang CVE-2026-48855).
+    // The target's folder part is resolved for real (it may cross other links), so the answer is
+    // where the kernel would look; the text alone is used only where that folder is missing.
+    const virtual = this.jail.toVirtual(await linkTarget(r.dir, text));
     if (virtual === null) throw notFound();
     return virtual;
   }
