@@ -1,0 +1,118 @@
+/**
+ * What follows an authentication verdict: accept (with the per-user session cap), or reject and
+ * count the failure toward maxAuthTries (per connection, as OpenSSH's MaxAuthTries) and toward a
+ * ban of the address. Every failure line carries the address, for fail2ban.
+ */
+import type { AuthContext } from 'ssh2';
+import { hashPassword, needsRehash } from '../users/password.js';
+import { fingerprintOf } from '../users/public-keys.js';
+import type { User } from '../users/user-store.js';
+import { clip } from '../util/logger.js';
+import { AUTH_METHODS, checkCredentials, type Verdict } from './auth.js';
+import type { ConnectionRecord } from './limits.js';
+import type { ServerState } from './server-state.js';
+
+/** Handles ssh2's 'authentication' event. */
+export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx: AuthContext): void {
+  if (state.closing || rec.ending) {
+    answer(() => ctx.reject(AUTH_METHODS));
+    return;
+  }
+  checkCredentials(ctx, state)
+    .then((verdict) => decide(state, rec, ctx, verdict))
+    .catch((err: unknown) => {
+      // A database error or a bug: refuse this request, never crash the process.
+      rec.log.error({ event: 'auth.error', err: err instanceof Error ? err.message : String(err) }, 'authentication failed with an error');
+      answer(() => ctx.reject(AUTH_METHODS));
+    });
+}
+
+/** accept()/reject() on a connection that just closed may throw inside ssh2: ignore that. */
+function answer(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* connection already gone */
+  }
+}
+
+function decide(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, verdict: Verdict): void {
+  if (rec.ending || rec.socket.destroyed) return;
+  if (verdict.kind === 'pk-ok') return answer(() => ctx.accept());
+  if (verdict.kind === 'reject') return fail(state, rec, ctx, verdict);
+  if (state.closing) return answer(() => ctx.reject(AUTH_METHODS));
+  login(state, rec, ctx, verdict.user, verdict.password);
+}
+
+function login(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user: User, password?: string): void {
+  if (!state.table.userHasRoom(user.name)) {
+    rec.log.warn({ event: 'auth.refused', user: user.name, method: ctx.method, port: rec.port, reason: 'max-sessions-per-user' }, 'login refused: too many sessions for this user');
+    answer(() => ctx.reject(AUTH_METHODS));
+    state.endConnection(rec, 'max sessions per user');
+    return;
+  }
+  state.table.setUser(rec, user.name);
+  rec.lastActivity = Date.now();
+  rec.log = rec.log.child({ user: user.name });
+  answer(() => ctx.accept());
+  const key = ctx.method === 'publickey' ? fingerprintOf(ctx.key.data) : undefined;
+  rec.log.info({ event: 'auth.success', method: ctx.method, port: rec.port, key }, 'login');
+  try {
+    state.store.recordLogin(user.name);
+  } catch (err) {
+    rec.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot record the login time');
+  }
+  if (password !== undefined && user.passwordHash && needsRehash(user.passwordHash, state.scrypt)) {
+    void rehash(state, rec, user, password);
+  }
+}
+
+/** Re-hashes a password stored with older parameters, unless it changed meanwhile. */
+async function rehash(state: ServerState, rec: ConnectionRecord, user: User, password: string): Promise<void> {
+  try {
+    const fresh = await hashPassword(password, state.scrypt);
+    if (state.store.find(user.name)?.passwordHash !== user.passwordHash) return;
+    state.store.setPasswordHash(user.name, fresh);
+    rec.log.info({ event: 'password.rehashed' }, 'password hash upgraded');
+  } catch (err) {
+    rec.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot upgrade the password hash');
+  }
+}
+
+function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Extract<Verdict, { kind: 'reject' }>): void {
+  answer(() => ctx.reject(AUTH_METHODS));
+  if (v.quiet) return; // `none`: not a failure
+  rec.failures += 1;
+  rec.log.info(
+    { event: 'auth.failure', user: clip(v.user), method: ctx.method, port: rec.port, reason: v.reason, counted: v.countsForBan },
+    `authentication failure for ${clip(v.user)} from ${rec.address}`,
+  );
+  if (v.countsForBan) countBanFailure(state, rec);
+  if (rec.failures >= state.config.maxAuthTries && !rec.ending) {
+    rec.log.info({ event: 'auth.too-many-failures', port: rec.port, failures: rec.failures }, 'too many authentication failures: disconnecting');
+    state.endConnection(rec, 'too many authentication failures');
+  }
+}
+
+/** One failure toward a ban of the address; a new ban ends the address's other logins in progress. */
+export function countBanFailure(state: ServerState, rec: ConnectionRecord): void {
+  rec.banFailures += 1;
+  const result = state.bans.fail(rec.address);
+  if (!result.banned) return;
+  state.log.warn(
+    { event: 'ban', address: rec.address, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
+    `address ${rec.address} banned for ${state.config.banSeconds} s`,
+  );
+  for (const other of state.table.all()) {
+    if (other.address === rec.address && !other.user) state.endConnection(other, 'address banned');
+  }
+}
+
+/**
+ * A connection that tried keys, never logged in and never made a counted failure counts once:
+ * offering keys is normal, but endless connections that only offer wrong keys are a scan
+ * (OpenSSH PerSourcePenalties `authfail` also counts per connection).
+ */
+export function countUnauthenticatedClose(state: ServerState, rec: ConnectionRecord): void {
+  if (rec.failures > 0 && rec.banFailures === 0 && !state.closing) countBanFailure(state, rec);
+}

@@ -1,0 +1,48 @@
+/**
+ * What the parts of the server share: settings, stores, the connection table, the ban list and
+ * the session routing table. One per running server.
+ */
+import type { Config } from '../config/load.js';
+import type { QuotaLedger } from '../quota/quota-ledger.js';
+import type { ScryptParams } from '../users/password.js';
+import type { UserStore } from '../users/user-store.js';
+import type { Logger } from '../util/logger.js';
+import type { BanList } from './bans.js';
+import type { ConnectionRecord, ConnectionTable } from './limits.js';
+import type { SessionRouter } from './session-router.js';
+
+/** The running server's shared state. */
+export interface ServerState {
+  config: Config;
+  store: UserStore;
+  /** Usage and quotas of the users with sessions. */
+  ledger: QuotaLedger;
+  log: Logger;
+  router: SessionRouter;
+  bans: BanList;
+  table: ConnectionTable;
+  scrypt: ScryptParams;
+  /** True once shutdown began: no new connections, logins or sessions. */
+  closing: boolean;
+  /** Ends a connection (disconnect, then destroy if the peer lingers). */
+  endConnection(rec: ConnectionRecord, reason: string): void;
+}
+
+/** How long a connection we ended may take to close before its socket is destroyed (ms). */
+export const END_LINGER_MS = 2000;
+
+/** Ends `rec`: aborts its sessions, sends DISCONNECT, destroys the socket if it does not close. */
+export function endConnection(rec: ConnectionRecord, reason: string): void {
+  if (rec.ending) return;
+  rec.ending = true;
+  rec.log.debug({ event: 'connection.ending', reason }, 'ending connection');
+  rec.abort.abort(reason);
+  try {
+    if (rec.client) rec.client.end();
+    else rec.socket.end();
+  } catch {
+    rec.socket.destroy();
+  }
+  const timer = setTimeout(() => rec.socket.destroy(), END_LINGER_MS);
+  rec.socket.once('close', () => clearTimeout(timer));
+}

@@ -1,0 +1,22 @@
+/**
+ * The `sftp` subsystem: builds the session's jailed LocalVfs on the user's home and serves SFTP v3
+ * on the raw channel with Coffer's own codec (no ssh2 'sftp' listener: ssh2's server-side SFTP
+ * cannot advertise extensions, see DESIGN.md).
+ */
+import type { ServerChannel } from 'ssh2';
+import { serveSftp } from '../sftp/sftp-session.js';
+import { LocalVfs } from '../vfs/local-vfs.js';
+import type { SessionContext } from './session-router.js';
+
+/** SubsystemHandler for `sftp`. */
+export async function sftpSubsystem(channel: ServerChannel, ctx: SessionContext): Promise<void> {
+  const quota = await ctx.ledger.acquire(ctx.user);
+  try {
+    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
+    const session = serveSftp(channel, { vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession });
+    ctx.isBusy = () => session.busy;
+    await session.done;
+  } finally {
+    ctx.ledger.release(ctx.user);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The server's periodic duties: notice coffer-users changes (SQLite data_version moves when another
+ * connection commits), end the sessions of users disabled or removed and re-read quotas and
+ * rescans into the quota ledger; close idle sessions;
+ * forget stale ban entries. One timer for the whole server.
+ */
+import type { ServerState } from './server-state.js';
+
+/** How often the watchdog runs (ms): live changes apply within about this long. */
+export const WATCH_INTERVAL_MS = 500;
+
+/** Starts the watchdog; returns its stop function. */
+export function startWatchdog(state: ServerState): () => void {
+  let version = safeVersion(state);
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = safeVersion(state);
+    if (now !== version) {
+      version = now;
+      endRevokedUsers(state);
+      refreshQuotas(state);
+    }
+    endIdleSessions(state);
+    if (++ticks % 120 === 0) state.bans.prune();
+  }, WATCH_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function safeVersion(state: ServerState): number {
+  try {
+    return state.store.dataVersion();
+  } catch {
+    return -1;
+  }
+}
+
+/** Ends every session of a user who is now disabled or gone. */
+export function endRevokedUsers(state: ServerState): void {
+  for (const name of state.table.users()) {
+    let user;
+    try {
+      user = state.store.find(name);
+    } catch (err) {
+      state.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot re-read a user');
+      continue;
+    }
+    if (user && !user.disabled) continue;
+    const reason = user ? 'user disabled' : 'user removed';
+    for (const rec of state.table.connectionsOf(name)) {
+      rec.log.info({ event: 'session.revoked', reason }, `${reason}: ending the session`);
+      state.endConnection(rec, reason);
+    }
+  }
+}
+
+/** Applies new quotas and rescans to the users with sessions. */
+function refreshQuotas(state: ServerState): void {
+  try {
+    state.ledger.refresh();
+  } catch (err) {
+    state.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot re-read quotas');
+  }
+}
+
+function endIdleSessions(state: ServerState): void {
+  const limitMs = state.config.idleTimeoutSeconds * 1000;
+  if (limitMs <= 0) return;
+  const now = Date.now();
+  for (const rec of state.table.all()) {
+    const busy = [...rec.sessions].some((s) => s.isBusy?.() === true);
+    if (rec.user && !rec.ending && !busy && now - rec.lastActivity >= limitMs) {
+      rec.log.info({ event: 'session.idle', seconds: state.config.idleTimeoutSeconds }, 'idle timeout: ending the session');
+      state.endConnection(rec, 'idle timeout');
+    }
+  }
+}
