@@ -5,6 +5,7 @@
  */
 import { ExtensionName, SERVER_EXTENSIONS, StatusCode } from './constants.js';
 import type { Operation, SftpContext } from './context.js';
+import { CHECKSUM_OPS } from './ops/checksum-ops.js';
 import { EXTENSION_OPS } from './ops/extension-ops.js';
 import { FILE_OPS } from './ops/file-ops.js';
 import { PATH_OPS } from './ops/path-ops.js';
@@ -18,6 +19,7 @@ export const OPERATIONS: Partial<Record<SftpIdRequest['kind'], AnyOperation>> = 
   ...(FILE_OPS as Record<string, AnyOperation>),
   ...(PATH_OPS as Record<string, AnyOperation>),
   ...(EXTENSION_OPS as Record<string, AnyOperation>),
+  ...(CHECKSUM_OPS as Record<string, AnyOperation>),
 };
 
 /** Request kind of each advertised extension name (check-file covers both check-file requests). */

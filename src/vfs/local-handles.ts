@@ -67,6 +67,10 @@ export class LocalFile implements VfsFile {
     }
   }
 
+  reserve(end: number): void {
+    if (this.account) this.account.quota.resize(this.account.file, end, false);
+  }
+
   private async writeAll(offset: number, data: Buffer): Promise<void> {
     let done = 0;
     while (done < data.length) {

@@ -41,6 +41,11 @@ export interface VfsFile {
   readInto(buf: Buffer, bufOffset: number, length: number, offset: number): Promise<number>;
   /** Writes all of `data` at `offset` (at the end of the file for an append handle). */
   write(offset: number, data: Buffer): Promise<void>;
+  /**
+   * Reserves quota for the file to reach `end` bytes before a series of writes (copy-data), so a
+   * copy that cannot fit is refused before anything is written. Throws QuotaExceededError.
+   */
+  reserve(end: number): void;
   stat(): Promise<Stats>;
   setStat(attrs: SetAttrs): Promise<void>;
   sync(): Promise<void>;
