@@ -104,7 +104,7 @@ export interface CopyDataRequest {
 }
 
 /** Fields shared by the check-file requests (draft-ietf-secsh-filexfer-extensions). */
-interface CheckFileFields {
+export interface CheckFileFields {
   id: number;
   /** The client's comma-separated algorithm list, split, in the client's order. */
   algorithms: string[];

@@ -6,6 +6,7 @@ import { MAX_MESSAGE_LENGTH, StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
 import { encodeCheckFileReply } from '../extended-replies.js';
 import { encodeStatus } from '../replies.js';
+import type { CheckFileFields } from '../request-types.js';
 import { fileOf } from './file-ops.js';
 import { checksumFile, DIGEST_BYTES, pickAlgorithm, type ChecksumAlgorithm } from '../../vfs/checksum.js';
 import type { VfsFile } from '../../vfs/vfs.js';
@@ -13,14 +14,6 @@ import { VfsError } from '../../vfs/vfs-error.js';
 
 /** Bytes copied per read/write step of copy-data. */
 const COPY_CHUNK = 256 * 1024;
-
-interface CheckFileFields {
-  id: number;
-  algorithms: string[];
-  start: number;
-  length: number;
-  blockSize: number;
-}
 
 /** The digests a check-file request asks for, as one EXTENDED_REPLY. */
 async function checkFile(file: VfsFile, req: CheckFileFields, legacy: boolean): Promise<Buffer> {
