@@ -1,0 +1,943 @@
+#!/usr/bin/env node
+// Coffer vs OpenSSH benchmark (issue 4, item 6): `npm run bench [-- OPTIONS]`. Not part of `npm test`.
+//
+// Starts OpenSSH's sshd (internal-sftp, ChrootDirectory) and Coffer side by side on 127.0.0.1 and
+// drives both with the same stock `sftp -b` client, in interleaved rounds (A B, B A, A B ...), then
+// prints the median of each figure and the Coffer/OpenSSH ratio against the issue's targets.
+// Method as in /work/shared/research/bench-baseline.md: bulk times are net of the median
+// empty-session time of the same server and round; downloads go to /dev/shm.
+//
+// Needs root (sshd's chroot and its system user `coffer-bench`, created if missing), /usr/sbin/sshd,
+// the OpenSSH client, and a built dist/ (npm install, or npx tsc -p .).
+// Exit status: 0 when the bench ran (targets missed or not: it is a report), 1 when it failed
+// (a server did not start, a transfer failed, a hash did not match), 2 for bad options, 130 on Ctrl-C.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync, chownSync, closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync,
+  mkdtempSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { formatSummary, summarizeProfile } from './bench/cpuprofile.mjs';
+
+const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const SSHD = '/usr/sbin/sshd';
+const SYS_USER = 'coffer-bench';
+const COFFER_USER = 'bench';
+const GCM = 'aes128-gcm@openssh.com';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const HELP = `usage: npm run bench [-- OPTIONS]     (or: node scripts/bench.mjs OPTIONS)
+
+Benchmarks Coffer against OpenSSH's sshd (internal-sftp, ChrootDirectory) on 127.0.0.1 with the
+stock sftp client: bulk upload/download (default cipher and ${GCM}), 4 parallel downloads,
+small files, a large listing and login latency. Prints medians and Coffer/OpenSSH ratios.
+
+  --quick            small sizes and 1 round (a fast check that everything works)
+  --rounds N         interleaved rounds (default 3; --quick: 1)
+  --size MIB         bulk file size in MiB (default 512; --quick: 64)
+  --only LIST        comma-separated figures to run (login always runs, the others are net of it):
+                     ${'up-default,down-default,up-gcm,down-gcm,par4-down,small-put,list'}
+  --profile [LIST]   after the run, profile the Coffer server (node --cpu-prof) during each figure
+                     that missed its target (or the figures in LIST) and print where the time goes
+  --profile-dir DIR  keep the .cpuprofile files in DIR (default: deleted with the temp files)
+  --coffer-log-level LEVEL   Coffer's logLevel during the bench (default info, the production default)
+  --help
+
+Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD}, sftp, and a built dist/.`;
+
+const ALL_FIGS = ['login', 'up-default', 'down-default', 'up-gcm', 'down-gcm', 'par4-down', 'small-put', 'list'];
+
+function parseArgs(argv) {
+  const o = { quick: false, rounds: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP + '\n');
+      process.exit(0);
+    } else if (a === '--quick') o.quick = true;
+    else if (a === '--rounds') o.rounds = positiveInt(next(), a);
+    else if (a.startsWith('--rounds=')) o.rounds = positiveInt(a.slice(9), '--rounds');
+    else if (a === '--size') o.sizeMiB = positiveInt(next(), a);
+    else if (a.startsWith('--size=')) o.sizeMiB = positiveInt(a.slice(7), '--size');
+    else if (a === '--only') o.only = figList(next(), a);
+    else if (a.startsWith('--only=')) o.only = figList(a.slice(7), '--only');
+    else if (a === '--profile') {
+      o.profile = 'missed';
+      if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) o.profile = figList(argv[++i], a);
+    } else if (a.startsWith('--profile=')) o.profile = figList(a.slice(10), '--profile');
+    else if (a === '--profile-dir') o.profileDir = resolve(next());
+    else if (a === '--coffer-log-level') o.cofferLogLevel = next();
+    else usage(`unknown option '${a}'`);
+  }
+  if (o.profileDir && !o.profile) o.profile = 'missed';
+  const rounds = o.rounds ?? (o.quick ? 1 : 3);
+  const size = (o.sizeMiB ?? (o.quick ? 64 : 512)) * MiB;
+  if (size % (4 * MiB) !== 0) usage('--size must be a multiple of 4 (MiB)');
+  return {
+    ...o,
+    rounds,
+    size,
+    smallFiles: 500,
+    smallSize: 4096,
+    listEntries: 5000,
+    listRepeat: 5,
+    logins: o.quick ? 6 : 10,
+    loginGapMs: 250,
+    figs: ALL_FIGS.filter((f) => f === 'login' || !o.only || o.only.includes(f)),
+  };
+}
+
+function usage(msg) {
+  process.stderr.write(`bench: error: ${msg}\n\n${HELP}\n`);
+  process.exit(2);
+}
+function positiveInt(s, name) {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) usage(`${name} wants a positive integer, not '${s}'`);
+  return n;
+}
+function figList(s, name) {
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const f of list) if (!ALL_FIGS.includes(f)) usage(`${name}: unknown figure '${f}' (one of ${ALL_FIGS.join(', ')})`);
+  return list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: everything started or created is registered here and undone on exit, failure or signal.
+
+class BenchError extends Error {}
+
+const live = {
+  children: new Set(), // sftp clients and helpers
+  servers: [], // { name, proc }
+  dirs: [], // removed recursively, last first
+  cgroups: [], // cgroup directories, removed after the servers are gone
+  emptyDirs: [], // removed only if empty (.bench, /run/sshd when we made them)
+};
+let cleaningUp = null;
+
+function killServerSync(s) {
+  if (s.proc.exitCode === null && s.proc.signalCode === null) {
+    try { process.kill(s.proc.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+function cleanupSync() {
+  for (const c of live.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const s of live.servers) killServerSync(s);
+  for (const d of [...live.dirs].reverse()) { try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
+  for (const cg of live.cgroups) { try { rmdirSync(cg); } catch { /* still busy */ } }
+  for (const d of live.emptyDirs) { try { rmdirSync(d); } catch { /* not empty or gone */ } }
+  live.children.clear(); live.servers = []; live.dirs = []; live.cgroups = []; live.emptyDirs = [];
+}
+
+async function cleanup() {
+  if (cleaningUp) return cleaningUp;
+  cleaningUp = (async () => {
+    for (const c of live.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+    await Promise.all(live.servers.map((s) => stopServer(s, 5000)));
+    for (const cg of live.cgroups) {
+      for (let i = 0; i < 20; i++) {
+        try { rmdirSync(cg); break; } catch { await sleep(100); }
+      }
+    }
+    live.cgroups = [];
+    cleanupSync();
+  })();
+  return cleaningUp;
+}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) { cleanupSync(); process.exit(130); }
+    interrupted = true;
+    process.stderr.write(`\nbench: ${sig}: stopping the servers and removing temp files...\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+process.on('exit', cleanupSync);
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (msg) => process.stderr.write(msg + '\n');
+
+function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  if (r.error) throw new BenchError(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0 && !opts.allowFail) throw new BenchError(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout || '').trim()}`);
+  return r;
+}
+
+function freePort() {
+  return new Promise((resolveP, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolveP(port));
+    });
+  });
+}
+
+async function sha256File(path) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk);
+  return h.digest('hex');
+}
+
+/** Children's CPU time (reaped children: sftp with its ssh) in seconds, from /proc/self/stat. */
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  return Number(r.stdout?.trim()) || 100;
+})();
+function childrenCpu() {
+  try {
+    const s = readFileSync('/proc/self/stat', 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / CLK_TCK; // cutime, cstime
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-server CPU accounting: a cpuacct cgroup (v1) or a cgroup v2 leaf for each server, so sshd's
+// per-session processes count too. Falls back to /proc/PID/stat (Coffer is one process).
+
+function makeCgroup(name) {
+  const candidates = [
+    { base: '/sys/fs/cgroup/cpuacct', read: (d) => Number(readFileSync(join(d, 'cpuacct.usage'), 'utf8')) / 1e9 },
+    ...['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].map((base) => ({
+      base,
+      read: (d) => Number(/usage_usec (\d+)/.exec(readFileSync(join(d, 'cpu.stat'), 'utf8'))[1]) / 1e6,
+    })),
+  ];
+  for (const c of candidates) {
+    const dir = join(c.base, name);
+    try {
+      if (c.base.endsWith('cpuacct') ? !existsSync(join(c.base, 'cpuacct.usage')) : !existsSync(join(c.base, 'cgroup.controllers'))) continue;
+      mkdirSync(dir);
+      live.cgroups.push(dir);
+      c.read(dir);
+      return { dir, procs: join(dir, 'cgroup.procs'), read: () => c.read(dir) };
+    } catch {
+      try { rmdirSync(dir); } catch { /* not made */ }
+      live.cgroups = live.cgroups.filter((d) => d !== dir);
+    }
+  }
+  return null;
+}
+
+function procCpu(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
+  } catch {
+    return NaN;
+  }
+}
+
+/** Spawns a server process, inside its cgroup when there is one (sh writes its PID there, then execs). */
+function spawnServer(name, cmd, args, { cgroup, env, cwd }) {
+  const proc = cgroup
+    ? spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd })
+    : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
+  const s = {
+    name, proc, cgroup, lines: [], problems: [], exited: null,
+    cpu: () => (cgroup ? cgroup.read() : name === 'Coffer' ? procCpu(proc.pid) : NaN),
+  };
+  proc.on('exit', (code, signal) => { s.exited = { code, signal }; });
+  live.servers.push(s);
+  return s;
+}
+
+/** Collects a stream's lines into server.lines (bounded) and calls onLine for each. */
+function readLines(stream, onLine) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      onLine(line);
+    }
+  });
+}
+
+function waitForLine(server, test, what, timeoutMs = 30000) {
+  return new Promise((resolveP, reject) => {
+    const timer = setTimeout(() => reject(new BenchError(`${server.name} did not report ${what} within ${timeoutMs / 1000} s; output:\n${server.lines.slice(-15).join('\n')}`)), timeoutMs);
+    const check = (line) => {
+      const v = test(line);
+      if (v !== undefined && v !== null && v !== false) {
+        clearTimeout(timer);
+        resolveP(v);
+      }
+    };
+    server.onLine = check;
+    for (const l of server.lines) check(l);
+    server.proc.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new BenchError(`${server.name} exited (${signal ?? code}) before ${what}; output:\n${server.lines.slice(-15).join('\n')}`));
+    });
+  });
+}
+
+function attachOutput(server, classify) {
+  const onLine = (line) => {
+    if (server.lines.length < 2000) server.lines.push(line);
+    else server.lines.splice(0, 1000), server.lines.push(line);
+    const problem = classify(line);
+    if (problem && server.problems.length < 200) server.problems.push(problem);
+    server.onLine?.(line);
+  };
+  readLines(server.proc.stdout, onLine);
+  readLines(server.proc.stderr, onLine);
+}
+
+async function stopServer(s, graceMs = 10000) {
+  const p = s.proc;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  try { process.kill(p.pid, 'SIGTERM'); } catch { return; }
+  const t = await Promise.race([exited.then(() => 'exit'), sleep(graceMs).then(() => 'timeout')]);
+  if (t === 'timeout') {
+    try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    await exited;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+function checkPrerequisites() {
+  if (process.getuid?.() !== 0) throw new BenchError(`must run as root: sshd's ChrootDirectory and its system user '${SYS_USER}' need it`);
+  for (const f of [SSHD, join(PROJECT, 'dist/src/cli/server/main.js'), join(PROJECT, 'bin/coffer-server.js')]) {
+    if (!existsSync(f)) throw new BenchError(`${f} is missing${f.includes('dist') ? ' (run npm install or npx tsc -p . first)' : ''}`);
+  }
+  for (const cmd of ['sftp', 'ssh', 'ssh-keygen', 'useradd']) {
+    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new BenchError(`'${cmd}' not found on PATH`);
+  }
+}
+
+/** The system user sshd needs; created (no home, no shell login, not locked) if missing. */
+function ensureSystemUser() {
+  let r = spawnSync('id', ['-u', SYS_USER], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    log(`creating system user '${SYS_USER}' for sshd (useradd --system)`);
+    run('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--password', '*', SYS_USER]);
+    r = spawnSync('id', ['-u', SYS_USER], { encoding: 'utf8' });
+  }
+  const uid = Number(r.stdout.trim());
+  const gid = Number(run('id', ['-g', SYS_USER]).stdout.trim());
+  // With UsePAM no, sshd refuses a locked account ('!' password) even for keys.
+  const status = spawnSync('passwd', ['-S', SYS_USER], { encoding: 'utf8' });
+  if (/^\S+\s+L\b/.test(status.stdout ?? '')) run('usermod', ['--password', '*', SYS_USER]);
+  return { uid, gid };
+}
+
+/** sshd refuses a ChrootDirectory unless every component is root-owned and not group/other-writable. */
+function checkChrootPath(path) {
+  for (let p = path; ; p = dirname(p)) {
+    const st = statSync(p);
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+      throw new BenchError(`sshd would refuse ChrootDirectory ${path}: ${p} is ${st.uid !== 0 ? `owned by uid ${st.uid}` : `mode ${(st.mode & 0o777).toString(8)}`} (needs root-owned, not group/other-writable)`);
+    }
+    if (p === dirname(p)) break;
+  }
+}
+
+function mkdir0755(p) {
+  mkdirSync(p, { recursive: true, mode: 0o755 });
+  chmodSync(p, 0o755);
+}
+
+async function writeRandomFile(path, size) {
+  const h = createHash('sha256');
+  const out = createWriteStream(path);
+  let left = size;
+  const src = createReadStream('/dev/urandom', { highWaterMark: 4 * MiB });
+  for await (const chunk of src) {
+    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    h.update(part);
+    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
+    left -= part.length;
+    if (left === 0) break;
+  }
+  src.destroy();
+  await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
+  return h.digest('hex');
+}
+
+/** Copies [start, start+len) of src to dst. */
+async function copyRange(src, dst, start, len) {
+  const out = createWriteStream(dst);
+  for await (const chunk of createReadStream(src, { start, end: start + len - 1, highWaterMark: 4 * MiB })) {
+    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
+}
+
+/** The server-side files both homes start with: big.bin, four parts for par4, the listing folder. */
+async function populateHome(home, env, owner) {
+  copyFileSync(env.src, join(home, 'big.bin'));
+  const part = env.opts.size / 4;
+  for (let i = 0; i < 4; i++) await copyRange(env.src, join(home, `part${i}.bin`), i * part, part);
+  const list = join(home, 'list');
+  mkdirSync(list, { mode: 0o755 });
+  for (let i = 0; i < env.opts.listEntries; i++) closeSync(openSync(join(list, `entry-${String(i).padStart(5, '0')}.txt`), 'w', 0o644));
+  if (owner) {
+    chownSync(home, owner.uid, owner.gid);
+    for (const f of readdirSync(home)) chownSync(join(home, f), owner.uid, owner.gid);
+    for (const f of readdirSync(list)) chownSync(join(list, f), owner.uid, owner.gid);
+  }
+}
+
+async function startOpenSSH(env, owner) {
+  const dir = join(env.work, 'openssh');
+  const jail = join(dir, 'jail');
+  const home = join(jail, 'home');
+  mkdir0755(dir);
+  mkdir0755(jail);
+  mkdirSync(home, { mode: 0o755 });
+  await populateHome(home, env, owner);
+  checkChrootPath(jail);
+  if (!existsSync('/run/sshd')) {
+    mkdir0755('/run/sshd'); // sshd's privilege-separation folder
+    live.emptyDirs.push('/run/sshd');
+  }
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffer-bench-host', '-f', join(dir, 'host_ed25519')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(env.key + '.pub'));
+  const config = join(dir, 'sshd_config');
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    writeFileSync(config, [
+      'ListenAddress 127.0.0.1',
+      `Port ${port}`,
+      `HostKey ${join(dir, 'host_ed25519')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin no',
+      `AllowUsers ${SYS_USER}`,
+      'AllowTcpForwarding no',
+      'X11Forwarding no',
+      'PermitTTY no',
+      'UseDNS no',
+      'LogLevel INFO',
+      'MaxStartups 64:30:128',
+      'Subsystem sftp internal-sftp',
+      `Match User ${SYS_USER}`,
+      `  ChrootDirectory ${jail}`,
+      '  ForceCommand internal-sftp -d /home',
+      '',
+    ].join('\n'));
+    run(SSHD, ['-t', '-f', config]);
+    const cgroup = makeCgroup(`coffer-bench-${process.pid}-openssh-${attempt}`);
+    const s = spawnServer('OpenSSH', SSHD, ['-D', '-e', '-f', config], { cgroup, env: { PATH: process.env.PATH }, cwd: dir });
+    attachOutput(s, (line) => (/error|fatal|refused|not allowed/i.test(line) ? line : null));
+    try {
+      await waitForLine(s, (l) => /Server listening on 127\.0\.0\.1 port/.test(l), 'listening');
+      Object.assign(s, { port, user: SYS_USER, home, key: env.key });
+      return s;
+    } catch (e) {
+      lastError = e;
+      await stopServer(s);
+      live.servers = live.servers.filter((x) => x !== s);
+      if (!/Address already in use|Bind to port/.test(s.lines.join('\n'))) throw e;
+    }
+  }
+  throw lastError;
+}
+
+async function startCoffer(env, { profileDir = null } = {}) {
+  const root = join(env.work, 'coffer');
+  const home = join(root, 'homes', COFFER_USER);
+  if (!existsSync(home)) {
+    // The home is filled before `add`, which counts an existing home's files as the user's usage.
+    mkdirSync(join(root, 'homes'), { recursive: true, mode: 0o755 });
+    mkdirSync(home, { mode: 0o700 });
+    await populateHome(home, env, null);
+    run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'add', COFFER_USER, '--no-password', '--quota', 'unlimited', '--key', env.key + '.pub'], { cwd: PROJECT, env: cofferEnv() });
+  }
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const cgroup = profileDir ? null : makeCgroup(`coffer-bench-${process.pid}-coffer-${env.cofferStarts++}`);
+  const s = spawnServer('Coffer', process.execPath, [
+    ...nodeArgs, join(PROJECT, 'bin/coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0',
+    '--log-level', env.opts.cofferLogLevel, '--log-format', 'json',
+  ], { cgroup, env: cofferEnv(), cwd: PROJECT });
+  attachOutput(s, (line) => {
+    try {
+      const j = JSON.parse(line);
+      return j.level >= 40 ? line : null; // pino: 40 warn, 50 error, 60 fatal
+    } catch {
+      return line.trim() ? line : null; // anything that is not a log line (stack traces, warnings)
+    }
+  });
+  const port = await waitForLine(s, (l) => {
+    try {
+      const j = JSON.parse(l);
+      return j.event === 'start' ? j.port : null;
+    } catch {
+      return null;
+    }
+  }, "its 'start' line (log level must be info or lower)", 60000);
+  Object.assign(s, { port, user: COFFER_USER, home, key: env.key });
+  return s;
+}
+
+/** The environment for Coffer's programs: ours without COFFER_* settings, so only flags apply. */
+function cofferEnv() {
+  const e = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COFFER_') && k !== 'NODE_OPTIONS') e[k] = v;
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+let batchCounter = 0;
+
+/**
+ * Runs `sftp -b` against a server. Resolves { ms, clientCpu } or throws with sftp's stderr.
+ * The batch file is written before the clock starts.
+ */
+function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = false } = {}) {
+  const batch = join(env.work, `batch-${batchCounter++}.txt`);
+  writeFileSync(batch, lines.map((l) => l + '\n').join(''));
+  const args = [
+    '-b', batch,
+    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes',
+    ...(verbose ? [`-${'v'.repeat(verbose)}`] : ['-o', 'LogLevel=ERROR']),
+    '-F', '/dev/null', '-i', server.key, '-P', String(server.port),
+    ...(cipher ? ['-o', `Ciphers=${cipher}`] : []),
+    `${server.user}@127.0.0.1`,
+  ];
+  return new Promise((resolveP, reject) => {
+    if (interrupted) return reject(new BenchError('interrupted'));
+    const t0 = performance.now();
+    const p = spawn('sftp', args, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], cwd: env.work });
+    live.children.add(p);
+    let stderr = '';
+    let stdout = '';
+    p.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 4 * MiB) stderr += d; });
+    p.stdout?.setEncoding('utf8').on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
+    p.on('error', (e) => { live.children.delete(p); reject(new BenchError(`sftp: ${e.message}`)); });
+    p.on('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      live.children.delete(p);
+      rmSync(batch, { force: true });
+      if (code === 0) return resolveP({ ms, stderr, stdout });
+      const dead = server.exited ? ` (the ${server.name} server had exited: ${server.exited.signal ?? server.exited.code})` : '';
+      reject(new BenchError(`sftp to ${server.name} failed (${signal ?? `exit ${code}`})${dead} running [${lines.join('; ')}]:\n${stderr.trim().split('\n').slice(-10).join('\n')}`));
+    });
+  });
+}
+
+/** What each connection negotiated, from one `sftp -vvv` session (also warms the server up). */
+async function probe(env, server, cipher) {
+  const { stderr } = await sftp(env, server, ['pwd'], { cipher, verbose: 3 });
+  const kex = /kex: algorithm: (\S+)/.exec(stderr)?.[1] ?? '?';
+  const m = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(stderr);
+  const ciph = m ? (m[2] === '<implicit>' ? m[1] : `${m[1]} + ${m[2]}`) : '?';
+  const sizes = /server upload\/download buffer sizes (\d+) \/ (\d+); using (\d+) \/ (\d+)/.exec(stderr);
+  const req = sizes ? `${sizes[3]}/${sizes[4]}` : /Server supports extension "limits@openssh.com"/.test(stderr) ? 'limits' : '32768 (no limits)';
+  return { kex, cipher: ciph, request: req };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The figures. Each measure() returns { value, cpuUnits } for one server in one round: value in the
+// figure's unit (net of the round's connect time), cpuUnits the divisor for server CPU.
+
+function figures(env) {
+  const o = env.opts;
+  const sizeMiB = o.size / MiB;
+  const dl = (server, tag) => join(env.dlDir, `${tag}-${server.name}.bin`);
+  // Net of the login; NaN (shown as n/a) when the work took less than the login's noise.
+  const net = (ms, conn) => (ms - conn > 0 ? ms - conn : NaN);
+  const bulkRate = (ms, conn) => sizeMiB / (net(ms, conn) / 1000);
+
+  async function upload(server, round, cipher, tag, verifyHash) {
+    const name = `up-${tag}-r${round}.bin`;
+    const r = await sftp(env, server, [`put "${env.src}" ${name}`], { cipher });
+    const onServer = join(server.home, name);
+    const size = statSync(onServer).size;
+    if (size !== o.size) throw new BenchError(`${server.name}: uploaded ${name} has ${size} bytes, expected ${o.size}`);
+    if (verifyHash) {
+      const h = await sha256File(onServer);
+      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the uploaded file differs (${h} vs ${env.srcHash})`);
+    }
+    unlinkSync(onServer);
+    return r.ms;
+  }
+  async function download(server, cipher, tag, verifyHash) {
+    const local = dl(server, tag);
+    rmSync(local, { force: true });
+    const r = await sftp(env, server, [`get big.bin "${local}"`], { cipher });
+    const size = statSync(local).size;
+    if (size !== o.size) throw new BenchError(`${server.name}: downloaded big.bin has ${size} bytes, expected ${o.size}`);
+    if (verifyHash) {
+      const h = await sha256File(local);
+      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the downloaded file differs (${h} vs ${env.srcHash})`);
+    }
+    unlinkSync(local);
+    return r.ms;
+  }
+
+  return {
+    login: {
+      title: 'login: connect+auth+exit', unit: 'ms', better: 'lower', target: 1.25, cpuUnit: 'ms/login',
+    },
+    'up-default': {
+      title: `upload ${sizeMiB} MiB, default cipher`, unit: 'MiB/s', better: 'higher', target: 0.8, cpuUnit: 's/GiB', cpuScale: 1,
+      async measure(s, round, conn) {
+        const ms = await upload(s, round, null, 'default', true);
+        return { value: bulkRate(ms, conn), per: o.size / GiB };
+      },
+    },
+    'down-default': {
+      title: `download ${sizeMiB} MiB, default cipher`, unit: 'MiB/s', better: 'higher', target: 0.8, cpuUnit: 's/GiB', cpuScale: 1,
+      async measure(s, round, conn) {
+        const ms = await download(s, null, 'default', true);
+        return { value: bulkRate(ms, conn), per: o.size / GiB };
+      },
+    },
+    'up-gcm': {
+      title: `upload ${sizeMiB} MiB, aes128-gcm`, unit: 'MiB/s', better: 'higher', target: 0.8, cpuUnit: 's/GiB', cpuScale: 1,
+      async measure(s, round, conn) {
+        const ms = await upload(s, round, GCM, 'gcm', false);
+        return { value: bulkRate(ms, conn), per: o.size / GiB };
+      },
+    },
+    'down-gcm': {
+      title: `download ${sizeMiB} MiB, aes128-gcm`, unit: 'MiB/s', better: 'higher', target: 0.8, cpuUnit: 's/GiB', cpuScale: 1,
+      async measure(s, round, conn) {
+        const ms = await download(s, GCM, 'gcm', false);
+        return { value: bulkRate(ms, conn), per: o.size / GiB };
+      },
+    },
+    'par4-down': {
+      title: `4 parallel downloads, ${sizeMiB / 4} MiB each (total)`, unit: 'MiB/s', better: 'higher', target: 0.8, cpuUnit: 's/GiB', cpuScale: 1,
+      async measure(s, round, conn) {
+        const locals = [0, 1, 2, 3].map((i) => dl(s, `par${i}`));
+        for (const l of locals) rmSync(l, { force: true });
+        // Batch files are written inside sftp() before each clock; the four start together.
+        const t0 = performance.now();
+        await Promise.all(locals.map((l, i) => sftp(env, s, [`get part${i}.bin "${l}"`])));
+        const ms = performance.now() - t0;
+        for (const l of locals) {
+          const size = statSync(l).size;
+          if (size !== o.size / 4) throw new BenchError(`${s.name}: parallel download ${l} has ${size} bytes, expected ${o.size / 4}`);
+          unlinkSync(l);
+        }
+        return { value: bulkRate(ms, conn), per: o.size / GiB, sessions: 4 };
+      },
+    },
+    'small-put': {
+      title: `${o.smallFiles} x ${o.smallSize / 1024} KiB files up (put -r)`, unit: 'files/s', better: 'higher', target: 0.8, cpuUnit: 'ms/file', cpuScale: 1000,
+      async measure(s, round, conn) {
+        const remote = `small-r${round}`;
+        const r = await sftp(env, s, [`put -r "${env.smallDir}" ${remote}`]);
+        const onServer = join(s.home, remote);
+        const n = readdirSync(onServer).length;
+        if (n !== o.smallFiles) throw new BenchError(`${s.name}: put -r stored ${n} files, expected ${o.smallFiles}`);
+        rmSync(onServer, { recursive: true, force: true });
+        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+      },
+    },
+    list: {
+      title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.25, cpuUnit: 'ms/listing', cpuScale: 1000,
+      async measure(s, round, conn) {
+        const r = await sftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
+        return { value: net(r.ms, conn) / o.listRepeat, per: o.listRepeat };
+      },
+    },
+  };
+}
+
+/**
+ * Runs one measurement with server and client CPU accounting around it; loginCpu (the round's CPU
+ * per empty session) is subtracted once per session, as the login time is from the wall time.
+ */
+async function measured(server, fn, loginCpu = null) {
+  const s0 = server.cpu();
+  const c0 = childrenCpu();
+  const r = await fn();
+  const n = loginCpu ? r.sessions ?? 1 : 0;
+  return {
+    ...r,
+    serverCpu: server.cpu() - s0 - n * (loginCpu?.server ?? 0),
+    clientCpu: childrenCpu() - c0 - n * (loginCpu?.client ?? 0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function fmt(v, unit) {
+  if (!Number.isFinite(v)) return 'n/a';
+  if (unit === 'ms' || unit === 'ms/listing' || unit === 'ms/login') return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+  if (unit === 'ms/file') return v.toFixed(2);
+  if (unit === 's/GiB') return v.toFixed(2);
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
+
+function table(rows, align) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r, ri) => r.map((c, i) => (align[i] === 'l' ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd()
+    + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n');
+}
+
+function report(env, figs, results) {
+  const out = [];
+  const rows = [['figure', 'unit', 'OpenSSH', 'Coffer', 'ratio C/O', 'target', 'result']];
+  const missed = [];
+  for (const id of env.opts.figs) {
+    const f = figs[id];
+    const o = median(results[id].OpenSSH.map((x) => x.value));
+    const c = median(results[id].Coffer.map((x) => x.value));
+    const ratio = c / o;
+    const pass = f.better === 'higher' ? ratio >= f.target : ratio <= f.target;
+    if (!pass) missed.push(id);
+    rows.push([
+      f.title, f.unit + (f.better === 'lower' ? ' (lower=better)' : ''), fmt(o, f.unit), fmt(c, f.unit),
+      Number.isFinite(ratio) ? `${ratio.toFixed(2)}x ${f.better === 'lower' ? 'time' : 'speed'}` : 'n/a',
+      `${f.better === 'higher' ? '>=' : '<='} ${f.target.toFixed(2)}x`, Number.isFinite(ratio) ? (pass ? 'pass' : 'MISS') : 'n/a',
+    ]);
+  }
+  out.push(`Medians of ${env.opts.rounds} interleaved round(s); bulk and small-file rates and listing times are net of the same round's median login time.`);
+  out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
+
+  out.push('', 'Per-round values (OpenSSH | Coffer):');
+  for (const id of env.opts.figs) {
+    const f = figs[id];
+    const show = (name) => results[id][name].map((x) => fmt(x.value, f.unit)).join(' ');
+    out.push(`  ${f.title.padEnd(44)} ${show('OpenSSH')} | ${show('Coffer')}  ${f.unit}`);
+  }
+
+  const cpuRows = [['figure', 'unit', 'OpenSSH server', 'Coffer server', 'client (sftp+ssh) vs OpenSSH', 'vs Coffer']];
+  for (const id of env.opts.figs) {
+    const f = figs[id];
+    const scale = f.cpuScale ?? 1000;
+    const per = (name, key) => median(results[id][name].map((x) => (x[key] / x.per) * scale));
+    cpuRows.push([f.title, f.cpuUnit, fmt(per('OpenSSH', 'serverCpu'), f.cpuUnit), fmt(per('Coffer', 'serverCpu'), f.cpuUnit),
+      fmt(per('OpenSSH', 'clientCpu'), f.cpuUnit), fmt(per('Coffer', 'clientCpu'), f.cpuUnit)]);
+  }
+  out.push('', `CPU per unit of work (medians; net of the round's CPU per empty session, except the login row; server = ${env.cgroups ? 'its cgroup, all its processes' : 'Coffer process only'}):`);
+  out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r']));
+  return { text: out.join('\n'), missed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiling: Coffer alone under `node --cpu-prof`, once per figure.
+
+async function profileFigures(env, figs, ids) {
+  const profRoot = join(env.work, 'profiles');
+  mkdirSync(profRoot, { recursive: true });
+  const out = [];
+  for (const id of ids) {
+    const dir = join(profRoot, id);
+    mkdirSync(dir);
+    log(`profiling Coffer during '${id}'...`);
+    const s = await startCoffer(env, { profileDir: dir });
+    try {
+      await sftp(env, s, ['pwd']); // warm-up
+      const conn = median(await loginTimes(env, s, 3));
+      const reps = { login: 0, list: 4, 'small-put': 3 }[id] ?? 2;
+      const values = [];
+      if (id === 'login') values.push(median(await loginTimes(env, s, 20)));
+      for (let i = 0; i < reps; i++) values.push((await figs[id].measure(s, 100 + i, conn)).value);
+      await stopServer(s, 20000);
+      live.servers = live.servers.filter((x) => x !== s);
+      if (s.exited?.code !== 0) log(`  (Coffer exited with ${s.exited?.signal ?? s.exited?.code} after profiling)`);
+      const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+      if (files.length === 0) throw new BenchError(`Coffer wrote no .cpuprofile for '${id}' (did it exit cleanly on SIGTERM?)`);
+      const summary = summarizeProfile(JSON.parse(readFileSync(join(dir, files[0]), 'utf8')));
+      out.push('', `== Coffer CPU profile during '${figs[id].title}' (${values.length} run(s) under --cpu-prof: ${values.map((v) => fmt(v, figs[id].unit)).join(', ')} ${figs[id].unit}) ==`);
+      out.push(...formatSummary(summary, 20));
+      if (env.opts.profileDir) {
+        mkdirSync(env.opts.profileDir, { recursive: true });
+        const kept = join(env.opts.profileDir, `coffer-${id}.cpuprofile`);
+        copyFileSync(join(dir, files[0]), kept);
+        out.push(`  (kept: ${kept}; open it in Chrome DevTools or summarise with node scripts/bench/cpuprofile.mjs FILE)`);
+      }
+    } finally {
+      await stopServer(s);
+      live.servers = live.servers.filter((x) => x !== s);
+    }
+  }
+  return out.join('\n');
+}
+
+async function loginTimes(env, server, n) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    times.push((await sftp(env, server, [])).ms);
+    await sleep(env.opts.loginGapMs);
+  }
+  return times;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  checkPrerequisites();
+  const owner = ensureSystemUser();
+
+  // Work folders: server state under the project's .bench/ (sshd's chroot must be on a root-owned
+  // path; /tmp is world-writable), client-side data on tmpfs.
+  const benchDir = join(PROJECT, '.bench');
+  if (!existsSync(benchDir)) live.emptyDirs.push(benchDir);
+  mkdir0755(benchDir);
+  const work = join(benchDir, `run-${process.pid}-${Date.now().toString(36)}`);
+  live.dirs.push(work);
+  mkdir0755(work);
+  const shm = existsSync('/dev/shm') && statSync('/dev/shm').isDirectory() ? '/dev/shm' : tmpdir();
+  const dataDir = mkdtempSync(join(shm, 'coffer-bench-'));
+  live.dirs.push(dataDir);
+  const env = {
+    opts, work, dataDir, dlDir: join(dataDir, 'dl'), src: join(dataDir, 'src.bin'), smallDir: join(dataDir, 'small'),
+    key: join(work, 'client_ed25519'), cofferStarts: 0, cgroups: false,
+  };
+  mkdirSync(env.dlDir);
+
+  const ver = (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0];
+  };
+  const commit = spawnSync('git', ['-C', PROJECT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || '?';
+  const pkg = JSON.parse(readFileSync(join(PROJECT, 'package.json'), 'utf8'));
+  const header = [
+    `Coffer ${pkg.version} (commit ${commit}, dist/ as built), node ${process.version}; client and sshd: ${ver('ssh', ['-V'])}`,
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start`,
+    `sizes: bulk ${opts.size / MiB} MiB, par4 4 x ${opts.size / 4 / MiB} MiB, ${opts.smallFiles} x ${opts.smallSize} B files, listing ${opts.listEntries} entries x ${opts.listRepeat} per session, ${opts.logins} logins per round; ${opts.rounds} round(s)`,
+  ];
+  if (loadavg()[0] > 0.5) header.push(`warning: the machine is not idle (1-minute load ${loadavg()[0].toFixed(2)}): single figures will be noisy; compare the medians and ratios`);
+  log(header.join('\n'));
+
+  log(`preparing data in ${dataDir} and ${work} ...`);
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffer-bench-client', '-f', env.key]);
+  env.srcHash = await writeRandomFile(env.src, opts.size);
+  mkdirSync(env.smallDir);
+  for (let i = 0; i < opts.smallFiles; i++) writeFileSync(join(env.smallDir, `file-${String(i).padStart(4, '0')}.bin`), randomBytes(opts.smallSize));
+
+  const openssh = await startOpenSSH(env, owner);
+  const coffer = await startCoffer(env);
+  env.cgroups = Boolean(openssh.cgroup && coffer.cgroup);
+  const servers = [openssh, coffer];
+  log(`OpenSSH sshd pid ${openssh.proc.pid} on 127.0.0.1:${openssh.port}; Coffer pid ${coffer.proc.pid} on 127.0.0.1:${coffer.port}`);
+
+  const negotiated = [];
+  for (const s of servers) {
+    for (const cipher of [null, GCM]) {
+      const p = await probe(env, s, cipher);
+      negotiated.push(`  ${s.name.padEnd(8)} ${cipher ? '-o Ciphers=aes128-gcm' : 'default cipher       '}  kex ${p.kex}, cipher ${p.cipher}, sftp read/write request size ${p.request}`);
+    }
+  }
+  log('negotiated:\n' + negotiated.join('\n'));
+
+  const figs = figures(env);
+  const results = Object.fromEntries(opts.figs.map((id) => [id, { OpenSSH: [], Coffer: [] }]));
+  const started = performance.now();
+  for (let round = 0; round < opts.rounds; round++) {
+    const order = round % 2 === 0 ? [openssh, coffer] : [coffer, openssh];
+    log(`round ${round + 1}/${opts.rounds} (${order.map((s) => s.name).join(' first, then ')})`);
+    // Logins, alternating between the servers, spaced so each server is idle when a session starts.
+    const logins = { OpenSSH: [], Coffer: [] };
+    const loginCpu = { OpenSSH: { s: 0, c: 0 }, Coffer: { s: 0, c: 0 } };
+    for (let i = 0; i < opts.logins; i++) {
+      for (const s of order) {
+        const r = await measured(s, () => sftp(env, s, []));
+        logins[s.name].push(r.ms);
+        loginCpu[s.name].s += r.serverCpu;
+        loginCpu[s.name].c += r.clientCpu;
+        await sleep(opts.loginGapMs);
+      }
+    }
+    const conn = {};
+    for (const s of servers) {
+      conn[s.name] = median(logins[s.name]);
+      results.login[s.name].push({ value: conn[s.name], per: opts.logins, serverCpu: loginCpu[s.name].s, clientCpu: loginCpu[s.name].c });
+    }
+    log(`  login                ${servers.map((s) => `${s.name} ${conn[s.name].toFixed(0)} ms`).join(', ')}`);
+    for (const id of opts.figs.filter((x) => x !== 'login')) {
+      const parts = [];
+      for (const s of order) {
+        await sleep(300);
+        const perLogin = { server: loginCpu[s.name].s / opts.logins, client: loginCpu[s.name].c / opts.logins };
+        const r = await measured(s, () => figs[id].measure(s, round, conn[s.name]), perLogin);
+        results[id][s.name].push(r);
+        parts.push(`${s.name} ${fmt(r.value, figs[id].unit)}`);
+      }
+      log(`  ${id.padEnd(20)} ${parts.join(', ')} ${figs[id].unit}`);
+    }
+  }
+  const elapsed = (performance.now() - started) / 1000;
+
+  const { text, missed } = report(env, figs, results);
+  const problems = servers.flatMap((s) => s.problems.map((p) => `  ${s.name}: ${p.length > 400 ? p.slice(0, 400) + '...' : p}`));
+
+  await stopServer(coffer);
+  live.servers = live.servers.filter((x) => x !== coffer);
+
+  process.stdout.write(`\n${header.join('\n')}\nnegotiated (the client picks; "default" is the first of its ciphers the server offers):\n${negotiated.join('\n')}\n\n${text}\n`);
+  process.stdout.write(`\nmeasuring took ${elapsed.toFixed(0)} s; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(missed.length ? `missed targets: ${missed.join(', ')}\n` : 'all targets met\n');
+  if (problems.length) process.stdout.write(`\nserver warnings/errors logged during the bench (${problems.length}):\n${problems.slice(0, 30).join('\n')}\n`);
+
+  const toProfile = opts.profile === 'missed' ? missed : opts.profile ?? [];
+  if (toProfile.length) {
+    await stopServer(openssh); // Coffer runs alone while profiled
+    live.servers = live.servers.filter((x) => x !== openssh);
+    process.stdout.write(await profileFigures(env, figs, toProfile) + '\n');
+  } else if (missed.length && !opts.profile) {
+    process.stdout.write(`(run with --profile to see where Coffer's time goes in the missed figures)\n`);
+  }
+}
+
+main().then(
+  async () => {
+    await cleanup();
+    process.exit(0);
+  },
+  async (err) => {
+    if (interrupted) return; // the signal handler exits
+    process.stderr.write(`bench: error: ${err instanceof BenchError ? err.message : err?.stack ?? err}\n`);
+    await cleanup();
+    process.exit(1);
+  },
+);
