@@ -5,8 +5,8 @@
  * and the last session out, refresh() and close() write at once.
  *
  * Coordination with coffer-users through the database: `quota` changes are picked up by refresh();
- * a rescan bumps the usage epoch, and the ledger then adopts the recounted figure plus the growth
- * of writes still under way. A user whose usage a server held when it died (usage_held still set)
+ * a rescan bumps the usage epoch, and the server then recounts the home itself (files open for
+ * writing at their exact charged size), so no write under way is lost. A user whose usage a server held when it died (usage_held still set)
  * is recounted from disk before their first session starts.
  */
 import type { UserStore } from '../users/user-store.js';
@@ -17,13 +17,18 @@ interface Entry {
   quota: UserQuota;
   epoch: number;
   sessions: number;
+  /** A recount after a rescan is under way. */
+  recounting?: boolean;
 }
 
 /** What a ledger needs. */
 export interface QuotaLedgerOptions {
   store: UserStore;
-  /** Counts a user's usage from disk (after an unclean stop). */
-  recount(user: string): Promise<number>;
+  /**
+   * Counts a user's usage from disk: the sizes of the regular files in the home, skipping the
+   * inodes for which `skip(dev, ino)` is true (files open for writing, counted by the ledger).
+   */
+  recount(user: string, skip: (dev: number, ino: number) => boolean): Promise<number>;
   log: Logger;
   /** How often changed usage is written (ms); default 1000. */
   flushIntervalMs?: number;
@@ -81,7 +86,7 @@ export class QuotaLedger {
       const row = this.opts.store.usage(user);
       if (!row) continue;
       entry.quota.limit = row.quotaBytes;
-      if (row.epoch !== entry.epoch) this.adopt(user, entry, row.usedBytes, row.epoch);
+      if (row.epoch !== entry.epoch) void this.recountHeld(user, entry, row.epoch);
     }
   }
 
@@ -97,7 +102,7 @@ export class QuotaLedger {
     if (!row) throw new Error(`user ${user} has no database row`);
     let used = row.usedBytes;
     if (row.held) {
-      used = await this.opts.recount(user);
+      used = await this.opts.recount(user, () => false);
       this.opts.log.warn({ event: 'quota-recount', user, before: row.usedBytes, after: used }, 'usage recounted after an unclean stop');
     }
     const entry: Entry = { quota: new UserQuota(user, row.quotaBytes, used), epoch: row.epoch, sessions: 0 };
@@ -110,21 +115,37 @@ export class QuotaLedger {
     entry.quota.dirty = false;
     try {
       if (this.opts.store.saveUsage(user, entry.quota.used, entry.epoch, held)) return;
+      // A rescan moved the epoch on: recount here (when still held) and save under the new epoch.
       const row = this.opts.store.usage(user);
-      if (!row) return;
-      this.adopt(user, entry, row.usedBytes, row.epoch);
-      this.opts.store.saveUsage(user, entry.quota.used, entry.epoch, held);
+      if (row && held) void this.recountHeld(user, entry, row.epoch);
     } catch (err) {
       entry.quota.dirty = true; // try again at the next flush (e.g. the database was locked)
       this.opts.log.warn({ event: 'quota-save-failed', user, err: (err as Error).message }, 'could not save usage');
     }
   }
 
-  /** Takes a rescan's count: the disk as counted, plus growth reserved for writes under way. */
-  private adopt(user: string, entry: Entry, counted: number, epoch: number): void {
-    const before = entry.quota.used;
-    entry.quota.used = counted + entry.quota.pending;
-    entry.epoch = epoch;
-    this.opts.log.info({ event: 'quota-rescan', user, before, after: entry.quota.used }, 'usage replaced by a rescan');
+  /**
+   * A rescan (coffer-users) moved the usage epoch of a user whose usage this server holds. The
+   * command's own count would miss writes that finish between its scan and now, so the server
+   * recounts: files open for writing at their charged size (exact, kept up to date by every
+   * reservation), every other regular file at its size on disk.
+   */
+  private async recountHeld(user: string, entry: Entry, epoch: number): Promise<void> {
+    if (entry.recounting) return;
+    entry.recounting = true;
+    try {
+      const quota = entry.quota;
+      const onDisk = await this.opts.recount(user, (dev, ino) => quota.isTracked(dev, ino));
+      const before = quota.used;
+      quota.used = onDisk + quota.chargedOpen;
+      quota.dirty = true;
+      entry.epoch = epoch;
+      this.opts.log.info({ event: 'quota-rescan', user, before, after: quota.used }, 'usage recounted after a rescan');
+      if (this.entries.get(user) === entry) this.save(user, entry, true);
+    } catch (err) {
+      this.opts.log.warn({ event: 'quota-rescan-failed', user, err: (err as Error).message }, 'could not recount usage');
+    } finally {
+      entry.recounting = false;
+    }
   }
 }

@@ -24,8 +24,13 @@ export class TrackedFile {
   refs = 0;
   /** Writes started and not finished. */
   inflight = 0;
-  /** Removed or replaced: no longer in the home, so no longer charged or credited. */
+  /**
+   * Removed or replaced while open: no longer in the home, but still on the disk until its last
+   * handle closes, so it stays charged (growth included) until then, and is released at that close.
+   */
   detached = false;
+  /** A write or truncate failed: the charged size may not match the disk until reconciled. */
+  suspect = false;
 
   constructor(
     readonly key: string,
@@ -35,20 +40,18 @@ export class TrackedFile {
 }
 
 /** Key of an inode, for the tracked-file table. */
-export const inodeKey = (st: Pick<Stats, 'dev' | 'ino'>): string => `${st.dev}:${st.ino}`;
+export const inodeKey = (dev: number, ino: number): string => `${dev}:${ino}`;
 
 export class UserQuota {
   private readonly files = new Map<string, TrackedFile>();
   /** Set whenever `used` changes; the ledger persists and clears it. */
   dirty = false;
-  /** Growth reserved for writes that have not finished yet (kept across a rescan). */
-  pending = 0;
 
   constructor(
     readonly user: string,
     /** Quota in bytes; null = unlimited. */
     public limit: number | null,
-    /** Bytes in use (including growth reserved for writes under way). */
+    /** Bytes in use: files in the home, plus removed files still held open for writing. */
     public used: number,
   ) {}
 
@@ -79,39 +82,37 @@ export class UserQuota {
     this.dirty = delta !== 0 || this.dirty;
   }
 
-  /** Registers one more writable handle on the file `st` describes (fstat of the open fd). */
-  open(st: Stats): TrackedFile {
-    const key = inodeKey(st);
+  /** Registers one more writable handle on an inode whose size (after OPEN's TRUNC) is `size`. */
+  open(dev: number, ino: number, size: number): TrackedFile {
+    const key = inodeKey(dev, ino);
     let file = this.files.get(key);
-    if (!file) this.files.set(key, (file = new TrackedFile(key, st.size)));
+    if (!file) this.files.set(key, (file = new TrackedFile(key, size)));
     file.refs += 1;
     return file;
   }
 
-  /** Drops one handle; the last one out reconciles the charged size with `actualSize`. */
+  /**
+   * Drops one handle. The last one out releases a detached file's charge, or reconciles the
+   * charged size with `actualSize` (the fstat size; null when nothing can have diverged).
+   */
   close(file: TrackedFile, actualSize: number | null): void {
     file.refs -= 1;
     if (file.refs > 0) return;
     this.files.delete(file.key);
-    if (!file.detached && actualSize !== null) this.adjust(actualSize - file.charged);
+    if (file.detached) this.release(file.charged);
+    else if (actualSize !== null) this.adjust(actualSize - file.charged);
   }
 
   /** The tracked file of an inode, if a writable handle is open on it. */
   tracked(st: Pick<Stats, 'dev' | 'ino'>): TrackedFile | undefined {
-    return this.files.get(inodeKey(st));
-  }
-
-  /** The size `st`'s file is counted with: its tracked size if open for writing, else its size. */
-  chargedSize(st: Stats): number {
-    return this.tracked(st)?.charged ?? st.size;
+    return this.files.get(inodeKey(st.dev, st.ino));
   }
 
   /**
    * Reserves the growth of making `file` `newSize` bytes (write end or truncate target) and
-   * records the new size; shrinking releases. Throws QuotaExceededError on too much growth.
+   * records the new size; with `shrink`, a smaller size releases. Throws QuotaExceededError.
    */
   resize(file: TrackedFile, newSize: number, shrink: boolean): void {
-    if (file.detached) return;
     const delta = newSize - file.charged;
     if (delta > 0) this.reserve(delta);
     else if (shrink && delta < 0) this.release(-delta);
@@ -119,13 +120,23 @@ export class UserQuota {
     file.charged = newSize;
   }
 
-  /** A regular file left the home (removed, or replaced by a rename): credit its size. */
+  /** A regular file left the home (removed, or replaced by a rename). */
   removed(st: Stats): void {
     const file = this.tracked(st);
-    if (file) {
-      if (!file.detached) this.release(file.charged);
-      file.detached = true;
-    } else this.release(st.size);
+    if (file) file.detached = true; // released when its last handle closes
+    else this.release(st.size);
+  }
+
+  /** Sum of the charged sizes of every file open for writing (detached ones included). */
+  get chargedOpen(): number {
+    let sum = 0;
+    for (const f of this.files.values()) sum += f.charged;
+    return sum;
+  }
+
+  /** True when a writable handle is open on the inode (a recount takes its charged size). */
+  isTracked(dev: number, ino: number): boolean {
+    return this.files.has(inodeKey(dev, ino));
   }
 
   /** Number of files with writable handles open (for tests and diagnostics). */

@@ -56,7 +56,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const scrypt = options.scrypt ?? CURRENT_PARAMS;
   // Make the dummy hash now, so the first unknown user does not take twice as long.
   await verifyPassword('', null, scrypt);
-  const ledger = new QuotaLedger({ store, log, recount: async (user) => (await countUsage(homeDir(config.paths, user))).bytes });
+  const ledger = new QuotaLedger({ store, log, recount: async (user, skip) => (await countUsage(homeDir(config.paths, user), skip)).bytes });
   const state: ServerState = {
     config,
     store,

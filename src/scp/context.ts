@@ -1,0 +1,69 @@
+/**
+ * What the scp sink and source share: the session's Vfs and channel, the options of the command,
+ * the error texts a client may see, and the transfer log line.
+ */
+import { QuotaExceededError } from '../quota/user-quota.js';
+import { toStatus } from '../sftp/status.js';
+import type { Logger } from '../util/logger.js';
+import type { Vfs } from '../vfs/vfs.js';
+import { normalizePath } from '../vfs/virtual-path.js';
+import type { ScpReader, ScpWriter } from './channel-io.js';
+
+/** One scp session: its Vfs, channel and options. */
+export interface ScpContext {
+  vfs: Vfs;
+  reader: ScpReader;
+  writer: ScpWriter;
+  log: Logger;
+  recursive: boolean;
+  preserve: boolean;
+  /** The name a download of the whole home (`scp -r host:/ .`) is sent under. */
+  rootName: string;
+  /** Says whether a file is being transferred (shutdown waits for it). */
+  setBusy(busy: boolean): void;
+  /** Marks the session active (a download sends data without receiving any). */
+  touch(): void;
+  /** Errors sent to the client so far (any makes the exit status 1). */
+  errors: number;
+}
+
+/**
+ * Ends the session after sending `\x02scp: message` (OpenSSH's scp prints it and exits 1; pscp
+ * too). Used for protocol errors, refused names and an exceeded quota.
+ */
+export class ScpFatalError extends Error {}
+
+/** The client sent a fatal error record (\x02): end without answering. */
+export class ScpClientFatal extends Error {}
+
+/**
+ * The text of an error for the client: Coffer's fixed messages (never a node:fs message, which
+ * holds host paths), with OpenSSH's wording for a missing file.
+ */
+export function errorText(err: unknown): string {
+  if (err instanceof QuotaExceededError) return err.message;
+  const message = toStatus(err).message;
+  return message === 'No such file' ? 'No such file or directory' : message;
+}
+
+/** How a file transfer ended, for the log. */
+export type TransferOutcome = 'ok' | 'error' | 'interrupted';
+
+/** Logs one file transfer, as the SFTP engine does (SPEC §5). */
+export function logTransfer(ctx: ScpContext, path: string, direction: 'upload' | 'download', bytes: number, startedAt: number, outcome: TransferOutcome): void {
+  ctx.log.info({ event: 'transfer', protocol: 'scp', path: canonical(path), direction, bytes, durationMs: Date.now() - startedAt, outcome }, 'transfer');
+}
+
+/** The canonical virtual path ("/a/b") for logs; the text itself if it cannot name a file. */
+function canonical(path: string): string {
+  try {
+    return normalizePath(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Joins a virtual folder path and a name. */
+export function joinPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
