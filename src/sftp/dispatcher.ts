@@ -41,9 +41,16 @@ export const ADVERTISED_EXTENSIONS = SERVER_EXTENSIONS.filter(([name]) => {
   return kind !== undefined && OPERATIONS[kind] !== undefined;
 });
 
-/** Runs one request; resolves its reply, or rejects with the error toStatus will map. */
+/**
+ * Runs one request; resolves its reply, or rejects with the error toStatus will map. Never throws:
+ * an operation that fails before its first await (an unknown handle) still becomes a rejection.
+ */
 export function dispatch(ctx: SftpContext, req: SftpIdRequest): Promise<Buffer> {
   const op = OPERATIONS[req.kind];
   if (!op) return Promise.resolve(encodeStatus(req.id, StatusCode.OP_UNSUPPORTED));
-  return op.run(ctx, req);
+  try {
+    return op.run(ctx, req);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
 import type { SftpContext } from './context.js';
+import { isPooled, recycleDataBuffer } from './data-buffers.js';
 import { ADVERTISED_EXTENSIONS, dispatch } from './dispatcher.js';
 import { SftpCodecError } from './errors.js';
 import { PacketFramer } from './framing.js';
@@ -144,7 +145,8 @@ export class SftpSession {
 
   private send(reply: Buffer): void {
     if (this.closed) return;
-    if (!this.channel.write(reply) && !this.waitingDrain) {
+    const written = isPooled(reply) ? this.channel.write(reply, () => recycleDataBuffer(reply)) : this.channel.write(reply);
+    if (!written && !this.waitingDrain) {
       this.waitingDrain = true;
       this.channel.once('drain', () => {
         this.waitingDrain = false;

@@ -6,7 +6,8 @@ import { attrsFromStats } from '../attrs.js';
 import { MAX_READ_WRITE_LENGTH, OpenFlags, StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
 import type { HandleTarget } from '../handle-table.js';
-import { allocDataReply, DATA_HEADER_LENGTH, encodeAttrs, encodeHandle, encodeStatus, finishDataReply } from '../replies.js';
+import { takeDataBuffer } from '../data-buffers.js';
+import { DATA_HEADER_LENGTH, encodeAttrs, encodeHandle, encodeStatus, finishDataReply } from '../replies.js';
 import { VfsError } from '../../vfs/vfs-error.js';
 import type { OpenFlags as VfsOpenFlags } from '../../vfs/vfs.js';
 
@@ -76,7 +77,7 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
         const t = fileOf(target);
         // Longer reads are shortened, as OpenSSH's sftp-server does (process_read).
         const length = Math.min(req.length, MAX_READ_WRITE_LENGTH);
-        const buf = allocDataReply(length);
+        const buf = takeDataBuffer(length);
         const n = length === 0 ? 0 : await t.file.readInto(buf, DATA_HEADER_LENGTH, length, req.offset);
         if (n === 0 && length > 0) return encodeStatus(req.id, StatusCode.EOF);
         t.stats.bytesRead += n;
