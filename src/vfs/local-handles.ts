@@ -150,10 +150,13 @@ function lstatAll(dir: string, names: readonly string[]): Promise<Array<Stats | 
  * A folder listing read in batches, each entry lstat'ed (never followed). The folder is held
  * open by descriptor, and both the listing and every lstat go through /proc/self/fd/N, so they
  * reach the folder that was checked at OPENDIR even if its path is renamed or replaced by a
- * symlink afterwards (a listing must never reach outside the home).
+ * symlink afterwards (a listing must never reach outside the home). After each batch it reads the
+ * next one ahead, while the reply travels to the client (at most one batch is held ahead).
  */
 export class LocalDir implements VfsDir {
   private done = false;
+  private readonly queue: DirEntry[] = [];
+  private ahead: Promise<void> | null = null;
 
   constructor(
     private readonly dir: Dir,
@@ -164,25 +167,40 @@ export class LocalDir implements VfsDir {
 
   async next(max: number): Promise<DirEntry[] | null> {
     const batch = Math.floor(max);
-    if (!(batch >= 1)) return this.done ? null : [];
-    while (!this.done) {
-      const names: string[] = [];
-      while (names.length < batch) {
-        const entry = await this.dir.read();
-        if (entry === null) {
-          this.done = true;
-          break;
-        }
-        names.push(entry.name);
-      }
-      const stats = await lstatAll(this.base, names);
-      const entries = names.flatMap((name, i) => (stats[i] ? [{ name, stats: stats[i]! }] : []));
-      if (entries.length > 0) return entries;
+    if (!(batch >= 1)) return this.done && this.queue.length === 0 && !this.ahead ? null : [];
+    while (this.queue.length < batch && (this.ahead || !this.done)) {
+      const filling = (this.ahead ??= this.fill(batch));
+      this.ahead = null;
+      await filling;
     }
-    return null;
+    if (this.queue.length === 0) return null;
+    const out = this.queue.splice(0, batch);
+    if (!this.done) {
+      this.ahead = this.fill(batch);
+      this.ahead.catch(() => undefined); // its error surfaces at the next call that awaits it
+    }
+    return out;
+  }
+
+  /** Reads up to `batch` names and queues their lstats (vanished entries are skipped). */
+  private async fill(batch: number): Promise<void> {
+    const names: string[] = [];
+    while (names.length < batch) {
+      const entry = await this.dir.read();
+      if (entry === null) {
+        this.done = true;
+        break;
+      }
+      names.push(entry.name);
+    }
+    const stats = await lstatAll(this.base, names);
+    names.forEach((name, i) => {
+      if (stats[i]) this.queue.push({ name, stats: stats[i]! });
+    });
   }
 
   async close(): Promise<void> {
+    await this.ahead?.catch(() => undefined);
     await this.dir.close().catch(() => undefined);
     await this.fh.close().catch(() => undefined);
   }
