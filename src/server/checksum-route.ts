@@ -21,8 +21,9 @@ const COMMANDS: Record<string, ChecksumAlgorithm> = {
   sha512sum: 'sha512',
 };
 
-/** coreutils' --binary and --text change nothing on Linux; anything else is refused. */
-const IGNORED_OPTIONS = new Set(['-b', '--binary', '-t', '--text']);
+/** coreutils' --binary and --text only change the mark before the name (`*` or a space). */
+const BINARY_OPTIONS = new Set(['-b', '--binary']);
+const TEXT_OPTIONS = new Set(['-t', '--text']);
 const READ_ONLY = { read: true, write: false, append: false, creat: false, trunc: false, excl: false };
 
 /** The hash commands' exec route. */
@@ -32,24 +33,55 @@ export const checksumRoute: ExecRoute = {
   run: runChecksum,
 };
 
-/** The names to hash in `args` (after options; none means standard input). */
-export function fileArguments(command: string, args: string[]): string[] {
+/** What the arguments ask for: the names to hash (none means standard input) and the mode. */
+export interface SumArguments {
+  files: string[];
+  /** --binary: coreutils marks the name with `*` instead of a space. */
+  binary: boolean;
+}
+
+/** Parses the arguments after the command name; throws on an unsupported option. */
+export function fileArguments(command: string, args: string[]): SumArguments {
   const files: string[] = [];
+  let binary = false;
   let options = true;
   for (const arg of args) {
     if (options && arg === '--') options = false;
     else if (options && arg.startsWith('-') && arg !== '-') {
-      if (!IGNORED_OPTIONS.has(arg)) throw new Error(`${command}: option '${arg}' is not supported`);
+      if (BINARY_OPTIONS.has(arg)) binary = true;
+      else if (TEXT_OPTIONS.has(arg)) binary = false;
+      else throw new Error(`${command}: option '${arg}' is not supported`);
     } else files.push(arg);
   }
-  return files.length === 0 ? ['-'] : files;
+  return { files: files.length === 0 ? ['-'] : files, binary };
 }
 
 /** coreutils' line: a name with a backslash or newline is escaped and the line starts with `\`. */
-export function sumLine(hex: string, name: string): string {
-  if (!/[\\\n]/.test(name)) return `${hex}  ${name}\n`;
-  return `\\${hex}  ${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n`;
+export function sumLine(hex: string, name: string, binary = false): string {
+  const mark = binary ? '*' : ' ';
+  if (!/[\\\n\r]/.test(name)) return `${hex} ${mark}${name}\n`;
+  const escaped = name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  return `\\${hex} ${mark}${escaped}\n`;
 }
+
+const CONTROL_ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+
+/**
+ * A name as coreutils quotes it in diagnostics (quotef, shell-escape style): bare when safe,
+ * 'single' or "double" quoted, control characters as $'\n' pieces: 'new'$'\n''line'.
+ */
+export function quoteName(name: string): string {
+  if (/^[A-Za-z0-9_./:@%+,=-]+$/.test(name)) return name;
+  if (!/[\u0000-\u001f\u007f]/.test(name)) {
+    if (!name.includes("'")) return `'${name}'`;
+    if (!/["$`\\]/.test(name)) return `"${name}"`;
+  }
+  const control = (c: string) => `'$'${CONTROL_ESCAPES[c] ?? '\\' + c.charCodeAt(0).toString(8).padStart(3, '0')}''`;
+  const quoted = `'${name.replace(/'/g, `'\\''`).replace(/[\u0000-\u001f\u007f]/g, control)}'`;
+  return quoted.replace(/^''(?=.)/, '').replace(/(?<=.)''$/, '');
+}
+
+
 
 /** coreutils' wording of why a file could not be hashed. */
 function reason(err: unknown): string {
@@ -75,14 +107,14 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
-    const files = fileArguments(name, args);
+    const { files, binary } = fileArguments(name, args);
     const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks });
     for (const file of files) {
       try {
-        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm), file));
+        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm), file, binary));
       } catch (err) {
         status = 1;
-        channel.stderr.write(`${name}: ${file}: ${reason(err)}\n`);
+        channel.stderr.write(`${name}: ${quoteName(file)}: ${reason(err)}\n`);
       }
     }
   } catch (err) {

@@ -5,7 +5,7 @@
 import { lstat as lstatCb, type Dir, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TrackedFile, UserQuota } from '../quota/user-quota.js';
+import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
 import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
 import { VfsError } from './vfs-error.js';
 
@@ -64,8 +64,17 @@ export class LocalFile implements VfsFile {
     }
   }
 
-  reserve(end: number): void {
-    if (this.account) this.account.quota.resize(this.account.file, end, false);
+  reserveWrite(offset: number, length: number): void {
+    const acct = this.account;
+    if (!acct || length <= 0) return;
+    const { quota, file } = acct;
+    if (this.append) {
+      // Each append write is charged its own length: only check the room here, charge nothing.
+      if (quota.limit !== null && quota.used + length > quota.limit) throw new QuotaExceededError();
+      return;
+    }
+    quota.resize(file, offset + length, false);
+    file.suspect = true; // if the copy falls short, close() reconciles the charge with the disk
   }
 
   private async writeAll(offset: number, data: Buffer): Promise<void> {

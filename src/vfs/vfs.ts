@@ -42,10 +42,11 @@ export interface VfsFile {
   /** Writes all of `data` at `offset` (at the end of the file for an append handle). */
   write(offset: number, data: Buffer): Promise<void>;
   /**
-   * Reserves quota for the file to reach `end` bytes before a series of writes (copy-data), so a
-   * copy that cannot fit is refused before anything is written. Throws QuotaExceededError.
+   * Reserves quota for `length` bytes to be written at `offset` by a series of writes (copy-data),
+   * so a copy that cannot fit is refused before anything is written. Throws QuotaExceededError.
+   * Whatever the writes leave unused is given back when the file is closed.
    */
-  reserve(end: number): void;
+  reserveWrite(offset: number, length: number): void;
   stat(): Promise<Stats>;
   setStat(attrs: SetAttrs): Promise<void>;
   sync(): Promise<void>;

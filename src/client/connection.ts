@@ -1,0 +1,149 @@
+/**
+ * One logged-in SFTP connection: ssh2-sftp-client on an ssh2 Client with TCP_NODELAY (without it
+ * Nagle and delayed ACKs stall uploads: research/bench-baseline.md), host keys checked against
+ * ~/.ssh/known_hosts, authentication in SPEC §6's order, and what the server offers (extensions,
+ * the read/write sizes ssh2 took from limits@openssh.com).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Client, SFTPWrapper } from 'ssh2';
+import SftpClient from 'ssh2-sftp-client';
+import { loadKeys, makeAuthHandler } from './auth.js';
+import { ClientError } from './errors.js';
+import { HostTrust } from './host-trust.js';
+import { RemoteOps } from './remote-ops.js';
+import { RemoteHasher } from './verify.js';
+
+/** How to reach and log in. */
+export interface ConnectOptions {
+  user: string;
+  host: string;
+  port: number;
+  keyFile: string | null;
+  acceptNewHostKey: boolean;
+  /** Asks on the terminal (null: no terminal, never ask). */
+  ask: ((question: string) => Promise<string | null>) | null;
+  askSecret: ((message: string) => Promise<string | null>) | null;
+  env: NodeJS.ProcessEnv;
+  notice: (line: string) => void;
+  /** ssh2's and coffer's debug lines (--debug), or null. */
+  debug: ((line: string) => void) | null;
+}
+
+/** A ready connection. */
+export interface Connection {
+  client: SftpClient;
+  ssh: Client;
+  sftp: SFTPWrapper;
+  ops: RemoteOps;
+  hasher: RemoteHasher;
+  extensions: Record<string, string>;
+  /** Bytes per READ/WRITE request (the server's limits, else ssh2's 32 KiB-ish default). */
+  chunk: number;
+  /** Requests kept in flight per file (OpenSSH's -R default). */
+  inflight: number;
+  /** The remote starting folder (realpath of "."). */
+  home: string;
+  /** Resolves when the connection has closed, for whatever reason. */
+  closed: Promise<void>;
+  end(): Promise<void>;
+}
+
+/** Requests in flight per transfer: OpenSSH sftp's default (-R 64). */
+export const INFLIGHT = 64;
+
+/** ssh2 host key algorithms for each known_hosts key type. */
+const HOST_KEY_ALGOS: Record<string, string[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };
+const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+/** Host key algorithms with the types known_hosts has for this host first (OpenSSH does the same). */
+export function hostKeyOrder(knownTypes: string[]): string[] {
+  const first = knownTypes.flatMap((t) => HOST_KEY_ALGOS[t] ?? [t]).filter((a) => DEFAULT_HOST_KEY_ALGOS.includes(a));
+  return [...new Set([...first, ...DEFAULT_HOST_KEY_ALGOS])];
+}
+
+/** Connects, checks the host key, logs in, opens SFTP. Throws ClientError with one clear line. */
+export async function connect(opts: ConnectOptions): Promise<Connection> {
+  const home = opts.env.HOME || homedir();
+  const sshDir = join(home, '.ssh');
+  const trust = new HostTrust({
+    host: opts.host,
+    port: opts.port,
+    knownHostsFile: join(sshDir, 'known_hosts'),
+    acceptNew: opts.acceptNewHostKey,
+    ask: opts.ask,
+    notice: opts.notice,
+  });
+  await trust.load();
+  const sources = {
+    username: opts.user,
+    host: opts.host,
+    keyFile: opts.keyFile,
+    sshDir,
+    agentSocket: opts.env.SSH_AUTH_SOCK,
+    envPassword: opts.env.COFFER_PASSWORD,
+    askSecret: opts.askSecret,
+    debug: opts.debug ?? (() => undefined),
+  };
+  const auth = makeAuthHandler(sources, await loadKeys(sources));
+  const client = new SftpClient('coffer', { error: () => undefined, end: () => undefined, close: () => undefined });
+  const ssh = client.client;
+  ssh.once('connect', () => ssh.setNoDelay(true));
+  const closed = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
+  try {
+    await client.connect({
+      host: opts.host,
+      port: opts.port,
+      username: opts.user,
+      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => void trust.verify(key).then(verify),
+      authHandler: auth.handler,
+      algorithms: { serverHostKey: hostKeyOrder(trust.knownTypes()) as never },
+      // A person may be typing a password or answering the host key question.
+      readyTimeout: opts.ask ? 300_000 : 30_000,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 4,
+      ...(opts.debug ? { debug: opts.debug } : {}),
+    });
+  } catch (err) {
+    throw connectError(err, trust, auth.failure, opts);
+  }
+  return ready(client, closed);
+}
+
+async function ready(client: SftpClient, closed: Promise<void>): Promise<Connection> {
+  const sftp = client.sftp!;
+  const internals = sftp as unknown as { _extensions?: Record<string, string>; _maxReadLen?: number; _maxWriteLen?: number };
+  const extensions = { ...(internals._extensions ?? {}) };
+  const chunk = Math.min(internals._maxReadLen ?? 32768, internals._maxWriteLen ?? 32768);
+  const ops = new RemoteOps(sftp);
+  const hasher = new RemoteHasher(client.client, extensions);
+  const home = await ops.realpath('.').catch(() => '/');
+  return {
+    client,
+    ssh: client.client,
+    sftp,
+    ops,
+    hasher,
+    extensions,
+    chunk,
+    inflight: INFLIGHT,
+    home,
+    closed,
+    end: async () => {
+      hasher.close();
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+function connectError(err: unknown, trust: HostTrust, authFailure: () => string, opts: ConnectOptions): Error {
+  if (trust.failure) return trust.failure;
+  const e = err as Error & { level?: string; code?: string };
+  const where = `${opts.host} port ${opts.port}`;
+  if (e.level === 'client-authentication' || /authentication methods failed/i.test(e.message)) return new ClientError('COFFER_AUTH', authFailure());
+  if (e.code === 'ECONNREFUSED' || /refused connection/i.test(e.message)) return new ClientError('COFFER_CONNECT', `cannot connect to ${where}: connection refused`);
+  if (e.code === 'ENOTFOUND' || /lookup failed/i.test(e.message)) return new ClientError('COFFER_CONNECT', `cannot resolve host ${opts.host}`);
+  if (/timed out/i.test(e.message)) return new ClientError('COFFER_CONNECT', `cannot connect to ${where}: timed out`);
+  if (e instanceof ClientError) return e;
+  return new ClientError('COFFER_CONNECT', `cannot connect to ${where}: ${e.message.replace(/^[\w>-]+: /, '')}`);
+}

@@ -1,0 +1,219 @@
+/**
+ * get and put of one file, every time through NAME.coffer-part beside the target (local for
+ * get, remote for put): resume or restart per resume.ts, pipelined data (transfer.ts) hashed
+ * while it streams, the server's sha256 compared with the local one (verify.ts), and only then a
+ * rename into place (posix-rename on the server). Nothing partial ever carries the final name.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Connection } from './connection.js';
+import { ClientError, VerifyMismatchError } from './errors.js';
+import type { Progress, ProgressHandle } from './progress.js';
+import { OpenFlag, remoteError } from './remote-ops.js';
+import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
+import { SegmentVerifier } from './segments.js';
+import { Download, TransferStopped, Upload, type RangeJob } from './transfer.js';
+import { hashLocalPrefix } from './verify.js';
+
+/** What every transfer needs besides the connection. */
+export interface TransferOptions {
+  verify: boolean;
+  progress: Progress;
+  /** Prints an informational line (Resuming..., starting over). */
+  say(line: string): void;
+  signal?: AbortSignal | undefined;
+}
+
+/** The result of one file. */
+export interface FileResult {
+  bytes: number;
+  resumedAt: number;
+}
+
+/** Remote files get the local mode without group/other write: 0644 for a 0666 or 0644 file, never 0666. */
+export const REMOTE_MODE_MASK = 0o755;
+
+/** Downloads `remote` to the local path `local` (the final name). */
+export async function getFile(conn: Connection, remote: string, local: string, opts: TransferOptions): Promise<FileResult> {
+  const name = basename(local);
+  const attrs = await conn.ops.stat(remote).catch((err) => {
+    throw remoteError(remote, err);
+  });
+  if (attrs.isDirectory()) throw new ClientError('COFFER_IS_DIR', `${remote}: is a directory (use get -r)`);
+  const size = attrs.size;
+  const part = partName(local);
+  const partSize = await lstat(part).then((s) => (s.isFile() ? s.size : null), () => null);
+  const plan = await planResume({
+    partSize,
+    sourceSize: size,
+    verify: opts.verify,
+    localPrefix: (n) => hashLocalPrefix(part, 'sha256', n),
+    remotePrefix: (n) => conn.hasher.hash(remote, 'sha256', n, size),
+  });
+  announce(name, plan, opts);
+  const offset = plan.kind === 'resume' ? plan.offset : 0;
+  const hash = startHash(plan, opts.verify);
+  const mode = (attrs.mode & 0o777) | 0o600;
+  const fh = await open(part, offset > 0 ? 'r+' : 'w', mode);
+  let handle: Buffer | null = null;
+  const bar = opts.progress.start(name, size, offset);
+  // The server hashes the file while it sends it: the check-file answer is usually there when the
+  // last byte arrives, instead of costing a second pass afterwards.
+  const remoteDigest = hash ? settle(conn.hasher.hash(remote, 'sha256', null, size)) : null;
+  try {
+    if (offset > 0) await fh.truncate(offset);
+    handle = await conn.ops.open(remote, OpenFlag.READ).catch((err) => {
+      throw remoteError(remote, err);
+    });
+    await new Download(job(conn, handle, fh, offset, size, hash, bar, opts)).run();
+  } catch (err) {
+    bar.fail();
+    // Keep what is on disk: contiguous data only (Download writes in file order).
+    await fh.datasync().catch(() => undefined);
+    throw stopped(name, part, err);
+  } finally {
+    await fh.close().catch(() => undefined);
+    if (handle) await conn.ops.close(handle).catch(() => undefined);
+  }
+  await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r()));
+  await rename(part, local);
+  return { bytes: size, resumedAt: offset };
+}
+
+/** Uploads the local file `local` to the remote path `remote` (the final name). */
+export async function putFile(conn: Connection, local: string, remote: string, opts: TransferOptions): Promise<FileResult> {
+  const name = basename(remote);
+  const st = await stat(local).catch((err: NodeJS.ErrnoException) => {
+    throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
+  });
+  if (st.isDirectory()) throw new ClientError('COFFER_IS_DIR', `${local}: is a directory (use put -r)`);
+  if (!st.isFile()) throw new ClientError('COFFER_LOCAL', `${local}: not a regular file`);
+  const size = st.size;
+  const part = partName(remote);
+  const partAttrs = await conn.ops.statOrNull(part).catch(() => null);
+  const plan = await planResume({
+    partSize: partAttrs?.isFile() ? partAttrs.size : null,
+    sourceSize: size,
+    verify: opts.verify,
+    localPrefix: (n) => hashLocalPrefix(local, 'sha256', n),
+    remotePrefix: (n) => conn.hasher.hash(part, 'sha256', n, n),
+  });
+  announce(name, plan, opts);
+  const offset = plan.kind === 'resume' ? plan.offset : 0;
+  // With check-file the server verifies segments while the upload runs (segments.ts); with exec
+  // sha256sum, the whole part after it.
+  const segments = opts.verify && conn.hasher.method === 'check-file' ? new SegmentVerifier((s, n) => conn.hasher.range(part, 'sha256', s, n), offset, size) : null;
+  const hash = segments ? null : startHash(plan, opts.verify);
+  const fh = await open(local, 'r');
+  const flags = OpenFlag.WRITE | OpenFlag.CREAT | (offset > 0 ? 0 : OpenFlag.TRUNC);
+  let handle: Buffer | null = null;
+  const bar = opts.progress.start(name, size, offset);
+  const progress = { update: (n: number) => (bar.update(n), segments?.reached(n)) };
+  try {
+    handle = await conn.ops.open(part, flags, { mode: st.mode & REMOTE_MODE_MASK }).catch((err) => {
+      throw remoteError(part, err);
+    });
+    await new Upload(job(conn, handle, fh, offset, size, segments ?? hash, progress, opts)).run();
+  } catch (err) {
+    bar.fail();
+    // Cut anything past the contiguous data that reached the server (OpenSSH's do_upload does too).
+    if (handle && err instanceof TransferStopped) await withTimeout(conn.ops.fsetstat(handle, { size: err.highwater }), 3000).catch(() => undefined);
+    throw stopped(name, part, err);
+  } finally {
+    await fh.close().catch(() => undefined);
+    if (handle) await withTimeout(conn.ops.close(handle), 3000).catch(() => undefined);
+  }
+  if (segments) await finishSegments(bar, segments, name, part);
+  else await finish(bar, hash, name, part, () => conn.hasher.hash(part, 'sha256', null, size));
+  await conn.ops.replace(part, remote, 'posix-rename@openssh.com' in conn.extensions).catch((err) => {
+    throw remoteError(`rename ${part} to ${remote}`, err);
+  });
+  return { bytes: size, resumedAt: offset };
+}
+
+async function finishSegments(bar: ProgressHandle, segments: SegmentVerifier, name: string, part: string): Promise<void> {
+  bar.dataDone('verifying');
+  try {
+    await segments.verify(name, part);
+  } catch (err) {
+    bar.fail();
+    throw err;
+  }
+  bar.finish('sha256 OK');
+}
+
+function announce(name: string, plan: ResumePlan, opts: TransferOptions): void {
+  const line = planMessage(name, plan);
+  if (line) opts.say(line);
+}
+
+function startHash(plan: ResumePlan, verify: boolean): Hash | null {
+  if (!verify) return null;
+  return plan.kind === 'resume' && plan.hash ? plan.hash : createHash('sha256');
+}
+
+function job(conn: Connection, handle: Buffer, local: FileHandle, start: number, end: number, hash: RangeJob['hash'], bar: { update(n: number): void }, opts: TransferOptions): RangeJob {
+  return { sftp: conn.sftp, handle, local, start, end, chunk: conn.chunk, inflight: conn.inflight, hash, onProgress: (n: number) => bar.update(n), signal: opts.signal };
+}
+
+// Verification: the server's digest of the finished part against the one computed while streaming.
+async function finish(
+  bar: ProgressHandle,
+  hash: Hash | null,
+  name: string,
+  part: string,
+  remoteDigest: () => Promise<Buffer>,
+): Promise<void> {
+  if (!hash) return bar.finish('(not verified)');
+  bar.dataDone('verifying');
+  let remote: Buffer;
+  try {
+    remote = await remoteDigest();
+  } catch (err) {
+    bar.fail();
+    throw err;
+  }
+  const local = hash.digest();
+  if (!local.equals(remote)) {
+    bar.fail();
+    throw new VerifyMismatchError(name, local.toString('hex'), remote.toString('hex'), part);
+  }
+  bar.finish('sha256 OK');
+}
+
+// The one line for a stopped transfer: why, and what was kept for a resume. Codes survive
+// (COFFER_INTERRUPTED becomes exit status 130).
+function stopped(name: string, part: string, err: unknown): Error {
+  if (!(err instanceof TransferStopped)) return err instanceof Error ? err : new Error(String(err));
+  const kept = err.highwater > 0 ? `; ${err.highwater} bytes kept in ${part}, run the same command again to resume` : '';
+  const e = remoteError(name, err.cause);
+  const message = e.message.startsWith(`${name}:`) ? e.message : `${name}: ${e.message}`;
+  return new ClientError(e.code, `${message}${kept}`);
+}
+
+function localReason(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return 'No such file or directory';
+  if (err.code === 'EACCES') return 'Permission denied';
+  return err.code ?? err.message;
+}
+
+// A promise that never rejects unhandled: resolves with a function giving the value or throwing.
+function settle<T>(p: Promise<T>): Promise<() => T> {
+  return p.then(
+    (v) => () => v,
+    (err: unknown) => () => {
+      throw err;
+    },
+  );
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timed out')), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e) => (clearTimeout(t), reject(e)),
+    );
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * Promise wrappers over the raw ssh2 SFTP object for what the transfer loops need (open, fstat,
+ * fsetstat, close, posix-rename...), and the one function that turns an SFTP or library error
+ * into the short text the client prints (`No such file or directory`, `Quota exceeded`).
+ */
+import type { InputAttributes, SFTPWrapper, Stats } from 'ssh2';
+import { ClientError } from './errors.js';
+
+/** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
+export const SftpStatus = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
+
+/** pflags of SSH_FXP_OPEN. */
+export const OpenFlag = { READ: 0x01, WRITE: 0x02, APPEND: 0x04, CREAT: 0x08, TRUNC: 0x10, EXCL: 0x20 } as const;
+
+const STATUS_TEXT: Record<number, string> = {
+  1: 'End of file',
+  2: 'No such file or directory',
+  3: 'Permission denied',
+  5: 'Bad message',
+  6: 'No connection',
+  7: 'Connection lost',
+  8: 'Operation unsupported',
+};
+
+/** The SFTP status code of an error from ssh2 or ssh2-sftp-client, if it has one. */
+export function sftpCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** A short reason for an error: standard text for known statuses, else the server's message. */
+export function reasonOf(err: unknown): string {
+  const code = sftpCode(err);
+  if (code !== undefined && STATUS_TEXT[code]) return STATUS_TEXT[code];
+  const message = err instanceof Error ? err.message : String(err);
+  // ssh2-sftp-client prefixes its method name ("list: ", "_xstat->...: ").
+  return message.replace(/^[\w>-]+: /, '').trim() || 'failed';
+}
+
+/** A ClientError `what: reason`, e.g. `/a/b: No such file or directory`. */
+export function remoteError(what: string, err: unknown): ClientError {
+  if (err instanceof ClientError) return err;
+  return new ClientError('COFFER_REMOTE', `${what}: ${reasonOf(err)}`);
+}
+
+function call<T>(fn: (cb: (err: Error | undefined | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+}
+
+/** Promise forms of the raw SFTP requests used by transfers. */
+export class RemoteOps {
+  constructor(readonly sftp: SFTPWrapper) {}
+
+  open(path: string, flags: number, attrs: InputAttributes = {}): Promise<Buffer> {
+    return call((cb) => this.sftp.open(path, flags, attrs, cb));
+  }
+  close(handle: Buffer): Promise<void> {
+    return call<void>((cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+  }
+  fstat(handle: Buffer): Promise<Stats> {
+    return call((cb) => this.sftp.fstat(handle, cb));
+  }
+  fsetstat(handle: Buffer, attrs: InputAttributes): Promise<void> {
+    return call<void>((cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
+  }
+  stat(path: string): Promise<Stats> {
+    return call((cb) => this.sftp.stat(path, cb));
+  }
+  /** stat, or null when the path does not exist. */
+  async statOrNull(path: string): Promise<Stats | null> {
+    try {
+      return await this.stat(path);
+    } catch (err) {
+      if (sftpCode(err) === SftpStatus.NO_SUCH_FILE) return null;
+      throw err;
+    }
+  }
+  unlink(path: string): Promise<void> {
+    return call<void>((cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
+  }
+  realpath(path: string): Promise<string> {
+    return call((cb) => this.sftp.realpath(path, cb));
+  }
+  /** posix-rename@openssh.com (replaces the target), else remove + rename. */
+  async replace(from: string, to: string, hasPosixRename: boolean): Promise<void> {
+    if (hasPosixRename) return call<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
+    await this.unlink(to).catch(() => undefined);
+    return call<void>((cb) => this.sftp.rename(from, to, (err) => cb(err, undefined)));
+  }
+}

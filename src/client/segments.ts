@@ -1,0 +1,82 @@
+/**
+ * Upload verification in segments: the server hashes each 32 MiB segment of the part file with
+ * check-file as soon as the contiguous data passes its end, while the rest is still uploading,
+ * and each server sha256 is compared with the local sha256 of the same bytes as they streamed.
+ * Every byte is covered by one comparison, and only the last segment is hashed after the last
+ * byte, instead of the whole file (a second pass over 512 MiB costs the server ~0.4 s here).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { VerifyMismatchError } from './errors.js';
+
+/** Bytes per verified segment. */
+export const SEGMENT_BYTES = 32 * 1024 * 1024;
+
+/** Asks the server for the sha256 of [start, start + length) of the part file. */
+export type RangeHasher = (start: number, length: number) => Promise<Buffer>;
+
+interface Segment {
+  start: number;
+  length: number;
+  local: Buffer;
+  remote: Promise<Buffer> | null;
+}
+
+/** Hashes local bytes per segment and asks the server for each completed one. */
+export class SegmentVerifier {
+  private readonly segments: Segment[] = [];
+  private current: Hash = createHash('sha256');
+  private currentStart: number;
+  private fed: number;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly remote: RangeHasher,
+    start: number,
+    private readonly end: number,
+    private readonly segment = SEGMENT_BYTES,
+  ) {
+    this.currentStart = this.fed = start;
+  }
+
+  /** Feeds the next local bytes, in file order. */
+  update(data: Buffer): void {
+    let p = 0;
+    while (p < data.length) {
+      const room = this.currentStart + this.segment - this.fed;
+      const n = Math.min(room, data.length - p);
+      this.current.update(data.subarray(p, p + n));
+      this.fed += n;
+      p += n;
+      if (this.fed === this.currentStart + this.segment || this.fed === this.end) this.close();
+    }
+  }
+
+  /** The server holds every byte below `highwater`: ask for the segments that end there. */
+  reached(highwater: number): void {
+    for (const s of this.segments) {
+      if (s.remote || s.start + s.length > highwater) continue;
+      s.remote = this.remote(s.start, s.length);
+      s.remote.catch((err: unknown) => (this.failure ??= err));
+    }
+  }
+
+  /** After the last byte: every remaining segment is asked for, then all are compared. */
+  async verify(name: string, part: string): Promise<void> {
+    if (this.fed < this.end) throw new Error(`verification fed ${this.fed} of ${this.end} bytes`);
+    this.reached(this.end);
+    for (const s of this.segments) {
+      const remote = await s.remote!;
+      if (!remote.equals(s.local)) {
+        const range = `bytes ${s.start}-${s.start + s.length}`;
+        throw new VerifyMismatchError(name, s.local.toString('hex'), remote.toString('hex'), `${part}; ${range}`);
+      }
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private close(): void {
+    this.segments.push({ start: this.currentStart, length: this.fed - this.currentStart, local: this.current.digest(), remote: null });
+    this.current = createHash('sha256');
+    this.currentStart = this.fed;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The interactive shell: node:readline with tab completion of commands and remote/local paths,
+ * history (kept in ~/.coffer_history), one-line errors that keep the shell alive, and Ctrl-C
+ * that stops the running transfer (its part file stays for a resume) rather than the program.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { createInterface, type Interface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { findCommand, type Session } from './commands.js';
+import { makeCompleter } from './completer.js';
+import { CommandUsageError } from './errors.js';
+import { splitWords } from './format.js';
+
+/** What the shell reads from and writes to. */
+export interface ShellIO {
+  input: Readable;
+  output: Writable;
+  /** Error lines (stderr). */
+  error(line: string): void;
+  terminal: boolean;
+  /** File to load and save history in (null: none). */
+  historyFile: string | null;
+}
+
+const HISTORY_SIZE = 500;
+export const PROMPT = 'coffer> ';
+
+/** Runs one command line in the session; resolves false for quit/exit. Throws the command's error. */
+export async function runLine(session: Session, line: string): Promise<boolean> {
+  let words: string[];
+  try {
+    words = splitWords(line);
+  } catch (err) {
+    throw new CommandUsageError((err as Error).message);
+  }
+  if (words.length === 0) return true;
+  const [name, ...args] = words;
+  if (name === 'quit' || name === 'exit' || name === 'bye') return false;
+  const cmd = findCommand(name!);
+  if (!cmd) throw new CommandUsageError(`unknown command '${name}' (type help)`);
+  await cmd.run(session, args);
+  return true;
+}
+
+/** Runs the shell until quit, exit or end of input. Resolves 0, or 1 if a command failed without a terminal. */
+export async function runShell(session: Session, io: ShellIO): Promise<number> {
+  const history = io.historyFile && io.terminal ? await loadHistory(io.historyFile) : [];
+  const rl = createInterface({
+    input: io.input,
+    output: io.output,
+    terminal: io.terminal,
+    historySize: HISTORY_SIZE,
+    history,
+    removeHistoryDuplicates: true,
+    ...(io.terminal ? { completer: callbackCompleter(makeCompleter(session)) } : {}),
+  });
+  let running: AbortController | null = null;
+  rl.on('SIGINT', () => {
+    if (running) running.abort();
+    else {
+      rl.write('', { ctrl: true, name: 'u' });
+      io.output.write('^C\n');
+      rl.prompt();
+    }
+  });
+  let failed = false;
+  rl.setPrompt(PROMPT);
+  if (io.terminal) rl.prompt();
+  for await (const line of rl) {
+    if (!io.terminal && line.trim() !== '') io.output.write(`${PROMPT}${line}\n`);
+    running = new AbortController();
+    session.signal = running.signal;
+    try {
+      if (!(await runLine(session, line))) break;
+    } catch (err) {
+      failed = true;
+      io.error(`error: ${(err as Error).message.split('\n')[0]}`);
+    } finally {
+      running = null;
+      session.signal = undefined;
+    }
+    if (io.terminal) rl.prompt();
+  }
+  if (io.terminal && io.historyFile) await saveHistory(io.historyFile, rl);
+  rl.close();
+  return failed && !io.terminal ? 1 : 0;
+}
+
+function callbackCompleter(complete: (line: string) => Promise<[string[], string]>) {
+  return (line: string, cb: (err: null, result: [string[], string]) => void) => {
+    void complete(line).then((r) => cb(null, r));
+  };
+}
+
+async function loadHistory(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  // readline keeps the newest entry first.
+  return text.split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse();
+}
+
+async function saveHistory(file: string, rl: Interface): Promise<void> {
+  const entries = (rl as unknown as { history?: string[] }).history ?? [];
+  await writeFile(file, [...entries].reverse().join('\n') + '\n', { mode: 0o600 }).catch(() => undefined);
+}
