@@ -161,7 +161,8 @@ async function get(s: Session, args: string[]): Promise<void> {
   if (st.isDirectory() && !recursive) throw new ClientError('COFFER_IS_DIR', `${remote}: is a directory (use get -r)`);
   const name = posix.basename(remote) || 'root';
   let local = rest[1] === undefined ? s.local(name) : s.local(rest[1]);
-  if (rest[1] !== undefined && (await isLocalDir(local))) local = join(local, name);
+  // An existing folder, or a name ending in '/', receives the file under its own name.
+  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isLocalDir(local)))) local = join(local, name);
   if (st.isDirectory()) {
     const r = await getTree(s.conn, remote, local, s.transfer());
     s.out.say(`${remote}: ${r.files} files, ${r.bytes} bytes`);
@@ -176,7 +177,7 @@ async function put(s: Session, args: string[]): Promise<void> {
   const dir = await isLocalDir(local);
   if (dir && !recursive) throw new ClientError('COFFER_IS_DIR', `${local}: is a directory (use put -r)`);
   let remote = s.remote(rest[1] ?? basename(local));
-  if (rest[1] !== undefined && (await isRemoteDir(s.conn, remote))) remote = posix.join(remote, basename(local));
+  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isRemoteDir(s.conn, remote)))) remote = posix.join(remote, basename(local));
   if (dir) {
     const r = await putTree(s.conn, local, remote, s.transfer());
     s.out.say(`${local}: ${r.files} files, ${r.bytes} bytes`);

@@ -1,8 +1,11 @@
 /**
  * get and put of one file, every time through NAME.coffer-part beside the target (local for
  * get, remote for put): resume or restart per resume.ts, pipelined data (transfer.ts) hashed
- * while it streams, the server's sha256 compared with the local one (verify.ts), and only then a
- * rename into place (posix-rename on the server). Nothing partial ever carries the final name.
+ * while it streams, the server's sha256 compared with the local one, and only then a rename into
+ * place (posix-rename on the server). Nothing partial ever carries the final name.
+ * Downloads ask the server for the whole file's sha256 when they start (it hashes while it
+ * sends); uploads have the server hash 32 MiB segments as they complete (segments.ts), or the
+ * whole part with exec sha256sum when check-file is missing.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
@@ -55,17 +58,20 @@ export async function getFile(conn: Connection, remote: string, local: string, o
   const offset = plan.kind === 'resume' ? plan.offset : 0;
   const hash = startHash(plan, opts.verify);
   const mode = (attrs.mode & 0o777) | 0o600;
-  const fh = await open(part, offset > 0 ? 'r+' : 'w', mode);
-  let handle: Buffer | null = null;
+  // The remote file first: a file that cannot be read leaves no empty part behind.
+  const handle = await conn.ops.open(remote, OpenFlag.READ).catch((err) => {
+    throw remoteError(remote, err);
+  });
+  const fh = await open(part, offset > 0 ? 'r+' : 'w', mode).catch(async (err: NodeJS.ErrnoException) => {
+    await conn.ops.close(handle).catch(() => undefined);
+    throw new ClientError('COFFER_LOCAL', `${part}: ${localReason(err)}`);
+  });
   const bar = opts.progress.start(name, size, offset);
   // The server hashes the file while it sends it: the check-file answer is usually there when the
   // last byte arrives, instead of costing a second pass afterwards.
   const remoteDigest = hash ? settle(conn.hasher.hash(remote, 'sha256', null, size)) : null;
   try {
     if (offset > 0) await fh.truncate(offset);
-    handle = await conn.ops.open(remote, OpenFlag.READ).catch((err) => {
-      throw remoteError(remote, err);
-    });
     await new Download(job(conn, handle, fh, offset, size, hash, bar, opts)).run();
   } catch (err) {
     bar.fail();
@@ -74,7 +80,7 @@ export async function getFile(conn: Connection, remote: string, local: string, o
     throw stopped(name, part, err);
   } finally {
     await fh.close().catch(() => undefined);
-    if (handle) await conn.ops.close(handle).catch(() => undefined);
+    await conn.ops.close(handle).catch(() => undefined);
   }
   await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r()));
   await rename(part, local);
@@ -105,7 +111,9 @@ export async function putFile(conn: Connection, local: string, remote: string, o
   // sha256sum, the whole part after it.
   const segments = opts.verify && conn.hasher.method === 'check-file' ? new SegmentVerifier((s, n) => conn.hasher.range(part, 'sha256', s, n), offset, size) : null;
   const hash = segments ? null : startHash(plan, opts.verify);
-  const fh = await open(local, 'r');
+  const fh = await open(local, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
+  });
   const flags = OpenFlag.WRITE | OpenFlag.CREAT | (offset > 0 ? 0 : OpenFlag.TRUNC);
   let handle: Buffer | null = null;
   const bar = opts.progress.start(name, size, offset);

@@ -31,7 +31,9 @@ export async function planResume(i: ResumeInputs): Promise<ResumePlan> {
   if (n === null || n === 0) return { kind: 'fresh' };
   if (n > i.sourceSize) return { kind: 'restart', reason: `the part file (${n} bytes) is longer than the source (${i.sourceSize} bytes)` };
   if (!i.verify) return { kind: 'resume', offset: n, hash: null, checked: false };
-  const [local, remote] = await Promise.all([i.localPrefix(n), i.remotePrefix(n)]);
+  const [local, remote] = await Promise.all([i.localPrefix(n), i.remotePrefix(n).catch((err: Error) => err)]);
+  // exec sha256sum cannot hash a prefix without a shell pipeline: unverifiable, so start over.
+  if (remote instanceof Error) return { kind: 'restart', reason: `the server cannot checksum the first ${n} bytes (${remote.message.split(';')[0]})` };
   if (local.copy().digest().equals(remote)) return { kind: 'resume', offset: n, hash: local, checked: true };
   return { kind: 'restart', reason: `the first ${n} bytes of the part file differ from the source` };
 }

@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// Client benchmark (issue 7, item 7): `npm run bench:client [-- OPTIONS]`. Not part of `npm test`.
+//
+// Starts one Coffer server on 127.0.0.1 and times, against it, in interleaved rounds:
+//   coffer put / coffer get  (including the sha256 verification every coffer transfer does)
+//   OpenSSH's `sftp -b` put / get with its default cipher, and with -c aes128-gcm@openssh.com
+// of one file (512 MiB by default), then prints the medians and the coffer/OpenSSH ratio
+// (time of sftp / time of coffer; target >= 0.8). Every time is the wall time of the whole
+// command (start-up, connection, transfer, verification, exit), as a user experiences it.
+// Downloads go to /dev/shm when it exists, so the local disk is not what is measured.
+//
+// Needs the OpenSSH client (sftp, ssh-keygen) and a built dist/ (npm install, or npx tsc -p .).
+// Exit status: 0 when the bench ran (target met or not: it is a report), 1 when it failed,
+// 2 for bad options.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MiB = 1024 * 1024;
+const USER = 'bench';
+const GCM = 'aes128-gcm@openssh.com';
+
+const HELP = `usage: npm run bench:client [-- OPTIONS]     (or: node scripts/bench-client.mjs OPTIONS)
+
+Times coffer get/put (with verification) against OpenSSH's sftp -b get/put, both talking to one
+Coffer server on 127.0.0.1, in interleaved rounds; prints medians and the ratio (target >= 0.8x).
+
+  --size MIB     file size in MiB (default 512)
+  --rounds N     interleaved rounds (default 3)
+  --quick        64 MiB, 1 round
+  --help`;
+
+function parseArgs(argv) {
+  const o = { sizeMiB: 512, rounds: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) usage(`${a} needs a positive whole number`);
+      return n;
+    };
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP + '\n');
+      process.exit(0);
+    } else if (a === '--quick') [o.sizeMiB, o.rounds] = [64, 1];
+    else if (a === '--size') o.sizeMiB = num(argv[++i]);
+    else if (a === '--rounds') o.rounds = num(argv[++i]);
+    else usage(`unknown option '${a}'`);
+  }
+  return o;
+}
+
+function usage(msg) {
+  process.stderr.write(`bench-client: error: ${msg}\n`);
+  process.exit(2);
+}
+
+function fail(msg) {
+  process.stderr.write(`bench-client: error: ${msg}\n`);
+  cleanup();
+  process.exit(1);
+}
+
+const temps = [];
+let server = null;
+function cleanup() {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  for (const t of temps) rmSync(t, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+function tempDir(base, prefix) {
+  const d = mkdtempSync(join(base, prefix));
+  temps.push(d);
+  return d;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n')[0]}`);
+  return r;
+}
+
+// CPU seconds (user + system) from /proc: fields 14-15 of a process, 16-17 for its reaped children.
+const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+function cpuSeconds(pid, children) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [u, s] = children ? [f[13], f[14]] : [f[11], f[12]];
+    return (Number(u) + Number(s)) / TICK;
+  } catch {
+    return NaN;
+  }
+}
+
+// Runs a command; resolves with its wall time, its CPU time (with its children: sftp's ssh) and
+// the server's CPU time meanwhile, in seconds. A non-zero exit fails the bench.
+function timed(cmd, args, opts = {}) {
+  const client0 = cpuSeconds('self', true);
+  const server0 = server ? cpuSeconds(server.pid, false) : NaN;
+  return new Promise((resolvePromise) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let err = '';
+    child.stdout.resume();
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      if (code !== 0) fail(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').pop()}`);
+      const wall = (performance.now() - t0) / 1000;
+      resolvePromise({ wall, client: cpuSeconds('self', true) - client0, server: server ? cpuSeconds(server.pid, false) - server0 : NaN });
+    });
+  });
+}
+
+function writeRandomFile(path, size) {
+  const fd = openSync(path, 'w');
+  const block = randomBytes(4 * MiB);
+  for (let off = 0; off < size; off += block.length) writeSync(fd, block, 0, Math.min(block.length, size - off));
+  closeSync(fd);
+}
+
+function sha256File(path) {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
+  });
+}
+
+function startServer(root) {
+  return new Promise((res) => {
+    server = spawn(process.execPath, [join(PROJECT, 'bin/coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--log-format', 'json'], {
+      cwd: PROJECT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '';
+    const timer = setTimeout(() => fail('the Coffer server did not start within 30 s'), 30_000);
+    server.stdout.on('data', (d) => {
+      buf += d;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const j = JSON.parse(line);
+          if (j.event === 'start') {
+            clearTimeout(timer);
+            res(j.port);
+          }
+        } catch {
+          // not JSON: ignore
+        }
+      }
+    });
+    server.stderr.resume();
+    server.on('exit', (code) => code !== null && code !== 0 && fail(`the Coffer server exited ${code}`));
+  });
+}
+
+function cleanEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COFFER_') && v !== undefined) env[k] = v;
+  return env;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  for (const tool of ['sftp', 'ssh-keygen']) if (spawnSync(tool, ['-?']).error) fail(`${tool} is not installed (apt-get install openssh-client)`);
+  if (!existsSync(join(PROJECT, 'dist/src/cli/client/main.js'))) fail('dist/ is missing: run npm install (or npx tsc -p .) first');
+  const size = o.sizeMiB * MiB;
+  const base = tempDir(tmpdir(), 'coffer-bench-client-');
+  const fast = existsSync('/dev/shm') ? tempDir('/dev/shm', 'coffer-bench-client-') : base;
+  const root = join(base, 'state');
+  const home = join(base, 'home');
+  mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  const key = join(home, '.ssh', 'id_ed25519');
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench', '-f', key]);
+  const port = await startServer(root);
+  run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'add', USER, '--no-password', '--quota', 'unlimited', '--key', key + '.pub'], { cwd: PROJECT, env: cleanEnv() });
+  const userHome = join(root, 'homes', USER);
+  process.stdout.write(`coffer-bench-client: ${o.sizeMiB} MiB, ${o.rounds} round(s), server on 127.0.0.1:${port}, downloads to ${fast}\n`);
+  const src = join(base, 'src.bin');
+  writeRandomFile(src, size);
+  writeRandomFile(join(userHome, 'down.bin'), size);
+  const env = { ...cleanEnv(), HOME: home, SSH_AUTH_SOCK: '' };
+  const coffer = (args) => timed(process.execPath, [join(PROJECT, 'bin/coffer.js'), '-P', String(port), ...args], { env, cwd: base });
+  // First contact: trust the host key (coffer writes ~/.ssh/known_hosts; sftp is told not to check).
+  await coffer(['ls', '--accept-new-host-key', `${USER}@127.0.0.1`]);
+  const sftp = (cipher, line) => {
+    const batch = join(base, `batch-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(batch, line + '\n');
+    const args = ['-q', '-b', batch, '-P', String(port), '-i', key, '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR'];
+    if (cipher) args.push('-c', cipher);
+    return timed('sftp', [...args, `${USER}@127.0.0.1`], { env, cwd: base });
+  };
+  const rmUp = (name) => rmSync(join(userHome, name), { force: true });
+  const rmDown = (name) => rmSync(join(fast, name), { force: true });
+  const figs = {
+    'coffer put': () => (rmUp('up-coffer.bin'), coffer(['put', src, `${USER}@127.0.0.1:up-coffer.bin`])),
+    'sftp put': () => (rmUp('up-sftp.bin'), sftp(null, `put ${src} up-sftp.bin`)),
+    'sftp put (gcm)': () => (rmUp('up-sftp-gcm.bin'), sftp(GCM, `put ${src} up-sftp-gcm.bin`)),
+    'coffer get': () => (rmDown('coffer.bin'), coffer(['get', `${USER}@127.0.0.1:down.bin`, join(fast, 'coffer.bin')])),
+    'sftp get': () => (rmDown('sftp.bin'), sftp(null, `get down.bin ${join(fast, 'sftp.bin')}`)),
+    'sftp get (gcm)': () => (rmDown('sftp-gcm.bin'), sftp(GCM, `get down.bin ${join(fast, 'sftp-gcm.bin')}`)),
+  };
+  const times = Object.fromEntries(Object.keys(figs).map((k) => [k, []]));
+  const order = Object.keys(figs);
+  for (let r = 0; r < o.rounds; r++) {
+    const names = r % 2 ? [...order].reverse() : order;
+    for (const name of names) {
+      const t = await figs[name]();
+      times[name].push(t);
+      process.stdout.write(`  round ${r + 1}: ${name.padEnd(15)} ${t.wall.toFixed(2)} s  (cpu client ${t.client.toFixed(2)} s, server ${t.server.toFixed(2)} s)\n`);
+    }
+  }
+  // Every copy must be the file it claims to be.
+  const want = { up: await sha256File(src), down: await sha256File(join(userHome, 'down.bin')) };
+  for (const f of ['up-coffer.bin', 'up-sftp.bin', 'up-sftp-gcm.bin']) if ((await sha256File(join(userHome, f))) !== want.up) fail(`${f}: wrong sha256`);
+  for (const f of ['coffer.bin', 'sftp.bin', 'sftp-gcm.bin']) if ((await sha256File(join(fast, f))) !== want.down) fail(`${f}: wrong sha256`);
+  report(o, size, times);
+  server.kill('SIGTERM');
+  cleanup();
+}
+
+function report(o, size, times) {
+  const pick = (k, f) => times[k].map((t) => t[f]);
+  const med = Object.fromEntries(Object.keys(times).map((k) => [k, median(pick(k, 'wall'))]));
+  const rate = (s) => `${(size / MiB / s).toFixed(0)} MiB/s`;
+  const rows = [['figure', 'median', 'throughput', 'cpu client', 'cpu server', 'all runs (s)']];
+  for (const k of Object.keys(times)) {
+    rows.push([k, `${med[k].toFixed(2)} s`, rate(med[k]), `${median(pick(k, 'client')).toFixed(2)} s`, `${median(pick(k, 'server')).toFixed(2)} s`, pick(k, 'wall').map((x) => x.toFixed(2)).join(' ')]);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  process.stdout.write('\n' + rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n') + '\n\n');
+  for (const dir of ['put', 'get']) {
+    const c = `coffer ${dir}`;
+    const d = `sftp ${dir}`;
+    const g = `sftp ${dir} (gcm)`;
+    const best = Math.min(med[d], med[g]);
+    const ratio = best / med[c];
+    // Paired: each round's faster sftp against that round's coffer, which cancels slow drifts of
+    // the machine's load (the rounds are interleaved).
+    const paired = median(times[c].map((t, i) => Math.min(times[d][i].wall, times[g][i].wall) / t.wall));
+    process.stdout.write(
+      `coffer ${dir}: ${(med[d] / med[c]).toFixed(2)}x sftp (default cipher), ${(med[g] / med[c]).toFixed(2)}x sftp -c ${GCM}; ` +
+        `against the faster: ${ratio.toFixed(2)}x, per round ${paired.toFixed(2)}x (target >= 0.80: ${Math.min(ratio, paired) >= 0.8 ? 'met' : 'MISSED'})\n`,
+    );
+  }
+  process.stdout.write(`(${o.sizeMiB} MiB, medians of ${o.rounds}; wall time of each whole command, coffer including sha256 verification)\n`);
+}
+
+main().catch((err) => fail(err.stack || String(err)));
