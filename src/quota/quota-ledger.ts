@@ -36,6 +36,8 @@ export interface QuotaLedgerOptions {
 
 export class QuotaLedger {
   private readonly entries = new Map<string, Entry>();
+  /** Users whose last session ended but whose final write failed (database busy): retried. */
+  private readonly unsaved = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
   private readonly timer: NodeJS.Timeout;
 
@@ -47,6 +49,11 @@ export class QuotaLedger {
   /** The user's shared quota for a new session; pair every call with release(user). */
   async acquire(user: string): Promise<UserQuota> {
     let entry = this.entries.get(user);
+    const parked = this.unsaved.get(user);
+    if (!entry && parked) {
+      this.unsaved.delete(user);
+      this.entries.set(user, (entry = parked));
+    }
     if (!entry) {
       let pending = this.loading.get(user);
       if (!pending) {
@@ -64,7 +71,7 @@ export class QuotaLedger {
     const entry = this.entries.get(user);
     if (!entry || --entry.sessions > 0) return;
     this.entries.delete(user);
-    this.save(user, entry, false);
+    if (!this.save(user, entry, false)) this.unsaved.set(user, entry);
   }
 
   /** The quota of a user with open sessions (for tests and statvfs), if any. */
@@ -75,6 +82,7 @@ export class QuotaLedger {
   /** Writes every changed usage now. */
   flush(): void {
     for (const [user, entry] of this.entries) if (entry.quota.dirty) this.save(user, entry, true);
+    for (const [user, entry] of this.unsaved) if (this.save(user, entry, false)) this.unsaved.delete(user);
   }
 
   /**
@@ -93,8 +101,9 @@ export class QuotaLedger {
   /** Stops the timer and writes every usage as no longer held (server shutdown). */
   close(): void {
     clearInterval(this.timer);
-    for (const [user, entry] of this.entries) this.save(user, entry, false);
+    for (const [user, entry] of [...this.entries, ...this.unsaved]) this.save(user, entry, false);
     this.entries.clear();
+    this.unsaved.clear();
   }
 
   private async load(user: string): Promise<Entry> {
@@ -111,16 +120,19 @@ export class QuotaLedger {
     return entry;
   }
 
-  private save(user: string, entry: Entry, held: boolean): void {
+  /** Writes a user's usage; false when the database refused (the user stays dirty for a retry). */
+  private save(user: string, entry: Entry, held: boolean): boolean {
     entry.quota.dirty = false;
     try {
-      if (this.opts.store.saveUsage(user, entry.quota.used, entry.epoch, held)) return;
+      if (this.opts.store.saveUsage(user, entry.quota.used, entry.epoch, held)) return true;
       // A rescan moved the epoch on: recount here (when still held) and save under the new epoch.
       const row = this.opts.store.usage(user);
       if (row && held) void this.recountHeld(user, entry, row.epoch);
+      return true;
     } catch (err) {
       entry.quota.dirty = true; // try again at the next flush (e.g. the database was locked)
       this.opts.log.warn({ event: 'quota-save-failed', user, err: (err as Error).message }, 'could not save usage');
+      return false;
     }
   }
 

@@ -120,8 +120,12 @@ export class UserQuota {
     file.charged = newSize;
   }
 
-  /** A regular file left the home (removed, or replaced by a rename). */
+  /**
+   * A name of a regular file left the home (removed, or replaced by a rename); `st` is its lstat
+   * from before. With other names left (nlink > 1) the inode is still in the home: nothing changes.
+   */
   removed(st: Stats): void {
+    if (st.nlink > 1) return;
     const file = this.tracked(st);
     if (file) file.detached = true; // released when its last handle closes
     else this.release(st.size);

@@ -47,12 +47,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * The server's busy timeout (ms). Its database writes (login times, usage) are synchronous: with
+ * coffer-users or a backup holding the lock, a long wait would stall every session. They fail fast
+ * instead and are retried (usage at the next flush; a login time is simply not recorded).
+ */
+export const SERVER_BUSY_TIMEOUT_MS = 10;
+
 /** Starts listening on config.host:config.port; resolves once listening. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const hostKeys = await loadHostKeys(config.paths.keysDir);
   const ownStore = !options.store;
-  const store = options.store ?? UserStore.open(config.paths.dbFile);
+  const store = options.store ?? UserStore.open(config.paths.dbFile, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS });
   const scrypt = options.scrypt ?? CURRENT_PARAMS;
   // Make the dummy hash now, so the first unknown user does not take twice as long.
   await verifyPassword('', null, scrypt);

@@ -12,6 +12,16 @@ export type Db = Database.Database;
 /** How long a statement waits for another process's write lock before failing (ms). */
 export const BUSY_TIMEOUT_MS = 5000;
 
+/** Options of openDatabase. */
+export interface OpenOptions {
+  /**
+   * Busy timeout after the migrations (which always get BUSY_TIMEOUT_MS). The server uses a few
+   * ms: better-sqlite3 is synchronous, so waiting on another process's lock would stall every
+   * session; its writes are retried later instead.
+   */
+  busyTimeoutMs?: number;
+}
+
 /**
  * Each entry moves the schema one version up; never edit a released one, append a new one.
  * Version N of the schema is the state after MIGRATIONS[0..N-1].
@@ -47,7 +57,7 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /** Opens (creating if needed) the database file and brings its schema up to date. */
-export function openDatabase(file: string): Db {
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   // Create the file ourselves so it is 0600 from its first byte; SQLite gives the -wal and -shm
   // files the same mode as the database file.
@@ -59,6 +69,7 @@ export function openDatabase(file: string): Db {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db);
+    if (options.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
   } catch (err) {
     db.close();
     throw err;

@@ -4,7 +4,7 @@
  * has a password or at least one key. Both the server and coffer-users use it on the same file.
  */
 import { InputError, NoSuchUserError } from '../util/errors.js';
-import { openDatabase, type Db } from './database.js';
+import { openDatabase, type Db, type OpenOptions } from './database.js';
 import type { PublicKey } from './public-keys.js';
 
 /** A stored public key; `index` is its 1-based position in `key list`. */
@@ -76,8 +76,8 @@ export class UserStore {
   private constructor(readonly db: Db) {}
 
   /** Opens (and creates or migrates) the database at `file`. */
-  static open(file: string): UserStore {
-    return new UserStore(openDatabase(file));
+  static open(file: string, options: OpenOptions = {}): UserStore {
+    return new UserStore(openDatabase(file, options));
   }
 
   close(): void {

@@ -24,6 +24,7 @@ export async function countUsage(root: string, skip?: (dev: number, ino: number)
   const top = await lstat(root).catch(() => null);
   if (!top?.isDirectory()) return count;
   const stack = [root];
+  const linked = new Set<string>(); // inodes with several names are counted once, as du does
   while (stack.length > 0) {
     const dir = stack.pop()!;
     let handle;
@@ -39,6 +40,11 @@ export async function countUsage(root: string, skip?: (dev: number, ino: number)
       if (!st) count.skipped += 1;
       else if (st.isFile()) {
         if (skip?.(st.dev, st.ino)) continue;
+        if (st.nlink > 1) {
+          const key = `${st.dev}:${st.ino}`;
+          if (linked.has(key)) continue;
+          linked.add(key);
+        }
         count.bytes += st.size;
         count.files += 1;
       } else if (st.isDirectory()) {
