@@ -82,13 +82,33 @@ export class UserQuota {
     this.dirty = delta !== 0 || this.dirty;
   }
 
-  /** Registers one more writable handle on an inode whose size (after OPEN's TRUNC) is `size`. */
-  open(dev: number, ino: number, size: number): TrackedFile {
+  /**
+   * Registers one more writable handle on an inode of `size` bytes (its fstat). An inode already
+   * unlinked (nlink 0: a REMOVE won the race with this OPEN and credited it) starts detached and
+   * uncharged, so only growth through the handle is counted, and released at its last close.
+   */
+  open(dev: number, ino: number, size: number, unlinked = false): TrackedFile {
     const key = inodeKey(dev, ino);
     let file = this.files.get(key);
-    if (!file) this.files.set(key, (file = new TrackedFile(key, size)));
+    if (!file) {
+      this.files.set(key, (file = new TrackedFile(key, unlinked ? 0 : size)));
+      file.detached = unlinked;
+    }
     file.refs += 1;
     return file;
+  }
+
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `op` after every earlier serial operation of this user has settled. Removals and
+   * replacing renames read a size before their unlink or rename; run one at a time, no two of
+   * them can credit the same file.
+   */
+  serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(op);
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 
   /**

@@ -28,7 +28,7 @@ interface Entry {
 /** Thrown for an unknown handle, or when the table is full. */
 export class HandleError extends Error {
   constructor(
-    readonly code: 'UNKNOWN_HANDLE' | 'TOO_MANY_HANDLES',
+    readonly code: 'UNKNOWN_HANDLE' | 'TOO_MANY_HANDLES' | 'CLOSED',
     message: string,
   ) {
     super(message);
@@ -39,6 +39,8 @@ const TOKEN_BYTES = 8;
 
 export class HandleTable {
   private readonly entries = new Map<string, Entry>();
+  /** Set by drain(): the session is over, so an OPEN finishing now must close what it opened. */
+  private closed = false;
 
   constructor(readonly limit: number) {}
 
@@ -48,6 +50,7 @@ export class HandleTable {
 
   /** Throws TOO_MANY_HANDLES if no more handles may be opened (check before opening). */
   ensureRoom(): void {
+    if (this.closed) throw new HandleError('CLOSED', 'The session is closing');
     if (this.entries.size >= this.limit) throw new HandleError('TOO_MANY_HANDLES', `Too many open handles (at most ${this.limit})`);
   }
 
@@ -88,6 +91,7 @@ export class HandleTable {
 
   /** Removes and returns every handle (the channel ended), after their queued operations. */
   async drain(): Promise<HandleTarget[]> {
+    this.closed = true;
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.all(all.map((e) => e.tail));

@@ -48,6 +48,8 @@ export class LocalFile implements VfsFile {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
+    // pwrite of nothing does not extend the file, so an empty write past the end charges nothing.
+    if (data.length === 0) return;
     const acct = this.account;
     if (!acct) return this.writeAll(offset, data);
     // An append handle writes at the end: its growth is the whole write.
@@ -105,12 +107,13 @@ export class LocalFile implements VfsFile {
 
   async setStat(attrs: SetAttrs): Promise<void> {
     checkOwnership(attrs, await this.fh.stat());
-    if (attrs.size !== undefined) await this.truncate(attrs.size);
+    if (attrs.size !== undefined) await this.truncateTo(attrs.size);
     if (attrs.permissions !== undefined) await this.fh.chmod(permissionBits(attrs.permissions));
     if (attrs.atime !== undefined && attrs.mtime !== undefined) await this.fh.utimes(attrs.atime, attrs.mtime);
   }
 
-  private async truncate(size: number): Promise<void> {
+  /** Truncates or extends the file to `size`, charging growth and crediting shrinking. */
+  async truncateTo(size: number): Promise<void> {
     if (this.account) this.account.quota.resize(this.account.file, size, true);
     try {
       await this.fh.truncate(size);

@@ -4,7 +4,7 @@
  * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
  */
 import { constants, type Stats } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, truncate, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
@@ -130,15 +130,17 @@ export class LocalVfs implements Vfs {
     const st = await fh.stat();
     requireFile(st);
     const quota = this.options.quota;
-    if (flags.trunc && st.size > 0) {
-      const tracked = quota?.tracked(st);
-      if (tracked) quota!.resize(tracked, 0, true);
-      else quota?.release(st.size);
-      await fh.truncate(0);
-    }
     const writable = flags.write || flags.append || flags.trunc;
-    if (!quota || !writable) return new LocalFile(fh, flags.append);
-    return new LocalFile(fh, flags.append, { quota, file: quota.open(st.dev, st.ino, flags.trunc ? 0 : st.size) });
+    if (!quota || !writable) {
+      if (flags.trunc && st.size > 0) await fh.truncate(0);
+      return new LocalFile(fh, flags.append);
+    }
+    // Registered first, so concurrent size changes of this inode share one charged size and no
+    // two of them credit the same bytes (the fuzzer's concurrent-TRUNC finding).
+    const file = quota.open(st.dev, st.ino, st.size, st.nlink === 0);
+    const local = new LocalFile(fh, flags.append, { quota, file });
+    if (flags.trunc && (st.size > 0 || file.charged > 0)) await local.truncateTo(0);
+    return local;
   }
 
   async openDir(path: string): Promise<VfsDir> {
@@ -171,8 +173,14 @@ export class LocalVfs implements Vfs {
     const st = await lstat(r.path).catch(() => null);
     if (!st) throw notFound();
     if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
-    await unlink(r.path);
-    if (st.isFile()) this.options.quota?.removed(st);
+    const quota = this.options.quota;
+    if (!quota || !st.isFile()) return unlink(r.path);
+    // One removal or replacing rename at a time per user: the size read above stays true.
+    await quota.serial(async () => {
+      const now = await lstat(r.path).catch(() => null);
+      await unlink(r.path);
+      if (now?.isFile()) quota.removed(now);
+    });
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -201,9 +209,13 @@ export class LocalVfs implements Vfs {
 
   /** posix-rename: rename(2), crediting a regular file it replaces. */
   private async replace(from: string, to: string, src: Stats): Promise<void> {
-    const replaced = await lstat(to).catch(() => null);
-    await rename(from, to);
-    if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) this.options.quota?.removed(replaced);
+    const quota = this.options.quota;
+    if (!quota) return rename(from, to);
+    await quota.serial(async () => {
+      const replaced = await lstat(to).catch(() => null);
+      await rename(from, to);
+      if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) quota.removed(replaced);
+    });
   }
 
   async setStat(path: string, attrs: SetAttrs): Promise<void> {
@@ -214,26 +226,28 @@ export class LocalVfs implements Vfs {
     if (real === this.jail.root && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
     if (attrs.size !== undefined) {
       requireFile(st);
-      await this.truncatePath(real, st, attrs.size);
+      await this.truncatePath(real, attrs.size);
     }
     if (attrs.permissions !== undefined) await chmod(real, permissionBits(attrs.permissions));
     if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(real, attrs.atime, attrs.mtime);
   }
 
-  /** SETSTAT size: reserves growth (or credits shrinking) first, undoes it if truncate fails. */
-  private async truncatePath(real: string, st: Stats, size: number): Promise<void> {
-    const quota = this.options.quota;
-    const tracked = quota?.tracked(st);
-    const before = tracked ? tracked.charged : st.size;
-    if (quota) {
-      if (tracked) quota.resize(tracked, size, true);
-      else size > st.size ? quota.reserve(size - st.size) : quota.release(st.size - size);
-    }
+  /**
+   * SETSTAT size: opens the file and truncates it through a handle, so the change is charged on
+   * the inode's shared tracked size like any other write (concurrent truncates of one file cannot
+   * credit the same bytes twice).
+   */
+  private async truncatePath(real: string, size: number): Promise<void> {
+    const fh = await open(real, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
-      await truncate(real, size);
+      const file = await this.opened(fh, { read: false, write: true, append: false, creat: false, trunc: false, excl: false });
+      try {
+        await file.setStat({ size });
+      } finally {
+        await file.close();
+      }
     } catch (err) {
-      if (quota && tracked) quota.resize(tracked, before, true);
-      else if (quota) size > st.size ? quota.release(size - st.size) : quota.reserve(st.size - size);
+      await fh.close().catch(() => undefined);
       throw err;
     }
   }
