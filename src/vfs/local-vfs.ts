@@ -187,15 +187,24 @@ export class LocalVfs implements Vfs {
     const src = await this.jail.parent(normalizePath(from));
     const dst = await this.jail.parent(normalizePath(to));
     if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
-    const st = await lstat(src.path).catch(() => null);
+    const run = () => (overwrite ? this.replace(src.path, dst.path) : this.renameNoClobber(src.path, dst.path));
+    // Renames and removals of one user run one at a time (UserQuota.serial): a rename's link and
+    // unlink, or the size a removal reads, must not interleave with another's, or a file could be
+    // credited while it lives on under its new name (found by the fuzzer).
+    const quota = this.options.quota;
+    return quota ? quota.serial(run) : run();
+  }
+
+  /** RENAME never overwrites (OpenSSH sftp-server.c process_rename). */
+  private async renameNoClobber(from: string, to: string): Promise<void> {
+    const st = await lstat(from).catch(() => null);
     if (!st) throw notFound();
-    if (overwrite) return this.replace(src.path, dst.path, st);
-    // RENAME never overwrites (OpenSSH sftp-server.c process_rename): link()+unlink() for
-    // regular files fails atomically on an existing target; other files are checked first.
+    // link()+unlink() for regular files fails atomically on an existing target; other files are
+    // checked first.
     if (st.isFile()) {
       try {
-        await link(src.path, dst.path);
-        await unlink(src.path);
+        await link(from, to);
+        await unlink(from);
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -203,19 +212,17 @@ export class LocalVfs implements Vfs {
         if (!['EPERM', 'EOPNOTSUPP', 'ENOTSUP'].includes(code)) throw err;
       }
     }
-    if (await lstat(dst.path).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
-    await rename(src.path, dst.path);
+    if (await lstat(to).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
+    await rename(from, to);
   }
 
   /** posix-rename: rename(2), crediting a regular file it replaces. */
-  private async replace(from: string, to: string, src: Stats): Promise<void> {
-    const quota = this.options.quota;
-    if (!quota) return rename(from, to);
-    await quota.serial(async () => {
-      const replaced = await lstat(to).catch(() => null);
-      await rename(from, to);
-      if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) quota.removed(replaced);
-    });
+  private async replace(from: string, to: string): Promise<void> {
+    const src = await lstat(from).catch(() => null);
+    if (!src) throw notFound();
+    const replaced = await lstat(to).catch(() => null);
+    await rename(from, to);
+    if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) this.options.quota?.removed(replaced);
   }
 
   async setStat(path: string, attrs: SetAttrs): Promise<void> {

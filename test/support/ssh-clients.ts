@@ -88,6 +88,8 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A program may exit without reading its input (md5sum FILE): that EPIPE is not a failure.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
