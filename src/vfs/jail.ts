@@ -60,6 +60,18 @@ export class Jail {
   }
 
   /**
+   * Where an open descriptor really is (the kernel's answer, through /proc/self/fd/N), required to
+   * be inside the home. Checking the fd after opening closes the race between resolving a path and
+   * using it: whatever was swapped into the path meanwhile, the fd is what gets read or changed.
+   * Throws NOT_FOUND when the fd is outside (the caller closes it).
+   */
+  async verifyFd(fd: number): Promise<string> {
+    const where = await realpath(`/proc/self/fd/${fd}`).catch(() => null);
+    if (where === null || !this.contains(where)) throw notFound();
+    return where;
+  }
+
+  /**
    * The real host path of an existing entry. With `follow`, a symlink in the last component is
    * resolved and must land inside the home (a dangling link is missing); without, the link itself.
    */

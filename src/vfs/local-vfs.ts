@@ -14,6 +14,8 @@ import { notFound, VfsError } from './vfs-error.js';
 import { normalizePath, resolveWithin, splitPath } from './virtual-path.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+/** Linux's O_PATH (node does not export it): a descriptor that only names an inode. */
+const O_PATH = 0o10000000;
 
 /** Mode of new files and folders when the client sends none (OpenSSH: 0666/0777 less umask 022). */
 const DEFAULT_FILE_MODE = 0o644;
@@ -118,6 +120,7 @@ export class LocalVfs implements Vfs {
       fh = await open(target, how, mode).catch((e: unknown) => Promise.reject(openError(e)));
     }
     try {
+      await this.jail.verifyFd(fh.fd);
       return await this.opened(fh, flags);
     } catch (err) {
       await fh.close();
@@ -148,6 +151,7 @@ export class LocalVfs implements Vfs {
     if (!(await lstat(real)).isDirectory()) throw new VfsError('NOT_A_DIR', 'Not a directory');
     const fh = await open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
     try {
+      await this.jail.verifyFd(fh.fd);
       const base = `/proc/self/fd/${fh.fd}`;
       return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh);
     } catch (err) {
@@ -225,18 +229,31 @@ export class LocalVfs implements Vfs {
     if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) this.options.quota?.removed(replaced);
   }
 
+  /**
+   * SETSTAT: permissions and times are changed through a descriptor verified to be inside the
+   * home (a path could be swapped between the check and the change; the fuzzer did exactly that).
+   */
   async setStat(path: string, attrs: SetAttrs): Promise<void> {
     const real = await this.jail.existing(normalizePath(path), true);
-    const st = await lstat(real);
-    checkOwnership(attrs, st);
-    // The resolved path, not the virtual one: a symlink to the home must not reach it either.
-    if (real === this.jail.root && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
-    if (attrs.size !== undefined) {
-      requireFile(st);
-      await this.truncatePath(real, attrs.size);
+    // O_PATH: no read or write permission needed (chmod 000 then chmod 644 works), no side effect
+    // of opening a FIFO or device; chmod and utimes go through /proc/self/fd/N, i.e. this inode.
+    const fh = await open(real, O_PATH | O_NOFOLLOW);
+    const self = `/proc/self/fd/${fh.fd}`;
+    try {
+      const where = await this.jail.verifyFd(fh.fd);
+      const st = await fh.stat();
+      checkOwnership(attrs, st);
+      // The resolved place, not the virtual path: a symlink to the home must not reach it either.
+      if (where === this.jail.root && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
+      if (attrs.size !== undefined) {
+        requireFile(st);
+        await this.truncatePath(where, attrs.size);
+      }
+      if (attrs.permissions !== undefined) await chmod(self, permissionBits(attrs.permissions));
+      if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(self, attrs.atime, attrs.mtime);
+    } finally {
+      await fh.close();
     }
-    if (attrs.permissions !== undefined) await chmod(real, permissionBits(attrs.permissions));
-    if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(real, attrs.atime, attrs.mtime);
   }
 
   /**
@@ -247,6 +264,7 @@ export class LocalVfs implements Vfs {
   private async truncatePath(real: string, size: number): Promise<void> {
     const fh = await open(real, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
+      await this.jail.verifyFd(fh.fd);
       const file = await this.opened(fh, { read: false, write: true, append: false, creat: false, trunc: false, excl: false });
       try {
         await file.setStat({ size });

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The long fuzz run (`npm run fuzz`): the property of test/fuzz/harness.ts (compiled, so run
+// `npm run build` first) in rounds with random seeds until --minutes M (default 30) have passed.
+// Prints progress every minute; on a failure prints the seed, fast-check's shrunk counterexample
+// and the violations, saves them to a file under the temp folder, and exits 1.
+//
+//   node scripts/fuzz.mjs [--minutes 30] [--seed N] [--runs 100] [--timeout-ms 20000] [--strict] [--keep-going]
+//
+// --seed fixes the first round's seed (then seed+1, ...); --runs is sessions per round; --strict
+// fails on the known findings too (see KNOWN_FINDINGS in test/fuzz/harness.ts); --keep-going
+// reports each finding and carries on with the next seed until the time is up (then exits 1).
+import { randomInt } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    seed: { type: 'string' },
+    runs: { type: 'string', default: '100' },
+    'timeout-ms': { type: 'string', default: '20000' },
+    strict: { type: 'boolean', default: false },
+    'keep-going': { type: 'boolean', default: false },
+  },
+});
+const minutes = Number(values.minutes);
+const runsPerRound = Number(values.runs);
+const harness = await import(new URL('../dist/test/fuzz/harness.js', import.meta.url).href).catch((err) => {
+  console.error(`fuzz: cannot load dist/test/fuzz/harness.js (run \`npm run build\` first): ${err.message}`);
+  process.exit(2);
+});
+const { installCrashTrap, sftpProperty, stats, KNOWN_FINDINGS } = harness;
+
+installCrashTrap();
+const property = sftpProperty({ timeoutMs: Number(values['timeout-ms']), strict: values.strict });
+const started = Date.now();
+const deadline = started + minutes * 60_000;
+let rounds = 0;
+let findings = 0;
+
+const top = (m, n = 12) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k}=${v}`).join(' ');
+
+function progress(label) {
+  const secs = (Date.now() - started) / 1000;
+  const rate = (stats.sequences / Math.max(secs, 1)).toFixed(1);
+  const reqRate = (stats.requests / Math.max(secs, 1)).toFixed(0);
+  console.log(
+    `[fuzz ${label} ${(secs / 60).toFixed(1)} min] sessions=${stats.sequences} (${rate}/s) requests=${stats.requests} (${reqRate}/s) ` +
+      `replies=${stats.replies} fatal-sessions=${stats.fatalSessions} rounds=${rounds} findings=${findings}`,
+  );
+  console.log(`  reply kinds/status codes (${stats.replyKinds.size} distinct): ${top(stats.replyKinds, 20)}`);
+  console.log(`  request outcomes: ${stats.outcomes.size} distinct kind->reply pairs`);
+  if (stats.known.size > 0) console.log(`  known findings (counted, not failed on): ${top(stats.known)}`);
+  if (stats.warnings.length > 0) console.log(`  process warnings: ${stats.warnings.length} (first: ${stats.warnings[0]})`);
+}
+
+const timer = setInterval(() => progress('progress'), 60_000);
+timer.unref();
+console.log(`fuzz: ${minutes} min, ${runsPerRound} sessions per round, known findings tolerated: ${values.strict ? 'none (--strict)' : KNOWN_FINDINGS.map((k) => k.id).join(', ')}`);
+
+let seed = values.seed !== undefined ? Number(values.seed) : randomInt(2 ** 31);
+while (Date.now() < deadline) {
+  const details = await fc.check(property, { seed, numRuns: runsPerRound, interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()) });
+  rounds += 1;
+  if (details.failed) {
+    findings += 1;
+    const counterexample = fc.stringify(details.counterexample);
+    const error = String(details.errorInstance?.message ?? details.error);
+    const file = join(tmpdir(), `coffer-fuzz-finding-${details.seed}.txt`);
+    const report = `seed: ${details.seed}\npath: ${details.counterexamplePath}\nshrinks: ${details.numShrinks}\ncounterexample:\n${counterexample}\n\n${error}\n`;
+    writeFileSync(file, report);
+    progress('FINDING');
+    console.log(`\nFINDING ${findings} after ${((Date.now() - started) / 60_000).toFixed(1)} min\n${report}(saved to ${file})\n`);
+    if (!values['keep-going']) process.exit(1);
+  }
+  seed = (seed + 1) % 2 ** 31;
+}
+progress('done');
+console.log(findings === 0 ? `fuzz: ${minutes} min, no new finding` : `fuzz: ${minutes} min, ${findings} finding(s), see above`);
+process.exit(findings === 0 ? 0 : 1);
