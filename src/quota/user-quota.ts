@@ -83,15 +83,15 @@ export class UserQuota {
   }
 
   /**
-   * Registers one more writable handle on an inode of `size` bytes (its fstat). An inode already
-   * unlinked (nlink 0: a REMOVE won the race with this OPEN and credited it) starts detached and
-   * uncharged, so only growth through the handle is counted, and released at its last close.
+   * Registers one more writable handle on an inode of `size` bytes (its fstat). Writable OPENs
+   * run under serial() with removals, so an inode already unlinked (nlink 0) was deleted outside
+   * Coffer and never credited: it starts detached with its size charged, released at its last close.
    */
   open(dev: number, ino: number, size: number, unlinked = false): TrackedFile {
     const key = inodeKey(dev, ino);
     let file = this.files.get(key);
     if (!file) {
-      this.files.set(key, (file = new TrackedFile(key, unlinked ? 0 : size)));
+      this.files.set(key, (file = new TrackedFile(key, size)));
       file.detached = unlinked;
     }
     file.refs += 1;

@@ -102,6 +102,15 @@ export class LocalVfs implements Vfs {
    * ftruncate after that fstat, so the quota is credited with the size the file really had.
    */
   async open(path: string, flags: OpenFlags, attrs: SetAttrs = {}): Promise<VfsFile> {
+    const quota = this.options.quota;
+    const writable = flags.write || flags.append || flags.trunc;
+    // A writable OPEN registers its inode with the quota; run with the user's removals and renames
+    // one at a time, so neither sees the other half done (the fuzzer found credits lost that way).
+    if (quota && writable) return quota.serial(() => this.openNow(path, flags, attrs));
+    return this.openNow(path, flags, attrs);
+  }
+
+  private async openNow(path: string, flags: OpenFlags, attrs: SetAttrs): Promise<VfsFile> {
     const vpath = normalizePath(path);
     const r = await this.jail.parent(vpath);
     if (r.name === '') throw new VfsError('NOT_A_FILE', 'Is a directory');
