@@ -256,7 +256,10 @@ export class LocalVfs implements Vfs {
       if (where === this.jail.root && attrs.permissions !== undefined) throw new VfsError('DENIED', "The home folder's permissions cannot be changed");
       if (attrs.size !== undefined) {
         requireFile(st);
-        await this.truncatePath(where, attrs.size);
+        const size = attrs.size;
+        // With the user's removals one at a time: a removal must not credit a size read before this.
+        const quota = this.options.quota;
+        await (quota ? quota.serial(() => this.truncatePath(where, size)) : this.truncatePath(where, size));
       }
       if (attrs.permissions !== undefined) await chmod(self, permissionBits(attrs.permissions));
       if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(self, attrs.atime, attrs.mtime);
