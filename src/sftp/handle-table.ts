@@ -37,6 +37,10 @@ export class HandleError extends Error {
 
 const TOKEN_BYTES = 8;
 
+/** Map key of a token; the codec hands handles over as Buffer views, so no copy per request. */
+const tokenKey = (token: Uint8Array): string =>
+  (Buffer.isBuffer(token) ? token : Buffer.from(token.buffer, token.byteOffset, token.length)).toString('latin1');
+
 export class HandleTable {
   private readonly entries = new Map<string, Entry>();
   /** Set by drain(): the session is over, so an OPEN finishing now must close what it opened. */
@@ -82,7 +86,7 @@ export class HandleTable {
 
   /** Removes a handle once its queued operations are done; returns its target for closing. */
   async remove(token: Uint8Array): Promise<HandleTarget> {
-    const key = Buffer.from(token).toString('latin1');
+    const key = tokenKey(token);
     const entry = this.entry(token);
     this.entries.delete(key);
     await entry.tail;
@@ -99,7 +103,7 @@ export class HandleTable {
   }
 
   private entry(token: Uint8Array): Entry {
-    const entry = token.length === TOKEN_BYTES ? this.entries.get(Buffer.from(token).toString('latin1')) : undefined;
+    const entry = token.length === TOKEN_BYTES ? this.entries.get(tokenKey(token)) : undefined;
     if (!entry) throw new HandleError('UNKNOWN_HANDLE', 'Invalid handle');
     return entry;
   }

@@ -53,7 +53,12 @@ const ERRNO_STATUS: Record<string, Status> = {
 
 const GENERIC: Status = { code: StatusCode.FAILURE, message: 'Failure' };
 
-/** The status for any error thrown while serving a request. */
+/**
+ * The status for any error thrown while serving a request. Only Coffer's own errors (VfsError,
+ * QuotaExceededError, HandleError, SftpCodecError) pass their messages on: those are fixed texts
+ * written for clients and never hold a host path. Every other error, node:fs's included, is mapped
+ * by its errno code to a fixed text.
+ */
 export function toStatus(err: unknown): Status {
   if (err instanceof VfsError) return { code: VFS_STATUS[err.code], message: err.message };
   // v3 has no quota code; SFTPGo answers FAILURE too, and SPEC §5 fixes the message.
