@@ -119,6 +119,7 @@ export class UserQuota {
     file.refs -= 1;
     if (file.refs > 0) return;
     this.files.delete(file.key);
+    this.closes += 1;
     if (file.detached) this.release(file.charged);
     else if (actualSize !== null) this.adjust(actualSize - file.charged);
   }
@@ -140,15 +141,38 @@ export class UserQuota {
     file.charged = newSize;
   }
 
+  /** Last handles closed so far (see leaving()). */
+  private closes = 0;
+
   /**
-   * A name of a regular file left the home (removed, or replaced by a rename); `st` is its lstat
-   * from before. With other names left (nlink > 1) the inode is still in the home: nothing changes.
+   * Runs `act`, which takes a name out of the home (unlink, or a rename over it), and credits the
+   * regular file that name held, once. Call under serial(). `read` is the name's lstat (null when
+   * it is gone); `keep` says a file must not be credited (a rename onto its own other name).
+   *
+   * Writable OPENs run under serial() too, so no writer can start on the file meanwhile, but one
+   * already open can still write and close: the lstat may then be older than the size its close
+   * settled (found by the fuzzer). So a tracked file is held across `act` (its close cannot settle
+   * it in between; it is released at its last close, with its growth), and a file read untracked
+   * after a close happened is read again, its size now final. With other names left (nlink > 1)
+   * the inode stays in the home and nothing is credited.
    */
-  removed(st: Stats): void {
-    if (st.nlink > 1) return;
-    const file = this.tracked(st);
-    if (file) file.detached = true; // released when its last handle closes
-    else this.release(st.size);
+  async leaving(read: () => Promise<Stats | null>, act: () => Promise<void>, keep: (st: Stats) => boolean = () => false): Promise<void> {
+    const closes = this.closes;
+    let st = await read();
+    let held = st?.isFile() ? this.tracked(st) : undefined;
+    if (st?.isFile() && !held && this.closes !== closes) st = await read();
+    if (!st?.isFile() || keep(st)) return act();
+    if (held) held.refs += 1;
+    try {
+      await act();
+    } catch (err) {
+      if (held) this.close(held, null);
+      throw err;
+    }
+    if (held) {
+      if (st.nlink <= 1) held.detached = true;
+      this.close(held, null);
+    } else if (st.nlink <= 1) this.release(st.size);
   }
 
   /** Sum of the charged sizes of every file open for writing (detached ones included). */

@@ -188,12 +188,13 @@ export class LocalVfs implements Vfs {
     if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
     const quota = this.options.quota;
     if (!quota || !st.isFile()) return unlink(r.path);
-    // One removal or replacing rename at a time per user: the size read above stays true.
-    await quota.serial(async () => {
-      const now = await lstat(r.path).catch(() => null);
-      await unlink(r.path);
-      if (now?.isFile()) quota.removed(now);
-    });
+    // One removal or replacing rename at a time per user, with writable OPENs: see leaving().
+    await quota.serial(() =>
+      quota.leaving(
+        () => lstat(r.path).catch(() => null),
+        () => unlink(r.path),
+      ),
+    );
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
@@ -233,9 +234,14 @@ export class LocalVfs implements Vfs {
   private async replace(from: string, to: string): Promise<void> {
     const src = await lstat(from).catch(() => null);
     if (!src) throw notFound();
-    const replaced = await lstat(to).catch(() => null);
-    await rename(from, to);
-    if (replaced?.isFile() && !(replaced.ino === src.ino && replaced.dev === src.dev)) this.options.quota?.removed(replaced);
+    const quota = this.options.quota;
+    if (!quota) return rename(from, to);
+    // rename(2) onto another name of the same inode changes nothing: nothing to credit.
+    await quota.leaving(
+      () => lstat(to).catch(() => null),
+      () => rename(from, to),
+      (replaced) => replaced.ino === src.ino && replaced.dev === src.dev,
+    );
   }
 
   /**

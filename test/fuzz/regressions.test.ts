@@ -266,3 +266,32 @@ test(
     assert.deepEqual(await replay(seq, 5), []);
   },
 );
+
+// Finding 6 (30-minute strict run, seed 33534031, shrunk): an APPEND handle writes one byte to
+// a.txt, and REMOVE a.txt and CLOSE follow in the same chunk. REMOVE's lstat (under the user's
+// serial lock) ran before the write landed and saw 0 bytes; the CLOSE then settled the tracked
+// file (1 byte charged, no longer tracked), so the removal credited the stale 0 and the byte stayed
+// charged after the file was gone. Fixed by UserQuota.leaving(): a tracked file is held across the
+// unlink, and an untracked one is read again when a close happened meanwhile. A race: about one
+// run in seven failed, so it is replayed many times.
+test(
+  'fuzz finding 6: a removal racing an append and its close credits the final size',
+  async () => {
+    const open = { t: 'req', id: 'auto', req: { kind: 'open', path: 'a.txt', pflags: 4, attrs: {} } } as const;
+    const seq: Sequence = {
+      setup: { ...SETUP, quotaSlack: 10 },
+      batches: [
+        [open],
+        [
+          { t: 'req', id: 'auto', req: { kind: 'fsync', handle: { ref: 0 } } },
+          { t: 'req', id: 'auto', req: { kind: 'write', handle: { ref: 0 }, offset: 5107, data: { bytes: Uint8Array.from([0]) } } },
+          { t: 'req', id: 'auto', req: { kind: 'remove', path: 'a.txt' } },
+          { t: 'req', id: 'auto', req: { kind: 'close', handle: { ref: 0 } } },
+        ],
+      ],
+      chunks: [],
+      end: 'eof',
+    };
+    assert.deepEqual(await replay(seq, 40), []);
+  },
+);

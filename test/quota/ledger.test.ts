@@ -19,7 +19,7 @@ import { addQuotaUser, assertSettled, FXF, liveQuota, RawSession, startQuotaServ
 import { waitFor } from '../support/wait.js';
 
 /** Enough of a Stats for the quota: an inode and a size. */
-const file = (ino: number, size: number, dev = 7): Stats => ({ dev, ino, size }) as Stats;
+const file = (ino: number, size: number, dev = 7, nlink = 1): Stats => ({ dev, ino, size, nlink, isFile: () => true }) as unknown as Stats;
 /** A writable handle on inode `ino` (device 7) of `size` bytes. */
 const openF = (q: UserQuota, ino: number, size: number) => q.open(7, ino, size);
 
@@ -119,13 +119,15 @@ describe('UserQuota', () => {
     assert.equal(q.used, 4300);
   });
 
-  it('removed: an untracked file is credited its size at once; a file held open for writing stays charged, growth included, until its last handle closes', () => {
+  it('leaving: an untracked file is credited its size at once; a file held open for writing stays charged, growth included, until its last handle closes', async () => {
     const q = new UserQuota('u', 10_000, 1000); // 1000 bytes in files not open
     const f = openF(q, 1, 0);
     openF(q, 1, 0);
     q.resize(f, 2000, false);
     assert.equal(q.used, 3000);
-    q.removed(file(1, 1500));
+    let unlinked = 0;
+    await q.leaving(async () => file(1, 1500), async () => void unlinked++);
+    assert.equal(unlinked, 1);
     assert.equal(f.detached, true);
     assert.equal(q.used, 3000, 'still on the disk while held open');
     q.resize(f, 2500, false); // writes through the handle keep being charged (no bypass)
@@ -135,8 +137,62 @@ describe('UserQuota', () => {
     assert.equal(q.used, 3500, 'one handle is left');
     q.close(f, null);
     assert.equal(q.used, 1000, 'the last close releases it');
-    q.removed(file(3, 600));
+    await q.leaving(async () => file(3, 600), async () => undefined);
     assert.equal(q.used, 400);
+    await q.leaving(async () => file(4, 300, 7, 2), async () => undefined);
+    assert.equal(q.used, 400, 'another name keeps the inode in the home');
+    await q.leaving(async () => null, async () => undefined);
+    await q.leaving(async () => file(5, 100), async () => undefined, () => true);
+    assert.equal(q.used, 400, 'nothing, or a file kept, credits nothing');
+  });
+
+  it('leaving: a writer that closes while the size is read does not leave its growth charged (fuzz seed 33534031)', async () => {
+    const q = new UserQuota('u', 10_000, 0);
+    const f = openF(q, 1, 0);
+    q.resize(f, 1, false); // an append of one byte, charged
+    let reads = 0;
+    // The first lstat saw the file before the write landed; the handle closed before it returned.
+    const read = async () => {
+      reads += 1;
+      if (reads === 1) {
+        q.close(f, null);
+        return file(1, 0);
+      }
+      return file(1, 1);
+    };
+    await q.leaving(read, async () => undefined);
+    assert.equal(reads, 2, 'read again after a close');
+    assert.equal(q.used, 0);
+  });
+
+  it('leaving: a tracked file whose handle closes during the unlink is released at that close, with its growth', async () => {
+    const q = new UserQuota('u', 10_000, 0);
+    const f = openF(q, 1, 0);
+    q.resize(f, 10, false);
+    await q.leaving(
+      async () => file(1, 10),
+      async () => {
+        q.resize(f, 25, false); // a write landing meanwhile
+        q.close(f, 25); // and the handle's close: the hold keeps the file until leaving() ends
+        assert.equal(q.used, 25);
+        assert.equal(q.openFiles, 1);
+      },
+    );
+    assert.equal(q.used, 0);
+    assert.equal(q.openFiles, 0);
+  });
+
+  it('leaving: a failed unlink or rename credits nothing and lets go of the file', async () => {
+    const q = new UserQuota('u', 10_000, 500);
+    const f = openF(q, 1, 0);
+    q.resize(f, 50, false);
+    await assert.rejects(q.leaving(async () => file(1, 50), async () => Promise.reject(new Error('EACCES'))), /EACCES/);
+    await assert.rejects(q.leaving(async () => file(2, 500), async () => Promise.reject(new Error('EACCES'))), /EACCES/);
+    assert.equal(q.used, 550);
+    assert.equal(f.detached, false);
+    assert.equal(f.refs, 1);
+    q.close(f, null);
+    assert.equal(q.used, 550, 'still in the home: the close keeps its charge');
   });
 });
 
