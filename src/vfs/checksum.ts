@@ -1,7 +1,8 @@
 /**
  * File checksums for check-file (draft-ietf-secsh-filexfer-extensions) and the exec hash
- * commands. Files are streamed in 1 MiB reads into one reused buffer, never held whole, and the
- * event loop is free between reads, so other sessions keep being served while a large file hashes.
+ * commands. A file that can (LocalFile) is hashed on a worker thread (hash-pool.ts); otherwise it
+ * is streamed here in 1 MiB reads into one reused buffer, never held whole, with the event loop
+ * free between reads. Either way other sessions keep being served while a large file hashes.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { VfsFile } from './vfs.js';
@@ -51,7 +52,8 @@ export async function checksumFile(file: VfsFile, algorithm: ChecksumAlgorithm, 
   const total = range.length === 0 ? available : Math.min(range.length, available);
   const digests = blockSize === 0 ? 1 : Math.max(1, Math.ceil(total / blockSize));
   if (range.maxDigests !== undefined && digests > range.maxDigests) throw new VfsError('FAILURE', 'Too many blocks for one reply');
-  return hashRange(file, algorithm, start, total, blockSize === 0 ? total : blockSize);
+  const block = blockSize === 0 ? total : blockSize;
+  return (await file.hashRange?.(algorithm, start, total, block)) ?? hashRange(file, algorithm, start, total, block);
 }
 
 async function hashRange(file: VfsFile, algorithm: ChecksumAlgorithm, start: number, total: number, block: number): Promise<Buffer[]> {

@@ -5,6 +5,7 @@
 import { lstat as lstatCb, type Dir, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashPool } from './hash-pool.js';
 import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
 import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
 import { VfsError } from './vfs-error.js';
@@ -103,6 +104,11 @@ export class LocalFile implements VfsFile {
 
   stat(): Promise<Stats> {
     return this.fh.stat();
+  }
+
+  // On a worker thread by descriptor: callers keep the handle open until this settles (see VfsFile).
+  hashRange(algorithm: string, start: number, total: number, block: number): Promise<Buffer[]> | null {
+    return hashPool.hash(this.fh.fd, algorithm, start, total, block);
   }
 
   async setStat(attrs: SetAttrs): Promise<void> {

@@ -51,6 +51,11 @@ export interface VfsFile {
   setStat(attrs: SetAttrs): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: digests of [start, start + total), one per `block` bytes, computed off the event
+   * loop; null when that is not possible now (checksum.ts then hashes with readInto).
+   */
+  hashRange?(algorithm: string, start: number, total: number, block: number): Promise<Buffer[]> | null;
 }
 
 /** An open folder listing. */
