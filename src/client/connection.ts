@@ -4,12 +4,14 @@
  * ~/.ssh/known_hosts, authentication in SPEC §6's order, and what the server offers (extensions,
  * the read/write sizes ssh2 took from limits@openssh.com).
  */
+import type { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, SFTPWrapper } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { loadKeys, makeAuthHandler } from './auth.js';
 import { ClientError } from './errors.js';
+import { coalesceWrites } from '../util/cork.js';
 import { HostTrust } from './host-trust.js';
 import { RemoteOps } from './remote-ops.js';
 import { RemoteHasher } from './verify.js';
@@ -88,7 +90,11 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   const auth = makeAuthHandler(sources, await loadKeys(sources));
   const client = new SftpClient('coffer', { error: () => undefined, end: () => undefined, close: () => undefined });
   const ssh = client.client;
-  ssh.once('connect', () => ssh.setNoDelay(true));
+  ssh.once('connect', () => {
+    ssh.setNoDelay(true);
+    const sock = (ssh as unknown as { _sock?: Socket })._sock;
+    if (sock) coalesceWrites(sock);
+  });
   const closed = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
   try {
     await client.connect({

@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
+import { coalesceWrites } from '../util/cork.js';
 import { clip } from '../util/logger.js';
 import { dropSha1HostKey } from './algorithms.js';
 import { normalizeAddress } from './bans.js';
@@ -41,6 +42,7 @@ export function admitSocket(state: ServerState, socket: Socket): ConnectionRecor
   }
   // ssh2 leaves Nagle on: logins took 121 ms instead of 40 and uploads halved (bench-baseline.md).
   socket.setNoDelay(true);
+  coalesceWrites(socket);
   const rec = newRecord(state, socket, address, port);
   state.table.add(rec);
   const grace = setTimeout(() => onGraceExpired(state, rec), state.config.loginGraceSeconds * 1000);

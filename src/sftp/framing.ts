@@ -18,8 +18,15 @@ export class PacketFramer {
   private pktPos = 0;
   private failure: SftpCodecError | undefined = undefined;
 
-  /** `maxLength` bounds the length field (bytes after it); defaults to 256 KiB like OpenSSH. */
-  constructor(readonly maxLength: number = MAX_MESSAGE_LENGTH) {}
+  /**
+   * `maxLength` bounds the length field (bytes after it); defaults to 256 KiB like OpenSSH.
+   * `alloc` gives the buffer for a packet that spans chunks (data-buffers.ts takePacketBuffer
+   * pools the large ones; the consumer then owns each payload and may give it back).
+   */
+  constructor(
+    readonly maxLength: number = MAX_MESSAGE_LENGTH,
+    private readonly alloc: (length: number) => Buffer = Buffer.allocUnsafe,
+  ) {}
 
   /** Bytes currently held for an incomplete packet (length bytes included). */
   get buffered(): number {
@@ -64,7 +71,7 @@ export class PacketFramer {
       onPacket(payload);
       return p;
     }
-    this.pkt ??= Buffer.allocUnsafe(this.len);
+    this.pkt ??= this.alloc(this.len);
     const n = Math.min(this.len - this.pktPos, avail);
     chunk.copy(this.pkt, this.pktPos, p, p + n);
     this.pktPos += n;

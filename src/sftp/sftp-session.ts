@@ -11,7 +11,7 @@ import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
 import type { SftpContext } from './context.js';
-import { isPooled, recycleDataBuffer } from './data-buffers.js';
+import { isPooled, recycleDataBuffer, recyclePacketBuffer, takePacketBuffer } from './data-buffers.js';
 import { ADVERTISED_EXTENSIONS, dispatch } from './dispatcher.js';
 import { SftpCodecError } from './errors.js';
 import { PacketFramer } from './framing.js';
@@ -52,7 +52,7 @@ export class SftpSession {
   /** Resolves once the channel has closed and every handle is closed. */
   readonly done: Promise<void>;
   private readonly ctx: SftpContext;
-  private readonly framer = new PacketFramer();
+  private readonly framer = new PacketFramer(undefined, takePacketBuffer);
   private readonly queue: Buffer[] = [];
   private initialized = false;
   private inflight = 0;
@@ -118,10 +118,10 @@ export class SftpSession {
       // Coffer speaks version 3 only; OpenSSH's sftp-server answers 3 whatever the client asks.
       return this.send(encodeVersion(SFTP_VERSION, ADVERTISED_EXTENSIONS));
     }
-    this.run(req);
+    this.run(req, payload);
   }
 
-  private run(req: SftpIdRequest): void {
+  private run(req: SftpIdRequest, payload: Buffer): void {
     const w = weight(req);
     this.inflight += 1;
     this.inflightBytes += w;
@@ -136,6 +136,8 @@ export class SftpSession {
         return encodeStatus(req.id, status.code, status.message);
       })
       .then((reply) => {
+        // A WRITE's data is on disk (or failed) by now: its packet may be reused.
+        if (req.kind === 'write') recyclePacketBuffer(payload);
         this.inflight -= 1;
         this.inflightBytes -= w;
         this.send(reply);
