@@ -34,6 +34,12 @@ export interface SftpSessionOptions {
   log: Logger;
   /** Most open handles (maxHandlesPerSession; what limits@openssh.com reports). */
   maxHandles: number;
+  /**
+   * Aborted when the connection is gone or being ended. ssh2 emits a channel's 'close' only after
+   * its 'end', which never comes while the session holds the channel paused (a client that died
+   * while replies were waiting for 'drain'): the session would keep its handles open forever.
+   */
+  signal?: AbortSignal;
 }
 
 /** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
@@ -60,7 +66,10 @@ export class SftpSession {
   private waitingDrain = false;
   private inputEnded = false;
   private closed = false;
+  private tornDown = false;
   private finish!: () => void;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => void this.teardown();
 
   constructor(
     private readonly channel: SftpChannel,
@@ -74,6 +83,9 @@ export class SftpSession {
       this.maybeEnd();
     });
     channel.on('close', () => void this.teardown());
+    this.signal = opts.signal;
+    if (this.signal?.aborted) queueMicrotask(this.onAbort);
+    else this.signal?.addEventListener('abort', this.onAbort, { once: true });
     channel.on('error', (err: Error) => opts.log.debug({ event: 'sftp-channel-error', err: err.message }, 'sftp channel error'));
   }
 
@@ -176,7 +188,11 @@ export class SftpSession {
     this.channel.destroy();
   }
 
+  /** Once, at the channel's close or the connection's end: closes every handle after its queued work. */
   private async teardown(): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.closed = true;
     this.queue.length = 0;
     for (const target of await this.ctx.handles.drain()) {

@@ -466,6 +466,26 @@ describe('SFTP protocol over the wire (raw packets)', () => {
       await x.close(h);
       assert.equal(x.unexpected.length, 0);
     });
+
+    it('a client that dies while stalled: its session ends and closes its handles', async () => {
+      // ssh2 emits a channel's 'close' only after its 'end', which a paused channel never reaches;
+      // without the connection's abort signal the session kept its files open forever.
+      await writeFile(host('bp-dead.bin'), Buffer.alloc(1024 * 1024, 0x33));
+      const x = await login();
+      const h = await x.open('/bp-dead.bin', READ);
+      assert.equal(await fdsUnder(host('bp-dead.bin')), 1);
+      x.stream.pause();
+      const pad = { raw: Buffer.alloc(4096) };
+      for (let i = 0; i < 1000; i++) {
+        const id = x.id();
+        x.sendBytes(id, rawPacket(PacketType.READ, [id, h, { u64: 0 }, 261120, pad])).catch(() => undefined);
+      }
+      const out = x.stream as unknown as { outgoing: { window: number }; writableLength: number };
+      await waitFor(() => out.outgoing.window === 0 && out.writableLength > 0, 10_000, 'the server to stop opening the SSH window');
+      // As a SIGKILL would: the TCP connection goes away without any SSH goodbye.
+      (x.client as unknown as { _sock: { destroy(): void } })._sock.destroy();
+      await waitFor(async () => (await fdsUnder(host('bp-dead.bin'))) === 0, 10_000, 'the dead session to close its file');
+    });
   });
 });
 
