@@ -89,10 +89,11 @@ export class HashPool {
       return null;
     }
     const slot: Slot = { worker, waiting: [], running: null, asked: 0 };
-    worker.unref();
     worker.on('message', (m: Reply) => this.onReply(slot, m));
     worker.on('error', (err) => this.retire(slot, err));
     worker.on('exit', (code) => this.retire(slot, new Error(`hash worker exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     this.slots.push(slot);
     return slot;
   }

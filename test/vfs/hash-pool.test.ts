@@ -9,7 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { openSync, closeSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { HashPool } from '../../src/vfs/hash-pool.js';
 
 const MiB = 1024 * 1024;
@@ -93,5 +95,15 @@ describe('HashPool', () => {
     assert.equal(pool.workers, 0);
     assert.deepEqual(hex((await pool.hash(smallFd, 'sha256', 0, small.length, small.length))!), [sha(small)]);
     assert.equal(pool.workers, 1);
+  });
+
+  it('does not keep the process alive once its jobs are done', () => {
+    const mod = fileURLToPath(new URL('../../src/vfs/hash-pool.js', import.meta.url));
+    const code = `import { openSync } from 'node:fs'; const { hashPool } = await import(${JSON.stringify(mod)}); const fd = openSync(${JSON.stringify(join(dir, 'small'))}, 'r'); const [d] = await hashPool.hash(fd, 'sha256', 0, 1000, 1000); console.log(d.toString('hex'));`;
+    const script = join(dir, 'alive.mjs');
+    writeFileSync(script, code);
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stderr}`);
+    assert.equal(r.stdout, sha(small) + '\n');
   });
 });
