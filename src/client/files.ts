@@ -7,7 +7,6 @@
  * sends); uploads have the server hash 32 MiB segments as they complete (segments.ts), or the
  * whole part with exec sha256sum when check-file is missing.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Connection } from './connection.js';
@@ -17,7 +16,7 @@ import { OpenFlag, remoteError } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
 import { SegmentVerifier } from './segments.js';
 import { Download, TransferStopped, Upload, type RangeJob } from './transfer.js';
-import { hashLocalPrefix } from './verify.js';
+import { hashFilePrefix, streamHash, type StreamHash } from './hash-thread.js';
 
 /** What every transfer needs besides the connection. */
 export interface TransferOptions {
@@ -51,7 +50,7 @@ export async function getFile(conn: Connection, remote: string, local: string, o
     partSize,
     sourceSize: size,
     verify: opts.verify,
-    localPrefix: (n) => hashLocalPrefix(part, 'sha256', n),
+    localPrefix: (n) => hashFilePrefix(part, 'sha256', n),
     remotePrefix: (n) => conn.hasher.hash(remote, 'sha256', n, size),
   });
   announce(name, plan, opts);
@@ -102,7 +101,7 @@ export async function putFile(conn: Connection, local: string, remote: string, o
     partSize: partAttrs?.isFile() ? partAttrs.size : null,
     sourceSize: size,
     verify: opts.verify,
-    localPrefix: (n) => hashLocalPrefix(local, 'sha256', n),
+    localPrefix: (n) => hashFilePrefix(local, 'sha256', n),
     remotePrefix: (n) => conn.hasher.hash(part, 'sha256', n, n),
   });
   announce(name, plan, opts);
@@ -156,9 +155,9 @@ function announce(name: string, plan: ResumePlan, opts: TransferOptions): void {
   if (line) opts.say(line);
 }
 
-function startHash(plan: ResumePlan, verify: boolean): Hash | null {
+function startHash(plan: ResumePlan, verify: boolean): StreamHash | null {
   if (!verify) return null;
-  return plan.kind === 'resume' && plan.hash ? plan.hash : createHash('sha256');
+  return plan.kind === 'resume' && plan.hash ? plan.hash : streamHash('sha256');
 }
 
 function job(conn: Connection, handle: Buffer, local: FileHandle, start: number, end: number, hash: RangeJob['hash'], bar: { update(n: number): void }, opts: TransferOptions): RangeJob {
@@ -168,7 +167,7 @@ function job(conn: Connection, handle: Buffer, local: FileHandle, start: number,
 // Verification: the server's digest of the finished part against the one computed while streaming.
 async function finish(
   bar: ProgressHandle,
-  hash: Hash | null,
+  hash: StreamHash | null,
   name: string,
   part: string,
   remoteDigest: () => Promise<Buffer>,
@@ -182,7 +181,7 @@ async function finish(
     bar.fail();
     throw err;
   }
-  const local = hash.digest();
+  const local = await hash.digest();
   if (!local.equals(remote)) {
     bar.fail();
     throw new VerifyMismatchError(name, local.toString('hex'), remote.toString('hex'), part);

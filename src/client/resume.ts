@@ -4,12 +4,12 @@
  * Different, or a part longer than the source: start over, and say so. OpenSSH's reget/reput
  * continue blindly instead; with --no-verify Coffer does too (there is no server checksum).
  */
-import type { Hash } from 'node:crypto';
+import type { StreamHash } from './hash-thread.js';
 
 /** What to do with an existing part file. */
 export type ResumePlan =
   | { kind: 'fresh' }
-  | { kind: 'resume'; offset: number; hash: Hash | null; checked: boolean }
+  | { kind: 'resume'; offset: number; hash: StreamHash | null; checked: boolean }
   | { kind: 'restart'; reason: string };
 
 /** The facts a plan needs; the two prefix hashes are computed only when they matter. */
@@ -20,7 +20,7 @@ export interface ResumeInputs {
   sourceSize: number;
   verify: boolean;
   /** The local hash of the part's length (local part for get, local source for put). */
-  localPrefix(length: number): Promise<Hash>;
+  localPrefix(length: number): Promise<StreamHash>;
   /** The server's digest of the same length. */
   remotePrefix(length: number): Promise<Buffer>;
 }
@@ -34,7 +34,7 @@ export async function planResume(i: ResumeInputs): Promise<ResumePlan> {
   const [local, remote] = await Promise.all([i.localPrefix(n), i.remotePrefix(n).catch((err: Error) => err)]);
   // exec sha256sum cannot hash a prefix without a shell pipeline: unverifiable, so start over.
   if (remote instanceof Error) return { kind: 'restart', reason: `the server cannot checksum the first ${n} bytes (${remote.message.split(';')[0]})` };
-  if (local.copy().digest().equals(remote)) return { kind: 'resume', offset: n, hash: local, checked: true };
+  if ((await local.peek()).equals(remote)) return { kind: 'resume', offset: n, hash: local, checked: true };
   return { kind: 'restart', reason: `the first ${n} bytes of the part file differ from the source` };
 }
 

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { streamHash } from '../../src/client/hash-thread.js';
 import { partName, planMessage, planResume, type ResumeInputs } from '../../src/client/resume.js';
 
 const data = Buffer.from('0123456789abcdef');
@@ -11,7 +12,12 @@ function inputs(over: Partial<ResumeInputs>, calls: string[] = []): ResumeInputs
     partSize: 8,
     sourceSize: data.length,
     verify: true,
-    localPrefix: async (n) => (calls.push(`local ${n}`), createHash('sha256').update(data.subarray(0, n))),
+    localPrefix: async (n) => {
+      calls.push(`local ${n}`);
+      const h = streamHash('sha256');
+      h.update(data.subarray(0, n));
+      return h;
+    },
     remotePrefix: async (n) => (calls.push(`remote ${n}`), sha(data.subarray(0, n))),
     ...over,
   };
@@ -34,7 +40,7 @@ describe('resume decisions', () => {
     assert.equal(plan.offset, 8);
     assert.ok(plan.checked);
     plan.hash!.update(data.subarray(8));
-    assert.deepEqual(plan.hash!.digest(), sha(data), 'the hash continues over the whole file');
+    assert.deepEqual(await plan.hash!.digest(), sha(data), 'the hash continues over the whole file');
     assert.equal(planMessage('f', plan), 'Resuming f at 8 bytes');
   });
 

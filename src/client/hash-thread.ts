@@ -1,0 +1,143 @@
+/**
+ * The client's local hashing on a worker thread (hash-thread-worker.ts). sha256 of 512 MiB is
+ * ~0.5 s of CPU; on the main thread it delayed every request of the transfer it was verifying.
+ * Here the main thread only copies each chunk into a shared 16 MiB ring (~0.05 s per 512 MiB)
+ * and posts its length; the thread hashes in the same order.
+ *
+ * Contract: update() copies the bytes, so the caller may reuse its buffer at once; it blocks
+ * (Atomics.wait) only when the thread is a whole ring behind. Every operation on every hash runs
+ * in the order it was called. The thread is started on first use, shared by all hashes, and does
+ * not keep the process alive while idle.
+ */
+import { Worker } from 'node:worker_threads';
+import { ClientError } from './errors.js';
+import type { HashOp, HashReply } from './hash-thread-worker.js';
+
+const RING_BYTES = 16 * 1024 * 1024;
+/** How long one wait for ring space may block before checking that the thread is alive. */
+const WAIT_MS = 1000;
+
+/** A hash computed on the hash thread, fed in order. */
+export interface StreamHash {
+  /** Feeds bytes (copied at once). */
+  update(data: Uint8Array): void;
+  /** The digest of everything fed so far; the hash goes on. */
+  peek(): Promise<Buffer>;
+  /** The final digest; the hash is done. */
+  digest(): Promise<Buffer>;
+}
+
+/** The operations that answer, without their ticket. */
+type Question = Extract<HashOp, { ticket: number }> extends infer T ? (T extends unknown ? Omit<T, 'ticket'> : never) : never;
+
+class HashThread {
+  private readonly worker: Worker;
+  private readonly ring = new SharedArrayBuffer(RING_BYTES);
+  private readonly bytes = new Uint8Array(this.ring);
+  private readonly freed = new BigInt64Array(new SharedArrayBuffer(8));
+  /** Bytes put in the ring so far. */
+  private written = 0n;
+  private writePos = 0;
+  private nextTicket = 1;
+  private readonly waiting = new Map<number, { resolve(d: Buffer): void; reject(e: Error): void }>();
+  failure: Error | null = null;
+
+  constructor() {
+    this.worker = new Worker(new URL('./hash-thread-worker.js', import.meta.url), { workerData: { ring: this.ring, control: this.freed.buffer } });
+    this.worker.on('message', (m: HashReply) => this.onReply(m));
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`the hash thread exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
+  }
+
+  post(m: HashOp): void {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage(m);
+  }
+
+  /** Posts an operation that answers; the thread is kept alive until it does. */
+  ask(m: Question): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      const ticket = this.nextTicket++;
+      this.waiting.set(ticket, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ ...m, ticket } as HashOp);
+    });
+  }
+
+  /** Copies `data` into the ring and has the thread hash it for hash `id`. */
+  feed(id: number, data: Uint8Array): void {
+    if (this.failure) throw this.failure;
+    let p = 0;
+    while (p < data.length) {
+      const n = Math.min(data.length - p, RING_BYTES);
+      this.waitForRoom(n);
+      const first = Math.min(n, RING_BYTES - this.writePos);
+      this.bytes.set(data.subarray(p, p + first), this.writePos);
+      if (first < n) this.bytes.set(data.subarray(p + first, p + n), 0);
+      this.writePos = (this.writePos + n) % RING_BYTES;
+      this.written += BigInt(n);
+      this.worker.postMessage({ op: 'update', id, length: n } satisfies HashOp);
+      p += n;
+    }
+  }
+
+  private waitForRoom(n: number): void {
+    for (;;) {
+      const freed = Atomics.load(this.freed, 0);
+      if (this.written - freed + BigInt(n) <= BigInt(RING_BYTES)) return;
+      if (Atomics.wait(this.freed, 0, freed, WAIT_MS) === 'timed-out' && this.failure) throw this.failure;
+      if (this.failure) throw this.failure;
+    }
+  }
+
+  private onReply(m: HashReply): void {
+    const w = this.waiting.get(m.ticket);
+    if (!w) return;
+    this.waiting.delete(m.ticket);
+    if (this.waiting.size === 0) this.worker.unref();
+    if ('error' in m) {
+      const err = m.error.code === 'COFFER_SHORT' ? new ClientError('COFFER_LOCAL', m.error.message) : Object.assign(new Error(m.error.message), m.error.code ? { code: m.error.code } : {});
+      w.reject(err);
+    } else w.resolve(Buffer.from(m.digest.buffer, m.digest.byteOffset, m.digest.byteLength));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiting.values()) w.reject(this.failure);
+    this.waiting.clear();
+  }
+}
+
+let current: HashThread | null = null;
+let nextId = 1;
+
+/** A new hash of `algorithm` (a node:crypto name), computed on the hash thread. */
+export function streamHash(algorithm: string): StreamHash {
+  return create(algorithm).hash;
+}
+
+/**
+ * A hash fed with the first `length` bytes of a local file, read and hashed on the thread; it can
+ * be fed further. Rejects with COFFER_LOCAL when the file is shorter, or the file's errno error.
+ */
+export async function hashFilePrefix(path: string, algorithm: string, length: number): Promise<StreamHash> {
+  const { thread, id, hash } = create(algorithm);
+  await thread.ask({ op: 'file', id, path, length });
+  return hash;
+}
+
+function create(algorithm: string): { thread: HashThread; id: number; hash: StreamHash } {
+  if (!current || current.failure) current = new HashThread();
+  const thread = current;
+  const id = nextId++;
+  thread.post({ op: 'create', id, algorithm });
+  const hash: StreamHash = {
+    update: (data) => thread.feed(id, data),
+    peek: () => thread.ask({ op: 'digest', id, end: false }),
+    digest: () => thread.ask({ op: 'digest', id, end: true }),
+  };
+  return { thread, id, hash };
+}

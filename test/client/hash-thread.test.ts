@@ -1,0 +1,88 @@
+/**
+ * The client's hash thread (src/client/hash-thread.ts): digests equal node:crypto's for data that
+ * wraps the 16 MiB ring several times in odd-sized pieces, with several hashes interleaved; peek()
+ * lets a hash go on; the caller's buffer may be reused right after update(); a file prefix is
+ * hashed on the thread and can be fed further; a short or missing file is refused.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { hashFilePrefix, streamHash } from '../../src/client/hash-thread.js';
+
+const sha = (b: Uint8Array, alg = 'sha256') => createHash(alg).update(b).digest('hex');
+
+describe('hash thread', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-hash-thread-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('hashes 40 MiB fed in odd pieces through the ring, two hashes interleaved, like node:crypto', async () => {
+    const a = randomBytes(40 * 1024 * 1024 + 17);
+    const b = randomBytes(3 * 1024 * 1024 + 5);
+    const ha = streamHash('sha256');
+    const hb = streamHash('md5');
+    const scratch = Buffer.allocUnsafe(1_000_003);
+    let pb = 0;
+    for (let p = 0; p < a.length; p += scratch.length) {
+      // Through one reused buffer: update() must have copied the bytes before it returns.
+      const n = a.copy(scratch, 0, p, Math.min(a.length, p + scratch.length));
+      ha.update(scratch.subarray(0, n));
+      scratch.fill(0xee, 0, n);
+      if (pb < b.length) {
+        hb.update(b.subarray(pb, pb + 77_777));
+        pb += 77_777;
+      }
+    }
+    if (pb < b.length) hb.update(b.subarray(pb));
+    const [da, db] = await Promise.all([ha.digest(), hb.digest()]);
+    assert.equal(da.toString('hex'), sha(a));
+    assert.equal(db.toString('hex'), sha(b, 'md5'));
+  });
+
+  it('peek gives the digest so far and the hash goes on; an empty hash is the digest of nothing', async () => {
+    const h = streamHash('sha256');
+    h.update(Buffer.from('hello '));
+    assert.equal((await h.peek()).toString('hex'), sha(Buffer.from('hello ')));
+    h.update(Buffer.from('world'));
+    assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('hello world')));
+    assert.equal((await streamHash('sha1').digest()).toString('hex'), sha(Buffer.alloc(0), 'sha1'));
+  });
+
+  it('hashes a file prefix on the thread and continues from there', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3);
+    const path = join(dir, 'prefix.bin');
+    writeFileSync(path, data);
+    const n = 1024 * 1024 + 1;
+    const h = await hashFilePrefix(path, 'sha256', n);
+    assert.equal((await h.peek()).toString('hex'), sha(data.subarray(0, n)));
+    h.update(data.subarray(n));
+    assert.equal((await h.digest()).toString('hex'), sha(data));
+  });
+
+  it('refuses a file shorter than the prefix (COFFER_LOCAL) and a missing one (ENOENT)', async () => {
+    const path = join(dir, 'short.bin');
+    writeFileSync(path, Buffer.alloc(10));
+    await assert.rejects(hashFilePrefix(path, 'sha256', 11), (err: NodeJS.ErrnoException) => err.code === 'COFFER_LOCAL' && /shorter than 11 bytes/.test(err.message));
+    await assert.rejects(hashFilePrefix(join(dir, 'missing'), 'sha256', 1), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+    // The thread is still there for the next hash.
+    const h = streamHash('sha256');
+    h.update(Buffer.from('x'));
+    assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('x')));
+  });
+
+  it('does not keep the process alive: a hash fed and dropped, or a digest taken, and the process ends', () => {
+    const mod = fileURLToPath(new URL('../../src/client/hash-thread.js', import.meta.url));
+    for (const tail of ['', 'await h.digest();']) {
+      const code = `const { streamHash } = await import(${JSON.stringify(mod)}); const h = streamHash('sha256'); h.update(Buffer.alloc(100000)); ${tail} console.log('done');`;
+      const script = join(dir, 'alive.mjs');
+      writeFileSync(script, code);
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 0, `${tail || 'dropped'}: ${r.signal ?? ''} ${r.stderr}`);
+      assert.equal(r.stdout, 'done\n');
+    }
+  });
+});
