@@ -31,6 +31,11 @@ export class TrackedFile {
   detached = false;
   /** A write or truncate failed: the charged size may not match the disk until reconciled. */
   suspect = false;
+  /**
+   * Counts writes and truncates started on the file. A size read from the disk is trusted only
+   * if this did not move and nothing was under way while it was read (LocalFile.settledSize).
+   */
+  changes = 0;
 
   constructor(
     readonly key: string,

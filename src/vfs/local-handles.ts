@@ -55,6 +55,7 @@ export class LocalFile implements VfsFile {
     if (!acct) return this.writeAll(offset, data);
     // An append handle writes at the end: its growth is the whole write.
     acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
+    acct.file.changes += 1;
     acct.file.inflight += 1;
     try {
       await this.writeAll(offset, data);
@@ -77,6 +78,7 @@ export class LocalFile implements VfsFile {
       return;
     }
     quota.resize(file, offset + length, false);
+    file.changes += 1;
     file.suspect = true; // if the copy falls short, close() reconciles the charge with the disk
   }
 
@@ -94,12 +96,31 @@ export class LocalFile implements VfsFile {
   /** After a failure: when no other write is under way, charge what the disk really holds. */
   private async reconcileIfIdle(selfInflight: number): Promise<void> {
     const acct = this.account;
-    if (!acct || acct.file.detached || acct.file.inflight > selfInflight) return;
-    const actual = (await this.fh.stat().catch(() => null))?.size;
-    if (actual === undefined || acct.file.detached) return;
+    if (!acct || acct.file.detached) return;
+    const actual = await this.settledSize(selfInflight);
+    if (actual === null || acct.file.detached) return;
     acct.quota.adjust(actual - acct.file.charged);
     acct.file.charged = actual;
     acct.file.suspect = false;
+    acct.file.changes += 1;
+  }
+
+  /**
+   * The file's size on disk, or null. Read only while no write or truncate other than the
+   * caller's own `selfInflight` is under way, and kept only if none started during the read: a
+   * write through another handle that began and ended while fstat ran would make it stale, and
+   * charging a stale size lost that write's growth (found by the fuzzer, seed 1657852372).
+   */
+  private async settledSize(selfInflight: number): Promise<number | null> {
+    const f = this.account!.file;
+    for (let tries = 0; tries < 3; tries++) {
+      if (f.inflight > selfInflight) return null;
+      const changes = f.changes;
+      const size = (await this.fh.stat().catch(() => null))?.size;
+      if (size === undefined) return null;
+      if (f.changes === changes && f.inflight <= selfInflight) return size;
+    }
+    return null;
   }
 
   stat(): Promise<Stats> {
@@ -120,13 +141,19 @@ export class LocalFile implements VfsFile {
 
   /** Truncates or extends the file to `size`, charging growth and crediting shrinking. */
   async truncateTo(size: number): Promise<void> {
-    if (this.account) this.account.quota.resize(this.account.file, size, true);
+    const acct = this.account;
+    if (!acct) return this.fh.truncate(size);
+    acct.quota.resize(acct.file, size, true);
+    acct.file.changes += 1;
+    acct.file.inflight += 1;
     try {
       await this.fh.truncate(size);
     } catch (err) {
-      if (this.account) this.account.file.suspect = true;
-      await this.reconcileIfIdle(0);
+      acct.file.suspect = true;
+      await this.reconcileIfIdle(1);
       throw err;
+    } finally {
+      acct.file.inflight -= 1;
     }
   }
 
@@ -137,10 +164,11 @@ export class LocalFile implements VfsFile {
   async close(): Promise<void> {
     const acct = this.account;
     if (acct) {
-      // Only a failed write or truncate can leave the charged size off the disk's: fstat then.
-      const last = acct.file.refs === 1 && acct.file.suspect && !acct.file.detached;
-      const actual = last ? ((await this.fh.stat().catch(() => null))?.size ?? null) : null;
-      acct.quota.close(acct.file, actual);
+      // Only a failed write or truncate (or a short copy) can leave the charged size off the
+      // disk's: read the size then. It counts only if this is still the last handle after the read.
+      const f = acct.file;
+      const actual = f.refs === 1 && f.suspect && !f.detached ? await this.settledSize(0) : null;
+      acct.quota.close(f, f.refs === 1 ? actual : null);
     }
     await this.fh.close();
   }
