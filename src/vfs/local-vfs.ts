@@ -102,12 +102,25 @@ export class LocalVfs implements Vfs {
    * ftruncate after that fstat, so the quota is credited with the size the file really had.
    */
   async open(path: string, flags: OpenFlags, attrs: SetAttrs = {}): Promise<VfsFile> {
-    const quota = this.options.quota;
-    const writable = flags.write || flags.append || flags.trunc;
-    // A writable OPEN registers its inode with the quota; run with the user's removals and renames
-    // one at a time, so neither sees the other half done (the fuzzer found credits lost that way).
-    if (quota && writable) return quota.serial(() => this.openNow(path, flags, attrs));
+    // A writable OPEN registers its inode with the quota, and an OPEN with CREAT may create a
+    // file: both run under the user's lock with removals and renames (see namespaceOp), so no
+    // rename swaps a folder for a symlink between the jail check and the open, and no removal
+    // sees the registration half done (the fuzzer found credits lost that way).
+    if (flags.write || flags.append || flags.trunc || flags.creat) return this.namespaceOp(() => this.openNow(path, flags, attrs));
     return this.openNow(path, flags, attrs);
+  }
+
+  /**
+   * Runs an operation that changes names in the home (or may create a file) under the user's
+   * serial lock, jail check included. Renames are what can turn a path component into a symlink
+   * leading out of the home (moving an admin-made link, or a user link whose relative target then
+   * escapes); checked and done inside the lock, no operation of this user can act through a
+   * component a concurrent rename swapped after the check (the fuzzer did that: seed 1643230123
+   * moved a link into the folder outside). Without quota tracking (read-only sessions) it just runs.
+   */
+  private namespaceOp<T>(op: () => Promise<T>): Promise<T> {
+    const quota = this.options.quota;
+    return quota ? quota.serial(op) : op();
   }
 
   private async openNow(path: string, flags: OpenFlags, attrs: SetAttrs): Promise<VfsFile> {
@@ -169,44 +182,48 @@ export class LocalVfs implements Vfs {
     }
   }
 
-  async mkdir(path: string, attrs: SetAttrs = {}): Promise<void> {
-    const r = await this.jail.parent(normalizePath(path));
-    if (r.name === '') throw new VfsError('EXISTS', 'File exists');
-    await mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE);
+  mkdir(path: string, attrs: SetAttrs = {}): Promise<void> {
+    return this.namespaceOp(async () => {
+      const r = await this.jail.parent(normalizePath(path));
+      if (r.name === '') throw new VfsError('EXISTS', 'File exists');
+      await mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE);
+    });
   }
 
-  async rmdir(path: string): Promise<void> {
-    const r = await this.jail.parent(normalizePath(path));
-    if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
-    await rmdir(r.path);
+  rmdir(path: string): Promise<void> {
+    return this.namespaceOp(async () => {
+      const r = await this.jail.parent(normalizePath(path));
+      if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
+      await rmdir(r.path);
+    });
   }
 
-  async remove(path: string): Promise<void> {
-    const r = await this.jail.parent(normalizePath(path));
-    const st = await lstat(r.path).catch(() => null);
-    if (!st) throw notFound();
-    if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
-    const quota = this.options.quota;
-    if (!quota || !st.isFile()) return unlink(r.path);
+  remove(path: string): Promise<void> {
     // One removal or replacing rename at a time per user, with writable OPENs: see leaving().
-    await quota.serial(() =>
-      quota.leaving(
+    return this.namespaceOp(async () => {
+      const r = await this.jail.parent(normalizePath(path));
+      const st = await lstat(r.path).catch(() => null);
+      if (!st) throw notFound();
+      if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
+      const quota = this.options.quota;
+      if (!quota || !st.isFile()) return unlink(r.path);
+      await quota.leaving(
         () => lstat(r.path).catch(() => null),
         () => unlink(r.path),
-      ),
-    );
+      );
+    });
   }
 
-  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
-    const src = await this.jail.parent(normalizePath(from));
-    const dst = await this.jail.parent(normalizePath(to));
-    if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
-    const run = () => (overwrite ? this.replace(src.path, dst.path) : this.renameNoClobber(src.path, dst.path));
-    // Renames and removals of one user run one at a time (UserQuota.serial): a rename's link and
-    // unlink, or the size a removal reads, must not interleave with another's, or a file could be
-    // credited while it lives on under its new name (found by the fuzzer).
-    const quota = this.options.quota;
-    return quota ? quota.serial(run) : run();
+  rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    // Renames and removals of one user run one at a time: a rename's link and unlink, or the size
+    // a removal reads, must not interleave with another's, or a file could be credited while it
+    // lives on under its new name (found by the fuzzer); and see namespaceOp for the jail.
+    return this.namespaceOp(async () => {
+      const src = await this.jail.parent(normalizePath(from));
+      const dst = await this.jail.parent(normalizePath(to));
+      if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
+      return overwrite ? this.replace(src.path, dst.path) : this.renameNoClobber(src.path, dst.path);
+    });
   }
 
   /** RENAME never overwrites (OpenSSH sftp-server.c process_rename). */
@@ -310,6 +327,10 @@ export class LocalVfs implements Vfs {
 
   async symlink(target: string, linkPath: string): Promise<void> {
     if (!this.options.symlinks) throw new VfsError('DENIED', 'Creating symlinks is disabled on this server');
+    return this.namespaceOp(() => this.symlinkNow(target, linkPath));
+  }
+
+  private async symlinkNow(target: string, linkPath: string): Promise<void> {
     const vlink = normalizePath(linkPath);
     const r = await this.jail.parent(vlink);
     if (r.name === '') throw new VfsError('EXISTS', 'File exists');

@@ -295,3 +295,30 @@ test(
     assert.deepEqual(await replay(seq, 40), []);
   },
 );
+
+// Finding 7 (30-minute strict run, seed 1643230123, shrunk): a JAIL ESCAPE through the namespace
+// race ARCHITECTURE.md described. In one chunk: posix-rename out/a.txt/.. (= `out`, the admin's
+// symlink to the folder outside) onto a.txt, then posix-rename a.txt to a.txt/x. The second rename
+// checked its destination folder a.txt (a regular file in the home) before the first rename ran,
+// and then renamed through the symlink now named a.txt: the link landed in the folder outside the
+// home. Fixed by running every operation that changes names (and OPENs that may create a file)
+// under the user's serial lock with its jail check inside (LocalVfs.namespaceOp).
+test(
+  'fuzz finding 7: a rename through a folder another rename just swapped for a symlink stays in the home',
+  async () => {
+    const seq: Sequence = {
+      setup: SETUP,
+      batches: [
+        [
+          { t: 'req', id: 'auto', req: { kind: 'posix-rename', oldPath: 'out/a.txt/..', newPath: 'a.txt' } },
+          { t: 'req', id: 'auto', req: { kind: 'posix-rename', oldPath: 'a.txt', newPath: '/a.txt/x' } },
+          { t: 'req', id: 'auto', req: { kind: 'open', path: 'a.txt', pflags: 0, attrs: { mtime: 0 } } },
+        ],
+        [{ t: 'req', id: 'auto', req: { kind: 'setstat', path: '.', attrs: {} } }],
+      ],
+      chunks: [1],
+      end: 'eof',
+    };
+    assert.deepEqual(await replay(seq, 5), []);
+  },
+);
