@@ -50,12 +50,17 @@ class RawSftp {
 }
 
 describe('OpenSSH sftp-server interop', { skip: SERVER === undefined ? 'no sftp-server here' : false, timeout: 10_000 }, () => {
+  let base = '';
   let dir = '';
   let sftp: RawSftp;
   const NOW = Math.floor(Date.now() / 1000);
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'coffer-sftp-interop-'));
+    // A private parent: the listing's `..` entry must not be the shared temp folder, whose link
+    // count changes whenever another process makes or removes a folder there.
+    base = mkdtempSync(join(tmpdir(), 'coffer-sftp-interop-'));
+    dir = join(base, 'listing');
+    mkdirSync(dir);
     writeFileSync(join(dir, 'recent.txt'), 'x'.repeat(1234), { mode: 0o640 });
     utimesSync(join(dir, 'recent.txt'), NOW - 3600, NOW - 3600);
     writeFileSync(join(dir, 'old file é.bin'), Buffer.alloc(99999));
@@ -65,7 +70,7 @@ describe('OpenSSH sftp-server interop', { skip: SERVER === undefined ? 'no sftp-
   });
   after(() => {
     sftp.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(base, { recursive: true, force: true });
   });
 
   test('INIT -> VERSION 3 with extensions, then limits@openssh.com', async () => {
