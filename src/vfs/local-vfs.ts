@@ -164,7 +164,14 @@ export class LocalVfs implements Vfs {
     // two of them credit the same bytes (the fuzzer's concurrent-TRUNC finding).
     const file = quota.open(st.dev, st.ino, st.size, st.nlink === 0);
     const local = new LocalFile(fh, flags.append, { quota, file });
-    if (flags.trunc && (st.size > 0 || file.charged > 0)) await local.truncateTo(0);
+    try {
+      if (flags.trunc && (st.size > 0 || file.charged > 0)) await local.truncateTo(0);
+    } catch (err) {
+      // The caller closes the descriptor; the handle registered above must go too, or the file
+      // would stay tracked (never settled at a last close) for the rest of the process.
+      quota.close(file, null);
+      throw err;
+    }
     return local;
   }
 
