@@ -36,6 +36,13 @@ export class TrackedFile {
    * if this did not move and nothing was under way while it was read (LocalFile.settledSize).
    */
   changes = 0;
+  /** Truncates started and not finished (a subset of inflight). */
+  truncating = 0;
+  /**
+   * A truncate overlapped another write or truncate of this inode: the disk may hold another size
+   * than the charge (the kernel's order, not the charging order); settled once nothing runs on it.
+   */
+  racy = false;
 
   constructor(
     readonly key: string,

@@ -3,7 +3,9 @@
  * 1657852372, ledger 7 bytes under the disk): the last handle of a file whose copy-data reserved
  * more than it wrote closes and fstats; meanwhile another handle opens the file, writes 7 bytes
  * inside the reserved size and closes; the close then charged the size it read before that write.
- * Here fstat is held after it read the size, so the race happens every time.
+ * Here fstat is held after it read the size, so the race happens every time. Also: two truncates
+ * of one file through two handles, reaching the disk in the other order than they were charged
+ * (fuzz seed 1467866259: ledger 65536 over the disk).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, open, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
@@ -82,5 +84,36 @@ describe('reconciling a charge with the disk', () => {
     await f1.close().catch(() => undefined);
     assert.equal((await stat(path)).size, 23);
     assert.equal(quota.used, 23, 'the charge equals the disk');
+  });
+
+  it('truncates that reach the disk in another order than they were charged are settled with the disk', async () => {
+    const path = join(dir, 'c.bin');
+    await writeFile(path, Buffer.alloc(7661));
+    const st = await stat(path);
+    const quota = new UserQuota('u', null, 7661);
+    const fh1 = await open(path, 'r+');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // The first truncate is charged first but reaches the disk last.
+    const held = new Proxy(fh1, {
+      get(target, prop) {
+        if (prop === 'truncate') return async (n: number) => (await gate, target.truncate(n));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const f1 = new LocalFile(held, false, { quota, file: quota.open(st.dev, st.ino, 7661) });
+    const f2 = new LocalFile(await open(path, 'r+'), false, { quota, file: quota.open(st.dev, st.ino, 7661) });
+    const first = f1.truncateTo(0);
+    await f2.truncateTo(65536);
+    release();
+    await first;
+    assert.equal((await stat(path)).size, 0);
+    assert.equal(quota.used, 0, 'the charge follows the disk, not the charging order');
+    await f2.write(0, Buffer.alloc(8));
+    assert.equal(quota.used, 8);
+    await f1.close();
+    await f2.close();
+    assert.equal(quota.used, 8);
   });
 });
