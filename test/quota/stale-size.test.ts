@@ -15,27 +15,30 @@ import { after, before, describe, it } from 'node:test';
 import { UserQuota } from '../../src/quota/user-quota.js';
 import { LocalFile } from '../../src/vfs/local-handles.js';
 
+/** `fh` with one method replaced (the rest forwarded to the real FileHandle). */
+function replacing<K extends keyof FileHandle>(fh: FileHandle, name: K, impl: FileHandle[K]): FileHandle {
+  return new Proxy(fh, {
+    get(target, prop) {
+      if (prop === name) return impl;
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 /** A FileHandle whose stat() reads the size at once but answers only when `release` is called. */
 function heldStat(fh: FileHandle): { fh: FileHandle; read: Promise<void>; release(): void } {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let reading!: () => void;
   const read = new Promise<void>((r) => (reading = r));
-  const proxy = new Proxy(fh, {
-    get(target, prop) {
-      if (prop === 'stat') {
-        return async () => {
-          const st = await target.stat();
-          reading();
-          await gate;
-          return st;
-        };
-      }
-      const v = Reflect.get(target, prop) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { fh: proxy, read, release };
+  const stat = (async () => {
+    const st = await fh.stat();
+    reading();
+    await gate;
+    return st;
+  }) as FileHandle['stat'];
+  return { fh: replacing(fh, 'stat', stat), read, release };
 }
 
 describe('reconciling a charge with the disk', () => {
@@ -95,13 +98,7 @@ describe('reconciling a charge with the disk', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     // The first truncate is charged first but reaches the disk last.
-    const held = new Proxy(fh1, {
-      get(target, prop) {
-        if (prop === 'truncate') return async (n: number) => (await gate, target.truncate(n));
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    const held = replacing(fh1, 'truncate', async (n?: number) => (await gate, fh1.truncate(n)));
     const f1 = new LocalFile(held, false, { quota, file: quota.open(st.dev, st.ino, 7661) });
     const f2 = new LocalFile(await open(path, 'r+'), false, { quota, file: quota.open(st.dev, st.ino, 7661) });
     const first = f1.truncateTo(0);
