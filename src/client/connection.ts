@@ -12,6 +12,7 @@ import SftpClient from 'ssh2-sftp-client';
 import { loadKeys, makeAuthHandler } from './auth.js';
 import { ClientError } from './errors.js';
 import { coalesceWrites } from '../util/cork.js';
+import { poolPackets } from '../util/ssh-packets.js';
 import { HostTrust } from './host-trust.js';
 import { RemoteOps } from './remote-ops.js';
 import { RemoteHasher } from './verify.js';
@@ -95,6 +96,8 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     const sock = (ssh as unknown as { _sock?: Socket })._sock;
     if (sock) coalesceWrites(sock);
   });
+  // Each key exchange installs a new cipher: its packets come from the pool (ssh-packets.ts).
+  ssh.on('handshake', () => poolPackets((ssh as unknown as { _protocol?: unknown })._protocol));
   const closed = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
   try {
     await client.connect({

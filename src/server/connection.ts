@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
 import { coalesceWrites } from '../util/cork.js';
+import { poolPackets } from '../util/ssh-packets.js';
 import { clip } from '../util/logger.js';
 import { dropSha1HostKey } from './algorithms.js';
 import { normalizeAddress } from './bans.js';
@@ -109,7 +110,11 @@ export function onClient(state: ServerState, client: Connection, info: ClientInf
   }
   client.on('error', (err: Error & { level?: string }) => rec.log.debug({ event: 'connection.error', err: err.message, level: err.level }, 'connection error'));
   rec.log.info({ event: 'connection', port: rec.port, client: clip(info.header.identRaw ?? '', 128) }, 'connection');
-  client.on('handshake', (negotiated) => rec.log.debug({ event: 'handshake', ...negotiated }, 'key exchange done'));
+  client.on('handshake', (negotiated) => {
+    // Each key exchange installs a new cipher: its packets come from the pool (ssh-packets.ts).
+    const pooled = poolPackets((client as unknown as { _protocol?: unknown })._protocol);
+    rec.log.debug({ event: 'handshake', ...negotiated, pooled }, 'key exchange done');
+  });
   client.on('authentication', (ctx: AuthContext) => onAuthentication(state, rec, ctx));
   client.on('session', (accept, reject) => onSession(state, rec, accept, reject));
   // Port forwarding both ways, and unix-socket forwarding: refused (ssh2 would auto-reject too,

@@ -6,9 +6,11 @@
  * written in that turn leaves in one writev: the same bytes, in the same order, at the end of the
  * same turn (no added latency: the event loop does not poll for I/O before nextTick callbacks
  * run). The Writable contract is unchanged: write still returns false above the high-water mark
- * and 'drain' still follows.
+ * and 'drain' still follows. A pooled SSH packet (ssh-packets.ts, which only hands them to ssh2
+ * when this wrapper is on the socket) is given back to its pool when its write completes.
  */
 import type { Socket } from 'node:net';
+import { isPooledPacket, releasePacket } from './ssh-packets.js';
 
 export function coalesceWrites(socket: Socket): void {
   const write = socket.write;
@@ -23,6 +25,9 @@ export function coalesceWrites(socket: Socket): void {
       socket.cork();
       process.nextTick(uncork);
     }
+    // A pooled SSH packet (ssh-packets.ts) goes back to its pool once the socket is done with it.
+    const data = args[0];
+    if (args.length === 1 && isPooledPacket(data)) return (write as (d: Buffer, cb: () => void) => boolean).call(this, data, () => releasePacket(data));
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as Socket['write'];
 }

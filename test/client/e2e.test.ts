@@ -16,6 +16,7 @@ import { cleanEnv, PROJECT } from '../support/run-cli.js';
 import { waitFor } from '../support/wait.js';
 import { makeCompleter } from '../../src/client/completer.js';
 import { runLine } from '../../src/client/shell.js';
+import { freeSlabs } from '../../src/util/ssh-packets.js';
 import { at, coffer, makeFile, openSession, sha256File, spawnCoffer, startFixture, writeKnownHosts, type Fixture } from './support.js';
 
 const MB = 1024 * 1024;
@@ -511,6 +512,24 @@ describe('in-process session: completion and the shell loop', () => {
       assert.deepEqual(await complete('get readme.txt loc'), [['local-notes.txt'], 'loc']);
       assert.deepEqual(await complete('put local-'), [['local-notes.txt'], 'local-']);
       assert.deepEqual(await complete('cd nothing/x'), [[], 'nothing/x']);
+    } finally {
+      await conn.end();
+    }
+  });
+
+  test('both ends send their packets from the pool (ssh-packets.ts), and a transfer through them is intact', async () => {
+    const src = join(fx.work, 'pooled.bin');
+    await makeFile(src, 6 * MB + 5);
+    const { conn, session } = await openSession(fx);
+    try {
+      const cipher = (conn.ssh as unknown as { _protocol: { _cipher: object } })._protocol._cipher;
+      assert.ok(Object.prototype.hasOwnProperty.call(cipher, 'allocPacket'), `client cipher ${cipher.constructor.name} pooled`);
+      assert.equal(await runLine(session, 'put pooled.bin'), true);
+      assert.equal(await runLine(session, 'get pooled.bin back.bin'), true);
+      // Server and client share this process's pool: slabs came back after their writes.
+      assert.ok(freeSlabs() > 0, 'slabs came back to the pool');
+      assert.equal(await sha256File(join(fx.aliceHome, 'pooled.bin')), await sha256File(src));
+      assert.equal(await sha256File(join(fx.work, 'back.bin')), await sha256File(src));
     } finally {
       await conn.end();
     }

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../config/load.js';
 import { packageVersion } from '../../config/paths.js';
 import { defaultRouter } from '../../server/routes.js';
 import { startServer, type RunningServer } from '../../server/server.js';
+import { tuneHeapForBulkData } from '../../util/heap.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { EXIT, parseCommandLine, runProgram } from '../common/run.js';
 import { helpText, PROGRAM, serverOptions, settingFlags } from './main-options.js';
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
     stdoutIsTTY: process.stdout.isTTY === true,
   });
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  tuneHeapForBulkData();
   const server = await startServer(config, { logger: log, router: defaultRouter() });
   logStart(log, config, server);
   await untilSignal(log, server);

@@ -1,0 +1,118 @@
+/**
+ * Reused buffers for the SSH packets ssh2 sends (the data path of every transfer, both ends).
+ *
+ * ssh2's in-place ciphers (AES-GCM and chacha20-poly1305 through its native binding) allocate a
+ * fresh buffer for every outgoing packet and fill its 4-19 bytes of padding with a separate
+ * crypto.randomFillSync call. At 32 KiB per packet that is 16384 allocations and random calls per
+ * 512 MiB; the allocations are external memory, so V8 also ran a mark-compact every few MiB.
+ *
+ * `poolPackets(protocol)` replaces that cipher instance's allocPacket with one that returns the
+ * same packet layout in a reused 36 KiB slab, padding taken from a 4 KiB buffer of CSPRNG output
+ * (each random byte used once). The cipher encrypts the slab in place and hands it to the socket;
+ * the socket write wrapper (cork.ts) gives the slab back through `releasePacket` when the socket
+ * has finished with it. A slab is lent to one packet at a time: only a completed write returns
+ * it, so one that is never written is simply garbage collected.
+ *
+ * Contract: the patch is applied only when the cipher's class is one of the two above and its
+ * allocPacket still has the source this replacement mirrors (ssh2 1.17); otherwise ssh2 is left
+ * exactly as it is. A key re-exchange installs a new cipher, so callers re-apply on 'handshake'.
+ */
+import { randomFillSync } from 'node:crypto';
+
+/** Bytes per slab: a 32 KiB channel packet plus SSH framing, padding and tag. */
+const SLAB_BYTES = 36 * 1024;
+/** Packets smaller than this come from Buffer.allocUnsafe's own pool, as before. */
+const MIN_POOLED = 4096;
+/** Slabs kept for reuse (the process's share, for all connections together): 4.5 MiB. */
+const MAX_FREE = 128;
+
+const free: Buffer[] = [];
+/** The ArrayBuffers of slabs currently lent to a packet. */
+const lent = new WeakSet<ArrayBuffer>();
+
+const random = Buffer.allocUnsafeSlow(4096);
+let randomPos = random.length;
+
+/** Padding length and total packet length as ssh2 computes them for each cipher family. */
+interface Layout {
+  /** Cipher block size the padded length is a multiple of (the length field excluded). */
+  block: number;
+  /** Authentication tag bytes after the packet. */
+  tag: number;
+  /** allocPacket's source in the ssh2 version this mirrors, whitespace removed. */
+  source: string;
+}
+
+// ssh2 1.17 lib/protocol/crypto.js, AESGCMCipherBinding and ChaChaPolyCipherBinding.
+const ALLOC_SOURCE = (block: number, tagComment: string): string =>
+  `allocPacket(payloadLen){letpktLen=4+1+payloadLen;letpadLen=${block}-((pktLen-4)&(${block}-1));if(padLen<4)padLen+=${block};pktLen+=padLen;` +
+  `constpacket=Buffer.allocUnsafe(pktLen+16/*${tagComment}*/);writeUInt32BE(packet,pktLen-4,0);packet[4]=padLen;randomFillSync(packet,5+payloadLen,padLen);returnpacket;}`;
+
+const LAYOUTS: Record<string, Layout> = {
+  AESGCMCipherBinding: { block: 16, tag: 16, source: ALLOC_SOURCE(16, 'authTag') },
+  ChaChaPolyCipherBinding: { block: 8, tag: 16, source: ALLOC_SOURCE(8, 'MAC') },
+};
+
+interface Cipher {
+  allocPacket(payloadLen: number): Buffer;
+}
+
+/** The packet ssh2 would allocate, in a pooled slab when it fits. */
+export function allocPacket(layout: Pick<Layout, 'block' | 'tag'>, payloadLen: number): Buffer {
+  let pktLen = 4 + 1 + payloadLen;
+  let padLen = layout.block - ((pktLen - 4) & (layout.block - 1));
+  if (padLen < 4) padLen += layout.block;
+  pktLen += padLen;
+  const total = pktLen + layout.tag;
+  let packet: Buffer;
+  if (total < MIN_POOLED || total > SLAB_BYTES) packet = Buffer.allocUnsafe(total);
+  else {
+    const slab = free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+    lent.add(slab.buffer as ArrayBuffer);
+    packet = slab.subarray(0, total);
+  }
+  packet.writeUInt32BE(pktLen - 4, 0);
+  packet[4] = padLen;
+  if (randomPos + padLen > random.length) {
+    randomFillSync(random);
+    randomPos = 0;
+  }
+  random.copy(packet, 5 + payloadLen, randomPos, randomPos + padLen);
+  randomPos += padLen;
+  return packet;
+}
+
+/**
+ * Called by the socket write wrapper when a write of `buf` completed: a pooled slab is free
+ * again. Anything else (or a slab not lent) is ignored.
+ */
+export function releasePacket(buf: Uint8Array): void {
+  const ab = buf.buffer as ArrayBuffer;
+  if (buf.byteOffset !== 0 || !lent.delete(ab)) return;
+  if (free.length < MAX_FREE) free.push(Buffer.from(ab, 0, SLAB_BYTES));
+}
+
+/** True when `buf` is a pooled packet currently lent out (the socket must release it). */
+export function isPooledPacket(buf: unknown): buf is Buffer {
+  return Buffer.isBuffer(buf) && buf.byteOffset === 0 && buf.buffer.byteLength === SLAB_BYTES && lent.has(buf.buffer as ArrayBuffer);
+}
+
+/**
+ * Pools the packets of the cipher ssh2's Protocol object currently sends with. Returns true when
+ * it did, false when the cipher is one it does not know (left untouched).
+ */
+export function poolPackets(protocol: unknown): boolean {
+  const cipher = (protocol as { _cipher?: Cipher } | undefined)?._cipher;
+  if (!cipher || typeof cipher.allocPacket !== 'function') return false;
+  const layout = LAYOUTS[cipher.constructor.name];
+  if (!layout || !Object.prototype.hasOwnProperty.call(Object.getPrototypeOf(cipher), 'allocPacket')) return false;
+  if (Object.prototype.hasOwnProperty.call(cipher, 'allocPacket')) return true; // already pooled
+  if (cipher.allocPacket.toString().replace(/\s+/g, '') !== layout.source) return false;
+  cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
+  return true;
+}
+
+/** Counts for tests: slabs waiting for reuse. */
+export function freeSlabs(): number {
+  return free.length;
+}

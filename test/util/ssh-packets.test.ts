@@ -1,0 +1,186 @@
+/**
+ * ssh-packets.ts: the pooled allocPacket lays packets out exactly as ssh2's own (length, padding
+ * length, payload room, tag room) for the two in-place ciphers; the padding is fresh random
+ * bytes; a slab is lent to one packet at a time and comes back only through a completed socket
+ * write (cork.ts); ciphers it does not know are left alone; and real SSH traffic through pooled
+ * ciphers arrives intact.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { coalesceWrites } from '../../src/util/cork.js';
+import { allocPacket, freeSlabs, isPooledPacket, poolPackets, releasePacket } from '../../src/util/ssh-packets.js';
+
+const require = createRequire(import.meta.url);
+const ssh2crypto = require('ssh2/lib/protocol/crypto.js') as {
+  CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>;
+  MAC_INFO: Record<string, unknown>;
+  createCipher(config: unknown): { allocPacket(n: number): Buffer; encrypt(p: Buffer): void; constructor: { name: string } };
+  createDecipher(config: unknown): { decrypt(data: Buffer, p: number, len: number): void };
+};
+
+function makeCipher(name: string, onWrite: (b: Buffer) => void = () => undefined) {
+  const info = ssh2crypto.CIPHER_INFO[name]!;
+  const key = Buffer.alloc(info.keyLen, 7);
+  const iv = Buffer.alloc(info.ivLen, 3);
+  const cipher = ssh2crypto.createCipher({
+    outbound: { seqno: 0, onWrite, cipherInfo: info, cipherKey: key, cipherIV: iv, macInfo: ssh2crypto.MAC_INFO['hmac-sha2-256'], macKey: Buffer.alloc(32) },
+  });
+  const decipher = (onPayload: (p: Buffer) => void) =>
+    ssh2crypto.createDecipher({
+      inbound: { seqno: 0, onPayload, decipherInfo: info, decipherKey: key, decipherIV: Buffer.from(iv), macInfo: ssh2crypto.MAC_INFO['hmac-sha2-256'], macKey: Buffer.alloc(32) },
+    });
+  return { cipher, decipher };
+}
+
+const IN_PLACE = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'];
+
+describe('ssh-packets: poolPackets', () => {
+  for (const name of IN_PLACE) {
+    it(`${name}: same layout as ssh2's allocPacket for every payload length`, () => {
+      const { cipher } = makeCipher(name);
+      const original = cipher.allocPacket.bind(cipher);
+      assert.equal(poolPackets({ _cipher: cipher }), true, cipher.constructor.name);
+      assert.ok(Object.prototype.hasOwnProperty.call(cipher, 'allocPacket'), 'replaced on the instance');
+      for (const n of [0, 1, 2, 3, 11, 12, 13, 15, 16, 17, 100, 4095, 4096, 32777, 32778, 36000, 40000]) {
+        const want = original(n);
+        const got = cipher.allocPacket(n);
+        assert.equal(got.length, want.length, `length for payload ${n}`);
+        assert.deepEqual(got.subarray(0, 5), want.subarray(0, 5), `length field and padding length for payload ${n}`);
+        releasePacket(got);
+      }
+      assert.equal(poolPackets({ _cipher: cipher }), true, 'a second call is harmless');
+    });
+  }
+
+  it('an encrypted pooled packet decrypts to its payload (the cipher works on the slab in place)', () => {
+    for (const name of IN_PLACE) {
+      const written: Buffer[] = [];
+      const { cipher, decipher } = makeCipher(name, (b) => written.push(Buffer.from(b)));
+      poolPackets({ _cipher: cipher });
+      const payloads = [Buffer.alloc(32777, 0xab), Buffer.from('short one'), Buffer.alloc(20000, 0x5c)];
+      for (const p of payloads) {
+        const packet = cipher.allocPacket(p.length);
+        p.copy(packet, 5);
+        cipher.encrypt(packet);
+        releasePacket(packet);
+      }
+      const got: Buffer[] = [];
+      const d = decipher((payload) => void got.push(Buffer.from(payload)));
+      const wire = Buffer.concat(written);
+      d.decrypt(wire, 0, wire.length);
+      assert.deepEqual(got, payloads, name);
+    }
+  });
+
+  it('leaves a cipher it does not know untouched', () => {
+    const { cipher } = makeCipher('aes128-ctr');
+    const before = cipher.allocPacket;
+    assert.equal(poolPackets({ _cipher: cipher }), false);
+    assert.equal(cipher.allocPacket, before);
+    assert.equal(poolPackets({}), false);
+    assert.equal(poolPackets(undefined), false);
+  });
+
+  it('leaves a known cipher alone when its allocPacket is not the source it mirrors', () => {
+    // Same class name as ssh2's, different method (a future ssh2 version, say).
+    class AESGCMCipherBinding {
+      allocPacket(n: number): Buffer {
+        return Buffer.alloc(n + 40);
+      }
+    }
+    const odd = new AESGCMCipherBinding();
+    assert.equal(poolPackets({ _cipher: odd }), false);
+    assert.equal(Object.prototype.hasOwnProperty.call(odd, 'allocPacket'), false);
+  });
+});
+
+describe('ssh-packets: slabs', () => {
+  const layout = { block: 16, tag: 16 };
+
+  it('padding is fresh random bytes, never repeated between packets', () => {
+    const pads = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const p = allocPacket(layout, 32777);
+      const padLen = p[4]!;
+      assert.ok(padLen >= 4 && padLen < 4 + 16);
+      pads.add(p.subarray(5 + 32777, 5 + 32777 + padLen).toString('hex'));
+      releasePacket(p);
+    }
+    assert.ok(pads.size >= 199, `${pads.size} distinct paddings of 200`);
+  });
+
+  it('a slab is lent to one packet at a time and reused only after its release', () => {
+    const a = allocPacket(layout, 32000);
+    const b = allocPacket(layout, 32000);
+    assert.notEqual(a.buffer, b.buffer, 'two packets in flight never share a slab');
+    assert.ok(isPooledPacket(a) && isPooledPacket(b));
+    releasePacket(a);
+    assert.equal(isPooledPacket(a), false, 'released: no longer lent');
+    const before = freeSlabs();
+    releasePacket(a);
+    assert.equal(freeSlabs(), before, 'a second release of the same slab is ignored');
+    const c = allocPacket(layout, 20000);
+    assert.equal(c.buffer, a.buffer, 'the released slab is reused');
+    releasePacket(b);
+    releasePacket(c);
+  });
+
+  it('small and oversized packets are ordinary buffers, and releasing them does nothing', () => {
+    const small = allocPacket(layout, 100);
+    const big = allocPacket(layout, 40000);
+    assert.equal(isPooledPacket(small), false);
+    assert.equal(isPooledPacket(big), false);
+    const before = freeSlabs();
+    releasePacket(small);
+    releasePacket(big);
+    releasePacket(Buffer.alloc(36 * 1024));
+    assert.equal(freeSlabs(), before);
+  });
+});
+
+describe('ssh-packets: through a socket with coalesceWrites', () => {
+  let server: Server;
+  let port: number;
+  let peer: Socket | null = null;
+  const received: Buffer[] = [];
+
+  before(async () => {
+    server = createServer((s) => {
+      peer = s;
+      s.on('data', (d: Buffer) => received.push(d));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  after(() => {
+    peer?.destroy();
+    server.close();
+  });
+
+  it('a pooled packet goes back to the pool once its write completed, and the bytes arrive intact', async () => {
+    const s = connect(port, '127.0.0.1');
+    await once(s, 'connect');
+    coalesceWrites(s);
+    const layout = { block: 16, tag: 16 };
+    const packets = Array.from({ length: 8 }, (_, i) => {
+      const p = allocPacket(layout, 30000);
+      p.fill(i + 1, 5, 5 + 30000);
+      return p;
+    });
+    const want = Buffer.concat(packets.map((p) => Buffer.from(p)));
+    const lentBefore = packets.filter((p) => isPooledPacket(p)).length;
+    assert.equal(lentBefore, 8);
+    for (const p of packets) s.write(p);
+    assert.equal(packets.filter((p) => isPooledPacket(p)).length, 8, 'still lent while the socket holds them');
+    // Every write's callback has run once the socket reports it drained its buffer.
+    await new Promise<void>((resolve) => s.write(Buffer.alloc(0), () => resolve()));
+    assert.equal(packets.filter((p) => isPooledPacket(p)).length, 0, 'all released after the writes completed');
+    while (Buffer.concat(received).length < want.length) await once(peer!, 'data');
+    assert.ok(Buffer.concat(received).equals(want), 'bytes arrived as written');
+    s.destroy();
+  });
+});
