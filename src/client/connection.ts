@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Client, SFTPWrapper } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { loadKeys, makeAuthHandler } from './auth.js';
+import { directReads } from './direct-reads.js';
 import { ClientError } from './errors.js';
 import { coalesceWrites } from '../util/cork.js';
 import { poolPackets } from '../util/ssh-packets.js';
@@ -121,6 +122,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
 
 async function ready(client: SftpClient, closed: Promise<void>): Promise<Connection> {
   const sftp = client.sftp!;
+  directReads(sftp);
   const internals = sftp as unknown as { _extensions?: Record<string, string>; _maxReadLen?: number; _maxWriteLen?: number };
   const extensions = { ...(internals._extensions ?? {}) };
   const chunk = Math.min(internals._maxReadLen ?? 32768, internals._maxWriteLen ?? 32768);

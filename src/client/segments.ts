@@ -4,6 +4,7 @@
  * and each server sha256 is compared with the local sha256 of the same bytes as they streamed.
  * Every byte is covered by one comparison, and only the last segment is hashed after the last
  * byte, instead of the whole file (a second pass over 512 MiB costs the server ~0.4 s here).
+ * The last 32 MiB go in 4 MiB segments, so that wait is ~3 ms rather than ~20.
  */
 import { streamHash, type StreamHash } from './hash-thread.js';
 import { VerifyMismatchError } from './errors.js';
@@ -26,6 +27,7 @@ export class SegmentVerifier {
   private readonly segments: Segment[] = [];
   private current: StreamHash = streamHash('sha256');
   private currentStart: number;
+  private currentEnd = 0;
   private fed: number;
   private failure: unknown = null;
 
@@ -34,20 +36,23 @@ export class SegmentVerifier {
     start: number,
     private readonly end: number,
     private readonly segment = SEGMENT_BYTES,
+    /** Segment size once no more than `segment` bytes are left. */
+    private readonly tail = Math.max(1, Math.floor(segment / 8)),
   ) {
     this.currentStart = this.fed = start;
+    this.startSegment();
   }
 
   /** Feeds the next local bytes, in file order. */
   update(data: Buffer): void {
     let p = 0;
     while (p < data.length) {
-      const room = this.currentStart + this.segment - this.fed;
-      const n = Math.min(room, data.length - p);
+      const n = Math.min(this.currentEnd - this.fed, data.length - p);
+      if (n === 0) throw new Error(`verification fed past the end (${this.end} bytes)`);
       this.current.update(data.subarray(p, p + n));
       this.fed += n;
       p += n;
-      if (this.fed === this.currentStart + this.segment || this.fed === this.end) this.close();
+      if (this.fed === this.currentEnd) this.close();
     }
   }
 
@@ -80,5 +85,11 @@ export class SegmentVerifier {
     this.segments.push({ start: this.currentStart, length: this.fed - this.currentStart, local, remote: null });
     this.current = streamHash('sha256');
     this.currentStart = this.fed;
+    this.startSegment();
+  }
+
+  private startSegment(): void {
+    const left = this.end - this.currentStart;
+    this.currentEnd = this.currentStart + Math.min(left, left <= this.segment ? this.tail : this.segment);
   }
 }
