@@ -1,10 +1,12 @@
 /**
  * Reused buffers for the SSH packets ssh2 sends (the data path of every transfer, both ends).
  *
- * ssh2's in-place ciphers (AES-GCM and chacha20-poly1305 through its native binding) allocate a
- * fresh buffer for every outgoing packet and fill its 4-19 bytes of padding with a separate
- * crypto.randomFillSync call. At 32 KiB per packet that is 16384 allocations and random calls per
- * 512 MiB; the allocations are external memory, so V8 also ran a mark-compact every few MiB.
+ * ssh2's in-place ciphers (AES-GCM, chacha20-poly1305 and AES-CTR with an HMAC, through its
+ * native binding) allocate a fresh buffer for every outgoing packet and fill its 4-19 bytes of
+ * padding with a separate crypto.randomFillSync call. At 32 KiB per packet that is 16384
+ * allocations and random calls per 512 MiB; the allocations are external memory, so V8 also ran
+ * a mark-compact every few MiB. A slab holds one packet at a time and the packet handed out
+ * covers exactly the bytes ssh2 writes, so nothing of an earlier packet is ever sent.
  *
  * `poolPackets(protocol)` replaces that cipher instance's allocPacket with one that returns the
  * same packet layout in a reused 36 KiB slab, padding taken from a 4 KiB buffer of CSPRNG output
@@ -13,7 +15,7 @@
  * has finished with it. A slab is lent to one packet at a time: only a completed write returns
  * it, so one that is never written is simply garbage collected.
  *
- * Contract: the patch is applied only when the cipher's class is one of the two above and its
+ * Contract: the patch is applied only when the cipher's class is one of the three above and its
  * allocPacket still has the source this replacement mirrors (ssh2 1.17); otherwise ssh2 is left
  * exactly as it is. A key re-exchange installs a new cipher, so callers re-apply on 'handshake'.
  */
@@ -33,34 +35,52 @@ const lent = new WeakSet<ArrayBuffer>();
 const random = Buffer.allocUnsafeSlow(4096);
 let randomPos = random.length;
 
-/** Padding length and total packet length as ssh2 computes them for each cipher family. */
-interface Layout {
-  /** Cipher block size the padded length is a multiple of (the length field excluded). */
+/** How ssh2 lays out a packet for one cipher: padding and what follows the packet. */
+export interface Layout {
+  /** Cipher block size the padded length is a multiple of. */
   block: number;
-  /** Authentication tag bytes after the packet. */
+  /** Leading bytes not counted in that length (4 when the length field is not encrypted). */
+  aad: number;
+  /** Authentication tag (MAC) bytes after the packet. */
   tag: number;
-  /** allocPacket's source in the ssh2 version this mirrors, whitespace removed. */
-  source: string;
 }
-
-// ssh2 1.17 lib/protocol/crypto.js, AESGCMCipherBinding and ChaChaPolyCipherBinding.
-const ALLOC_SOURCE = (block: number, tagComment: string): string =>
-  `allocPacket(payloadLen){letpktLen=4+1+payloadLen;letpadLen=${block}-((pktLen-4)&(${block}-1));if(padLen<4)padLen+=${block};pktLen+=padLen;` +
-  `constpacket=Buffer.allocUnsafe(pktLen+16/*${tagComment}*/);writeUInt32BE(packet,pktLen-4,0);packet[4]=padLen;randomFillSync(packet,5+payloadLen,padLen);returnpacket;}`;
-
-const LAYOUTS: Record<string, Layout> = {
-  AESGCMCipherBinding: { block: 16, tag: 16, source: ALLOC_SOURCE(16, 'authTag') },
-  ChaChaPolyCipherBinding: { block: 8, tag: 16, source: ALLOC_SOURCE(8, 'MAC') },
-};
 
 interface Cipher {
   allocPacket(payloadLen: number): Buffer;
+  _encBlockLen?: unknown;
+  _aadLen?: unknown;
+  _macLen?: unknown;
 }
 
+// allocPacket as ssh2 1.17 (lib/protocol/crypto.js) writes it for each class, whitespace removed.
+const FIXED_SOURCE = (block: number, tagComment: string): string =>
+  `allocPacket(payloadLen){letpktLen=4+1+payloadLen;letpadLen=${block}-((pktLen-4)&(${block}-1));if(padLen<4)padLen+=${block};pktLen+=padLen;` +
+  `constpacket=Buffer.allocUnsafe(pktLen+16/*${tagComment}*/);writeUInt32BE(packet,pktLen-4,0);packet[4]=padLen;randomFillSync(packet,5+payloadLen,padLen);returnpacket;}`;
+const GENERIC_SOURCE =
+  'allocPacket(payloadLen){constblockLen=this._encBlockLen;letpktLen=4+1+payloadLen;letpadLen=blockLen-((pktLen-this._aadLen)&(blockLen-1));' +
+  'if(padLen<4)padLen+=blockLen;pktLen+=padLen;constpacket=Buffer.allocUnsafe(pktLen+this._macLen);writeUInt32BE(packet,pktLen-4,0);packet[4]=padLen;' +
+  'randomFillSync(packet,5+payloadLen,padLen);returnpacket;}';
+
+/** The in-place ciphers: their allocPacket source, and the layout of one instance. */
+const CIPHERS: Record<string, { source: string; layout(c: Cipher): Layout | null }> = {
+  AESGCMCipherBinding: { source: FIXED_SOURCE(16, 'authTag'), layout: () => ({ block: 16, aad: 4, tag: 16 }) },
+  ChaChaPolyCipherBinding: { source: FIXED_SOURCE(8, 'MAC'), layout: () => ({ block: 8, aad: 4, tag: 16 }) },
+  // aes*-ctr with an HMAC (what OpenSSH, PuTTY and curl negotiate by default): encrypted and
+  // MACed in place too; the block size, MAC length and ETM come from the instance.
+  GenericCipherBinding: {
+    source: GENERIC_SOURCE,
+    layout: (c) => {
+      const [block, aad, tag] = [c._encBlockLen, c._aadLen, c._macLen];
+      const ok = typeof block === 'number' && [8, 16].includes(block) && (aad === 0 || aad === 4) && typeof tag === 'number' && tag >= 0 && tag <= 64;
+      return ok ? { block, aad: aad as number, tag } : null;
+    },
+  },
+};
+
 /** The packet ssh2 would allocate, in a pooled slab when it fits. */
-export function allocPacket(layout: Pick<Layout, 'block' | 'tag'>, payloadLen: number): Buffer {
+export function allocPacket(layout: Layout, payloadLen: number): Buffer {
   let pktLen = 4 + 1 + payloadLen;
-  let padLen = layout.block - ((pktLen - 4) & (layout.block - 1));
+  let padLen = layout.block - ((pktLen - layout.aad) & (layout.block - 1));
   if (padLen < 4) padLen += layout.block;
   pktLen += padLen;
   const total = pktLen + layout.tag;
@@ -104,10 +124,12 @@ export function isPooledPacket(buf: unknown): buf is Buffer {
 export function poolPackets(protocol: unknown): boolean {
   const cipher = (protocol as { _cipher?: Cipher } | undefined)?._cipher;
   if (!cipher || typeof cipher.allocPacket !== 'function') return false;
-  const layout = LAYOUTS[cipher.constructor.name];
-  if (!layout || !Object.prototype.hasOwnProperty.call(Object.getPrototypeOf(cipher), 'allocPacket')) return false;
+  const known = CIPHERS[cipher.constructor.name];
+  if (!known || !Object.prototype.hasOwnProperty.call(Object.getPrototypeOf(cipher), 'allocPacket')) return false;
   if (Object.prototype.hasOwnProperty.call(cipher, 'allocPacket')) return true; // already pooled
-  if (cipher.allocPacket.toString().replace(/\s+/g, '') !== layout.source) return false;
+  if (cipher.allocPacket.toString().replace(/\s+/g, '') !== known.source) return false;
+  const layout = known.layout(cipher);
+  if (!layout) return false;
   cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
   return true;
 }

@@ -21,21 +21,29 @@ const ssh2crypto = require('ssh2/lib/protocol/crypto.js') as {
   createDecipher(config: unknown): { decrypt(data: Buffer, p: number, len: number): void };
 };
 
-function makeCipher(name: string, onWrite: (b: Buffer) => void = () => undefined) {
-  const info = ssh2crypto.CIPHER_INFO[name]!;
+function makeCipher(spec: string, onWrite: (b: Buffer) => void = () => undefined) {
+  const [name, macName = 'hmac-sha2-256'] = spec.split(' ');
+  const info = ssh2crypto.CIPHER_INFO[name!]!;
+  const macInfo = ssh2crypto.MAC_INFO[macName];
   const key = Buffer.alloc(info.keyLen, 7);
   const iv = Buffer.alloc(info.ivLen, 3);
-  const cipher = ssh2crypto.createCipher({
-    outbound: { seqno: 0, onWrite, cipherInfo: info, cipherKey: key, cipherIV: iv, macInfo: ssh2crypto.MAC_INFO['hmac-sha2-256'], macKey: Buffer.alloc(32) },
-  });
+  const macKey = Buffer.alloc((macInfo as { len: number }).len, 9);
+  const cipher = ssh2crypto.createCipher({ outbound: { seqno: 0, onWrite, cipherInfo: info, cipherKey: key, cipherIV: iv, macInfo, macKey } });
   const decipher = (onPayload: (p: Buffer) => void) =>
-    ssh2crypto.createDecipher({
-      inbound: { seqno: 0, onPayload, decipherInfo: info, decipherKey: key, decipherIV: Buffer.from(iv), macInfo: ssh2crypto.MAC_INFO['hmac-sha2-256'], macKey: Buffer.alloc(32) },
-    });
+    ssh2crypto.createDecipher({ inbound: { seqno: 0, onPayload, decipherInfo: info, decipherKey: key, decipherIV: Buffer.from(iv), macInfo, macKey } });
   return { cipher, decipher };
 }
 
-const IN_PLACE = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'];
+/** Cipher (and MAC, for the ones that need one) as negotiated. */
+const IN_PLACE = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'chacha20-poly1305@openssh.com',
+  'aes128-ctr hmac-sha2-256',
+  'aes256-ctr hmac-sha2-512',
+  'aes192-ctr hmac-sha2-256-etm@openssh.com',
+  'aes128-ctr hmac-sha2-256-96',
+];
 
 describe('ssh-packets: poolPackets', () => {
   for (const name of IN_PLACE) {
@@ -59,6 +67,7 @@ describe('ssh-packets: poolPackets', () => {
     for (const name of IN_PLACE) {
       const written: Buffer[] = [];
       const { cipher, decipher } = makeCipher(name, (b) => written.push(Buffer.from(b)));
+      assert.equal(poolPackets({ _cipher: cipher }), true, name);
       poolPackets({ _cipher: cipher });
       const payloads = [Buffer.alloc(32777, 0xab), Buffer.from('short one'), Buffer.alloc(20000, 0x5c)];
       for (const p of payloads) {
@@ -72,16 +81,29 @@ describe('ssh-packets: poolPackets', () => {
       const wire = Buffer.concat(written);
       d.decrypt(wire, 0, wire.length);
       assert.deepEqual(got, payloads, name);
+      assert.ok(written.length === payloads.length, name);
     }
   });
 
   it('leaves a cipher it does not know untouched', () => {
-    const { cipher } = makeCipher('aes128-ctr');
-    const before = cipher.allocPacket;
-    assert.equal(poolPackets({ _cipher: cipher }), false);
-    assert.equal(cipher.allocPacket, before);
+    class SomeOtherCipher {
+      allocPacket(n: number): Buffer {
+        return Buffer.alloc(n + 40);
+      }
+    }
+    const other = new SomeOtherCipher();
+    const before = other.allocPacket;
+    assert.equal(poolPackets({ _cipher: other }), false);
+    assert.equal(other.allocPacket, before);
     assert.equal(poolPackets({}), false);
     assert.equal(poolPackets(undefined), false);
+  });
+
+  it('leaves an AES-CTR cipher alone when its block size or MAC length is not one it knows', () => {
+    const { cipher } = makeCipher('aes128-ctr hmac-sha2-256');
+    (cipher as unknown as { _encBlockLen: number })._encBlockLen = 3;
+    assert.equal(poolPackets({ _cipher: cipher }), false);
+    assert.equal(Object.prototype.hasOwnProperty.call(cipher, 'allocPacket'), false);
   });
 
   it('leaves a known cipher alone when its allocPacket is not the source it mirrors', () => {
@@ -98,7 +120,7 @@ describe('ssh-packets: poolPackets', () => {
 });
 
 describe('ssh-packets: slabs', () => {
-  const layout = { block: 16, tag: 16 };
+  const layout = { block: 16, aad: 4, tag: 16 };
 
   it('padding is fresh random bytes, never repeated between packets', () => {
     const pads = new Set<string>();
@@ -165,7 +187,7 @@ describe('ssh-packets: through a socket with coalesceWrites', () => {
     const s = connect(port, '127.0.0.1');
     await once(s, 'connect');
     coalesceWrites(s);
-    const layout = { block: 16, tag: 16 };
+    const layout = { block: 16, aad: 4, tag: 16 };
     const packets = Array.from({ length: 8 }, (_, i) => {
       const p = allocPacket(layout, 30000);
       p.fill(i + 1, 5, 5 + 30000);
