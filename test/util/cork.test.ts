@@ -1,13 +1,15 @@
 /**
  * coalesceWrites (src/util/cork.ts): writes of one event-loop turn leave together, after the
  * turn, in order and complete; write() keeps its return value and 'drain' (back-pressure); a
- * destroyed socket is not corked; and the batching is real (one send for many writes).
+ * destroyed socket is not corked; the batching is real (one send for many writes); and a pooled
+ * SSH packet (ssh-packets.ts) goes back to its pool when its write completes.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Socket, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { coalesceWrites } from '../../src/util/cork.js';
+import { allocPacket, isPooledPacket } from '../../src/util/ssh-packets.js';
 
 describe('coalesceWrites', () => {
   let server: Server;
@@ -64,6 +66,26 @@ describe('coalesceWrites', () => {
     const big = Buffer.alloc(s.writableHighWaterMark + 1);
     assert.equal(s.write(big), false);
     await once(s, 'drain');
+    s.destroy();
+  });
+
+  it('gives a pooled SSH packet back to its pool once its write completed; the bytes arrive intact', async () => {
+    const s = await client();
+    received.length = 0;
+    const packets = Array.from({ length: 8 }, (_, i) => {
+      const p = allocPacket({ block: 16, aad: 4, tag: 16 }, 30000);
+      p.fill(i + 1, 5, 5 + 30000);
+      return p;
+    });
+    const want = Buffer.concat(packets.map((p) => Buffer.from(p)));
+    assert.equal(packets.filter((p) => isPooledPacket(p)).length, 8);
+    for (const p of packets) s.write(p);
+    assert.equal(packets.filter((p) => isPooledPacket(p)).length, 8, 'still lent while the socket holds them');
+    // Writes complete in order: once this one's callback runs, so have the packets'.
+    await new Promise<void>((resolve) => s.write(Buffer.alloc(0), () => resolve()));
+    assert.equal(packets.filter((p) => isPooledPacket(p)).length, 0, 'all released after the writes completed');
+    while (Buffer.concat(received).length < want.length) await once(peer!, 'data');
+    assert.ok(Buffer.concat(received).equals(want), 'bytes arrived as written');
     s.destroy();
   });
 
