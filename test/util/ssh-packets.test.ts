@@ -1,6 +1,6 @@
 /**
  * ssh-packets.ts: the pooled allocPacket lays packets out exactly as ssh2's own (length, padding
- * length, payload room, tag room) for the two in-place ciphers; the padding is fresh random
+ * length, payload room, tag room) for the three in-place cipher families; the padding is fresh random
  * bytes; a slab is lent to one packet at a time and reused only after its release (the release
  * by a completed socket write is tested in cork.test.ts); ciphers it does not know are left alone;
  * and pooled packets encrypt and decrypt as ssh2's own.
