@@ -1,0 +1,128 @@
+/**
+ * The coffer client against another server: OpenSSH's sshd (internal-sftp) on 127.0.0.1, started
+ * here and stopped by its own PID. It has no check-file, so every transfer is verified with exec
+ * sha256sum; its replies come from OpenSSH's own SFTP code, not Coffer's, which is what the
+ * client's own framing of DATA replies (client/direct-reads.ts) must handle too.
+ *
+ * Needs root (sshd's privilege separation) and /usr/sbin/sshd (`.ci/run` installs
+ * openssh-server); without them the suite is skipped with the reason.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cleanEnv, PROJECT } from '../support/run-cli.js';
+import { makeClientKey, run, type RunResult } from '../support/ssh-clients.js';
+
+const SSHD = '/usr/sbin/sshd';
+const MB = 1024 * 1024;
+const skip = process.getuid?.() !== 0 ? 'needs root (sshd)' : !existsSync(SSHD) ? `${SSHD} is missing (apt-get install openssh-server)` : false;
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A free TCP port on 127.0.0.1 (sshd needs a number; it is taken again at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('coffer client against OpenSSH sshd', { skip, timeout: 120_000 }, () => {
+  let dir: string;
+  let home: string;
+  let remote: string;
+  let port: number;
+  let sshd: ChildProcess;
+  let sshdLog = '';
+
+  const coffer = (args: string[]): Promise<RunResult> =>
+    run(process.execPath, [join(PROJECT, 'bin/coffer.js'), '-P', String(port), ...args], { env: cleanEnv({ HOME: home, SSH_AUTH_SOCK: '' }), timeoutMs: 60_000 });
+  const at = (path: string) => `root@127.0.0.1:${join(remote, path)}`;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'coffer-vs-openssh-'));
+    home = join(dir, 'home');
+    remote = join(dir, 'remote');
+    await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    await mkdir(remote);
+    const key = await makeClientKey(join(home, '.ssh'), 'id_ed25519');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+    await writeFile(join(dir, 'authorized_keys'), key.publicLine + '\n', { mode: 0o600 });
+    await mkdir('/run/sshd', { recursive: true });
+    port = await freePort();
+    const config = [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'UsePAM no',
+      'Subsystem sftp internal-sftp',
+    ];
+    await writeFile(join(dir, 'sshd_config'), config.join('\n') + '\n');
+    // -D: stay in the foreground (its PID is ours to stop); -e: log to stderr, where it says when it listens.
+    sshd = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      sshd.stderr!.on('data', (d: Buffer) => {
+        sshdLog += d.toString();
+        if (/Server listening on 127\.0\.0\.1/.test(sshdLog)) resolve();
+      });
+      sshd.once('exit', (code) => reject(new Error(`sshd exited (${code}): ${sshdLog}`)));
+    });
+  });
+
+  after(async () => {
+    if (sshd && sshd.exitCode === null) {
+      sshd.kill('SIGTERM');
+      await new Promise((r) => sshd.once('exit', r));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('put and get a 24 MB file, each verified with exec sha256sum; ls -l and sum', async () => {
+    const data = randomBytes(24 * MB + 123);
+    await writeFile(join(dir, 'src.bin'), data);
+    const put = await coffer(['put', '--accept-new-host-key', join(dir, 'src.bin'), at('up.bin')]);
+    assert.equal(put.code, 0, put.stderr + sshdLog);
+    assert.match(put.stdout, /^up\.bin 24576KB .* sha256 OK\n$/);
+    assert.equal(sha(await readFile(join(remote, 'up.bin'))), sha(data));
+    assert.ok(!existsSync(join(remote, 'up.bin.coffer-part')));
+    const get = await coffer(['get', at('up.bin'), join(dir, 'back.bin')]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(get.stdout, /^back\.bin 24576KB .* sha256 OK\n$/);
+    assert.equal(sha(await readFile(join(dir, 'back.bin'))), sha(data));
+    const ls = await coffer(['ls', '-l', at('')]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^-rw\S+ +\d+ +\S+ +\S+ +25165947 .* up\.bin$/m);
+    const sum = await coffer(['sum', at('up.bin')]);
+    assert.equal(sum.stdout, `${sha(data)}  ${join(remote, 'up.bin')}\n`);
+  });
+
+  it('an interrupted put resumes from its part file and ends with the right file', async () => {
+    const data = randomBytes(12 * MB + 7);
+    await writeFile(join(dir, 'big.bin'), data);
+    // What an interrupted upload leaves: the first 5 MB under NAME.coffer-part.
+    await writeFile(join(remote, 'big.bin.coffer-part'), data.subarray(0, 5 * MB));
+    const put = await coffer(['put', join(dir, 'big.bin'), at('big.bin')]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^Resuming big\.bin at 5242880 bytes\n/);
+    assert.match(put.stdout, /sha256 OK\n$/);
+    assert.equal(sha(await readFile(join(remote, 'big.bin'))), sha(data));
+    assert.ok(!existsSync(join(remote, 'big.bin.coffer-part')));
+    assert.equal(statSync(join(remote, 'big.bin')).size, data.length);
+  });
+});
