@@ -7,6 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { SFTPWrapper } from 'ssh2';
+import { RequestWriter, type WriteSlot } from './direct-writes.js';
 import { ClientError, InterruptedError } from './errors.js';
 
 /** What both directions need. */
@@ -196,19 +197,20 @@ function rest(bufs: Buffer[], skip: number): Buffer[] {
   return out;
 }
 
-/** Local -> remote: the local file read in order (and hashed) in blocks, WRITEs in flight. */
+/**
+ * Local -> remote: the local file read in order (and hashed) straight into WRITE request buffers
+ * (direct-writes.ts), up to READ_CHUNKS requests per readv, WRITEs in flight.
+ */
 export class Upload extends Pipeline {
   private readonly acked = new Map<number, number>();
   private contiguous: number;
   private reading = false;
-  private readonly block: Buffer;
-  private blockLen = 0;
-  private blockPos = 0;
+  private readonly writer: RequestWriter;
 
   constructor(job: RangeJob) {
     super(job);
     this.contiguous = job.start;
-    this.block = Buffer.allocUnsafe(job.chunk * READ_CHUNKS);
+    this.writer = new RequestWriter(job.sftp, job.handle, job.chunk);
   }
 
   protected get highwater(): number {
@@ -226,32 +228,40 @@ export class Upload extends Pipeline {
   private async fill(): Promise<void> {
     this.reading = true;
     const { chunk, inflight, end, local } = this.job;
+    const slots: WriteSlot[] = [];
     try {
       while (!this.failure && this.outstanding < inflight && this.next < end) {
-        if (this.blockPos >= this.blockLen) {
-          const { bytesRead } = await local.read(this.block, 0, Math.min(this.block.length, end - this.next), this.next);
-          if (bytesRead === 0) throw new ClientError('COFFER_SHRANK', 'the local file is shorter than when the transfer started');
-          if (this.failure) break;
-          this.job.hash?.update(this.block.subarray(0, bytesRead));
-          [this.blockLen, this.blockPos] = [bytesRead, 0];
+        const want = Math.min(READ_CHUNKS, inflight - this.outstanding, Math.ceil((end - this.next) / chunk));
+        for (let i = 0; i < want; i++) slots.push(this.writer.acquire());
+        const last = Math.min(chunk, end - this.next - (want - 1) * chunk);
+        const views = slots.map((s, i) => (i === want - 1 ? s.data.subarray(0, last) : s.data));
+        const { bytesRead } = await local.readv(views, this.next);
+        if (bytesRead === 0) throw new ClientError('COFFER_SHRANK', 'the local file is shorter than when the transfer started');
+        if (this.failure) break;
+        let left = bytesRead;
+        while (slots.length > 0 && left > 0) {
+          const slot = slots.shift()!;
+          const n = Math.min(chunk, left);
+          this.job.hash?.update(slot.data.subarray(0, n));
+          this.write(slot, this.next, n);
+          this.next += n;
+          left -= n;
         }
-        const n = Math.min(chunk, this.blockLen - this.blockPos);
-        this.write(this.next, this.blockPos, n);
-        this.blockPos += n;
-        this.next += n;
+        for (const s of slots.splice(0)) this.writer.release(s);
       }
     } catch (err) {
+      for (const s of slots.splice(0)) this.writer.release(s);
       this.reading = false;
       return this.fail(err as Error);
     }
+    for (const s of slots.splice(0)) this.writer.release(s);
     this.reading = false;
     this.checkDone();
   }
 
-  // ssh2 copies the data into the packet at once, so the block is free again on return.
-  private write(pos: number, from: number, len: number): void {
+  private write(slot: WriteSlot, pos: number, len: number): void {
     this.outstanding++;
-    this.job.sftp.write(this.job.handle, this.block, from, len, pos, (err) => {
+    this.writer.send(slot, len, pos, (err) => {
       this.outstanding--;
       if (err) return this.fail(err);
       this.acked.set(pos, len);
