@@ -190,7 +190,8 @@ class BarProgress implements ProgressHandle {
   private draw(keepRate = false): void {
     if (!keepRate) this.sample();
     const tail = this.note ?? etaText(this.total - this.done, this.rate, this.clock() - this.lastByteAt);
-    const width = this.stream.columns ?? 80;
+    // A terminal that reports 0 columns (a pty nobody sized) gets 80, as OpenSSH's sftp does.
+    const width = this.stream.columns || 80;
     this.stream.write('\r' + renderBar({ name: this.name, done: this.done, total: this.total, rate: this.rate, tail }, width));
   }
 }

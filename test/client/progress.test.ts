@@ -71,6 +71,15 @@ describe('Progress renderers', () => {
     assert.equal(writes[3], '\n');
   });
 
+  test('a terminal that reports 0 columns (an unsized pty) gets 80, as with OpenSSH', () => {
+    const { writes, stream } = fakeStream(0);
+    const p = new Progress(stream, true, () => 0).start('tiny.txt', 3, 0);
+    p.update(3);
+    p.finish('sha256 OK');
+    assert.match(writes.at(-2)!, /^\rtiny\.txt +100% +3B .* sha256 OK$/);
+    assert.equal(writes.at(-2)!.length, 1 + 79, 'the bar fills 80 columns but the last');
+  });
+
   test('a failed transfer ends the bar line as it stands', () => {
     const { writes, stream } = fakeStream();
     const p = new Progress(stream, true, () => 0).start('y', 10, 0);

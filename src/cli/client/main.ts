@@ -38,7 +38,7 @@ function makeSession(conn: Connection, inv: Invocation): Session {
     print: (line: string) => process.stdout.write(line + '\n'),
     say: (line: string) => process.stdout.write(line + '\n'),
     get columns() {
-      return process.stdout.columns ?? 80;
+      return process.stdout.columns || 80; // 0: a pty nobody sized
     },
     tty,
   };
