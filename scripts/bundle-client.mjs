@@ -6,8 +6,8 @@
 // so the bundle is always made from the dist/ next to it.
 //
 // What stays outside the bundle, loaded from node_modules at run time:
-// - native addons (*.node): ssh2's crypto binding is required by a path relative to the bundle;
-//   without it ssh2 would fall back to slower ciphers silently, so this script checks it resolves.
+// - native addons (*.node): ssh2's crypto binding is required by its package path; without it
+//   ssh2 would fall back to slower ciphers silently, so this script checks that it resolves.
 // - cpu-features (a native addon package ssh2 uses to order ciphers).
 // The bundle sits in dist/src/client/ so that `new URL('./hash-thread-worker.js', import.meta.url)`
 // (the hash thread) still finds the compiled worker beside it.
@@ -27,17 +27,23 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 
+/** [specifier the bundle requires, file it must resolve to] for every native addon. */
 const nativeAddons = [];
-/** Keeps *.node requires external, rewritten relative to the bundle's folder. */
-const nativeRelative = {
-  name: 'native-relative',
+/**
+ * Keeps *.node requires external. One inside a package becomes a package path ('ssh2/lib/...'),
+ * which resolves through node_modules from the bundle's folder wherever the package manager put
+ * ssh2 (beside Coffer or hoisted above it); any other becomes a path relative to the bundle.
+ */
+const nativeExternal = {
+  name: 'native-external',
   setup(b) {
     b.onResolve({ filter: /\.node$/ }, (args) => {
       const abs = resolve(args.resolveDir, args.path);
-      nativeAddons.push(abs);
-      let rel = relative(outdir, abs);
-      if (!rel.startsWith('.')) rel = './' + rel;
-      return { path: rel, external: true };
+      const inPackage = abs.lastIndexOf('/node_modules/');
+      let spec = inPackage >= 0 ? abs.slice(inPackage + '/node_modules/'.length) : relative(outdir, abs);
+      if (inPackage < 0 && !spec.startsWith('.')) spec = './' + spec;
+      nativeAddons.push([spec, abs]);
+      return { path: spec, external: true };
     });
   },
 };
@@ -50,7 +56,7 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['cpu-features'],
-  plugins: [nativeRelative],
+  plugins: [nativeExternal],
   logLevel: 'warning',
   legalComments: 'none',
   // CommonJS code in the bundle (ssh2 and others) expects these.
@@ -68,14 +74,16 @@ await build({
 
 // Every native addon ssh2 asked for must be loadable from the bundle's place, as it will be.
 const req = createRequire(outfile);
-for (const abs of nativeAddons) {
-  const rel = relative(outdir, abs);
+for (const [spec, abs] of nativeAddons) {
   if (!existsSync(abs)) {
     // ssh2 builds its binding at install; when it could not, ssh2 works without it (slower).
     console.warn(`bundle-client: note: ${relative(root, abs)} is not built; ssh2 will use its JavaScript fallbacks`);
     continue;
   }
-  req.resolve(rel.startsWith('.') ? rel : './' + rel);
+  if (req.resolve(spec) !== abs) {
+    console.error(`bundle-client: the bundle's require('${spec}') would load ${req.resolve(spec)}, not ${abs}`);
+    process.exit(1);
+  }
 }
 if (!existsSync(join(outdir, 'hash-thread-worker.js'))) {
   console.error('bundle-client: dist/src/client/hash-thread-worker.js is missing beside the bundle');
