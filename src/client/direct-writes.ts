@@ -62,7 +62,7 @@ class Gate {
   private readonly queue: Queued[] = [];
   private ssh2Cb: (() => void) | undefined;
 
-  constructor(private readonly s: Ssh2SftpInternals) {
+  constructor(readonly s: Ssh2SftpInternals) {
     this.ssh2Cb = s._chunkcb;
     Object.defineProperty(s, '_chunkcb', {
       configurable: true,
@@ -123,7 +123,6 @@ export class RequestWriter {
   private readonly free: Slot[] = [];
   private readonly head: number;
   /** Null when ssh2's internals are not as expected: every send goes through sftp.write. */
-  private readonly s: Ssh2SftpInternals | null;
   private readonly gate: Gate | null = null;
 
   constructor(
@@ -133,10 +132,9 @@ export class RequestWriter {
   ) {
     // length, type, id, handle string, offset, data length
     this.head = 4 + 1 + 4 + 4 + handle.length + 8 + 4;
-    this.s = usable(sftp, chunk) ? (sftp as unknown as Ssh2SftpInternals) : null;
-    if (this.s) {
-      this.gate = gates.get(this.s) ?? new Gate(this.s);
-      gates.set(this.s, this.gate);
+    if (usable(sftp, chunk)) {
+      this.gate = gates.get(sftp) ?? new Gate(sftp as unknown as Ssh2SftpInternals);
+      gates.set(sftp, this.gate);
     }
   }
 
@@ -168,12 +166,12 @@ export class RequestWriter {
    */
   send(wslot: WriteSlot, len: number, position: number, cb: (err?: Error | null) => void): void {
     const slot = wslot as Slot;
-    const s = this.s;
-    if (!s || !this.gate) {
+    if (!this.gate) {
       this.sftp.write(this.handle, slot.buf, this.head, len, position, cb);
       this.free.push(slot);
       return;
     }
+    const s = this.gate.s;
     const buf = slot.buf;
     const reqid = (s._writeReqid = (s._writeReqid + 1) & MAX_REQID);
     buf.writeUInt32BE(this.head - 4 + len, 0);
