@@ -17,6 +17,7 @@ import { waitFor } from '../support/wait.js';
 import { makeCompleter } from '../../src/client/completer.js';
 import { runLine } from '../../src/client/shell.js';
 import { freeSlabs } from '../../src/util/ssh-packets.js';
+import { generateKeyPairSync } from '../../src/util/ssh-keygen.js';
 import { at, coffer, makeFile, openSession, sha256File, spawnCoffer, startFixture, writeKnownHosts, type Fixture } from './support.js';
 
 const MB = 1024 * 1024;
@@ -270,7 +271,7 @@ describe('host keys and authentication', () => {
   });
 
   test('a changed key is refused with both fingerprints, even with --accept-new-host-key', async () => {
-    const impostor = ssh2.utils.generateKeyPairSync('ed25519');
+    const impostor = generateKeyPairSync('ed25519');
     const parsed = ssh2.utils.parseKey(impostor.public);
     const old = (Array.isArray(parsed) ? parsed[0] : parsed) as { getPublicSSH(): Buffer };
     const text = `# comment\n[127.0.0.1]:${fx.server.port} ssh-ed25519 ${old.getPublicSSH().toString('base64')}\n`;

@@ -17,6 +17,7 @@ import { verifyPublicKey } from '../../src/server/public-key-auth.js';
 import { parseKeyLine } from '../../src/users/public-keys.js';
 import type { StoredKey } from '../../src/users/user-store.js';
 import { createLogger } from '../../src/util/logger.js';
+import { generateKeyPairSync } from '../../src/util/ssh-keygen.js';
 import { LogCapture } from '../support/log-capture.js';
 import { run } from '../support/ssh-clients.js';
 
@@ -56,7 +57,7 @@ describe('BanList', () => {
 });
 
 describe('verifyPublicKey', () => {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateKeyPairSync('ed25519');
   const stored: StoredKey = { ...parseKeyLine(pair.public, 'test'), index: 1, addedAt: '' };
   const blob = Buffer.from(stored.blob, 'base64');
   const data = Buffer.from('session id and request');

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2, { type ConnectConfig } from 'ssh2';
+import { generateKeyPairSync } from '../../src/util/ssh-keygen.js';
 
 const { Client } = ssh2;
 export type SshClient = InstanceType<typeof Client>;
@@ -58,7 +59,7 @@ export interface ClientKey {
 
 /** Makes a client key pair (ed25519, or RSA of `bits`) in `dir` under `name`. */
 export async function makeClientKey(dir: string, name: string, type: 'ed25519' | 'rsa' = 'ed25519', bits = 2048): Promise<ClientKey> {
-  const pair = type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits, comment: name }) : ssh2.utils.generateKeyPairSync('ed25519', { comment: name });
+  const pair = type === 'rsa' ? generateKeyPairSync('rsa', { bits, comment: name }) : generateKeyPairSync('ed25519', { comment: name });
   const privatePath = join(dir, name);
   await writeFile(privatePath, pair.private, { mode: 0o600 });
   await chmod(privatePath, 0o600);
