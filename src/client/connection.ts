@@ -11,6 +11,7 @@ import type { Client, SFTPWrapper } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { loadKeys, makeAuthHandler } from './auth.js';
 import { directReads } from './direct-reads.js';
+import { usable as directWrites } from './direct-writes.js';
 import { ClientError } from './errors.js';
 import { coalesceWrites } from '../util/cork.js';
 import { poolPackets } from '../util/ssh-packets.js';
@@ -98,7 +99,10 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     if (sock) coalesceWrites(sock);
   });
   // Each key exchange installs a new cipher: its packets come from the pool (ssh-packets.ts).
-  ssh.on('handshake', () => poolPackets((ssh as unknown as { _protocol?: unknown })._protocol));
+  ssh.on('handshake', (negotiated: { cs?: { cipher?: string } }) => {
+    const pooled = poolPackets((ssh as unknown as { _protocol?: unknown })._protocol);
+    opts.debug?.(`cipher ${negotiated.cs?.cipher ?? '?'}: outgoing packets ${pooled ? 'in pooled buffers' : "in ssh2's own buffers (cipher not known)"}`);
+  });
   const closed = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
   try {
     await client.connect({
@@ -117,15 +121,16 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   } catch (err) {
     throw connectError(err, trust, auth.failure, opts);
   }
-  return ready(client, closed);
+  return ready(client, closed, opts.debug);
 }
 
-async function ready(client: SftpClient, closed: Promise<void>): Promise<Connection> {
+async function ready(client: SftpClient, closed: Promise<void>, debug: ((line: string) => void) | null): Promise<Connection> {
   const sftp = client.sftp!;
-  directReads(sftp);
+  const reads = directReads(sftp);
   const internals = sftp as unknown as { _extensions?: Record<string, string>; _maxReadLen?: number; _maxWriteLen?: number };
   const extensions = { ...(internals._extensions ?? {}) };
   const chunk = Math.min(internals._maxReadLen ?? 32768, internals._maxWriteLen ?? 32768);
+  debug?.(`sftp: ${chunk}-byte requests; reads ${reads ? 'framed into their buffers' : 'through ssh2'}, writes ${directWrites(sftp, chunk) ? 'sent from their buffers' : 'through ssh2'}`);
   const ops = new RemoteOps(sftp);
   const hasher = new RemoteHasher(client.client, extensions);
   const home = await ops.realpath('.').catch(() => '/');

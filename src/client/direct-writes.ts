@@ -188,7 +188,8 @@ export class RequestWriter {
   }
 }
 
-function usable(sftp: unknown, chunk: number): boolean {
+/** True when RequestWriter can send `chunk`-byte writes on this SFTP object itself. */
+export function usable(sftp: unknown, chunk: number): boolean {
   const s = sftp as Partial<Ssh2SftpInternals> | null;
   return (
     !!s &&

@@ -15,9 +15,11 @@
  * has finished with it. A slab is lent to one packet at a time: only a completed write returns
  * it, so one that is never written is simply garbage collected.
  *
- * Contract: the patch is applied only when the cipher's class is one of the three above and its
- * allocPacket still has the source this replacement mirrors (ssh2 1.17); otherwise ssh2 is left
- * exactly as it is. A key re-exchange installs a new cipher, so callers re-apply on 'handshake'.
+ * Contract: the patch is applied only when the cipher's class is one of the three above, its
+ * allocPacket still has the source this replacement mirrors (ssh2 1.17), compared after removing
+ * what a bundler may change (comments, spacing, parentheses, numbers it appends to names), and it
+ * lays out packets of every probed length as this module computes; otherwise ssh2 is left exactly
+ * as it is. A key re-exchange installs a new cipher, so callers re-apply on 'handshake'.
  */
 import { randomFillSync } from 'node:crypto';
 
@@ -61,6 +63,32 @@ const GENERIC_SOURCE =
   'if(padLen<4)padLen+=blockLen;pktLen+=padLen;constpacket=Buffer.allocUnsafe(pktLen+this._macLen);writeUInt32BE(packet,pktLen-4,0);packet[4]=padLen;' +
   'randomFillSync(packet,5+payloadLen,padLen);returnpacket;}';
 
+/**
+ * A source with what esbuild (scripts/bundle-client.mjs) rewrites taken out: comments, spacing,
+ * parentheses (it drops redundant ones) and the number it appends to a renamed binding
+ * (`randomFillSync2`). What is left still names every operation in order.
+ */
+export function sourceFingerprint(source: string): string {
+  return source
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/[^\n]*/g, '')
+    .replace(/\b(randomFillSync|writeUInt32BE)\d+\b/g, '$1')
+    .replace(/[\s()]+/g, '');
+}
+
+/** Payload lengths a candidate allocPacket is probed with: every padding case, and large ones. */
+const PROBE_LENGTHS = [...Array.from({ length: 40 }, (_, i) => i), 4091, 32768, 32777, 36000, 40000];
+
+/** True when `original` lays out every probed packet as allocPacket(layout) does. */
+function sameLayout(original: (payloadLen: number) => unknown, layout: Layout): boolean {
+  for (const n of PROBE_LENGTHS) {
+    const want = shape(layout, n);
+    const got = original(n);
+    if (!Buffer.isBuffer(got) || got.length !== want.total || got.readUInt32BE(0) !== want.pktLen - 4 || got[4] !== want.padLen) return false;
+  }
+  return true;
+}
+
 /** The in-place ciphers: their allocPacket source, and the layout of one instance. */
 const CIPHERS: Record<string, { source: string; layout(c: Cipher): Layout | null }> = {
   AESGCMCipherBinding: { source: FIXED_SOURCE(16, 'authTag'), layout: () => ({ block: 16, aad: 4, tag: 16 }) },
@@ -79,11 +107,7 @@ const CIPHERS: Record<string, { source: string; layout(c: Cipher): Layout | null
 
 /** The packet ssh2 would allocate, in a pooled slab when it fits. */
 export function allocPacket(layout: Layout, payloadLen: number): Buffer {
-  let pktLen = 4 + 1 + payloadLen;
-  let padLen = layout.block - ((pktLen - layout.aad) & (layout.block - 1));
-  if (padLen < 4) padLen += layout.block;
-  pktLen += padLen;
-  const total = pktLen + layout.tag;
+  const { pktLen, padLen, total } = shape(layout, payloadLen);
   let packet: Buffer;
   if (total < MIN_POOLED || total > SLAB_BYTES) packet = Buffer.allocUnsafe(total);
   else {
@@ -100,6 +124,15 @@ export function allocPacket(layout: Layout, payloadLen: number): Buffer {
   random.copy(packet, 5 + payloadLen, randomPos, randomPos + padLen);
   randomPos += padLen;
   return packet;
+}
+
+/** SSH packet length (length field included), padding length and buffer size for a payload. */
+function shape(layout: Layout, payloadLen: number): { pktLen: number; padLen: number; total: number } {
+  let pktLen = 4 + 1 + payloadLen;
+  let padLen = layout.block - ((pktLen - layout.aad) & (layout.block - 1));
+  if (padLen < 4) padLen += layout.block;
+  pktLen += padLen;
+  return { pktLen, padLen, total: pktLen + layout.tag };
 }
 
 /**
@@ -124,12 +157,13 @@ export function isPooledPacket(buf: unknown): buf is Buffer {
 export function poolPackets(protocol: unknown): boolean {
   const cipher = (protocol as { _cipher?: Cipher } | undefined)?._cipher;
   if (!cipher || typeof cipher.allocPacket !== 'function') return false;
-  const known = CIPHERS[cipher.constructor.name];
+  // A bundler renaming a class on a clash appends a number (AESGCMCipherBinding2).
+  const known = CIPHERS[String(cipher.constructor?.name).replace(/\d+$/, '')];
   if (!known || !Object.prototype.hasOwnProperty.call(Object.getPrototypeOf(cipher), 'allocPacket')) return false;
   if (Object.prototype.hasOwnProperty.call(cipher, 'allocPacket')) return true; // already pooled
-  if (cipher.allocPacket.toString().replace(/\s+/g, '') !== known.source) return false;
+  if (sourceFingerprint(cipher.allocPacket.toString()) !== sourceFingerprint(known.source)) return false;
   const layout = known.layout(cipher);
-  if (!layout) return false;
+  if (!layout || !sameLayout(cipher.allocPacket.bind(cipher), layout)) return false;
   cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
   return true;
 }

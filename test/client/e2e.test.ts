@@ -536,6 +536,17 @@ describe('in-process session: completion and the shell loop', () => {
     }
   });
 
+  test('bin/coffer.js (the bundle) pools its packets and sends and reads requests from their buffers (--debug says so)', async () => {
+    // The bundle is ssh2 as esbuild prints it: the in-process test above does not cover that.
+    const src = join(fx.work, 'debug.bin');
+    await makeFile(src, 2 * MB + 3);
+    const r = await coffer(fx, ['put', '--debug', src, ...at(fx, 'debug.bin')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^debug: cipher aes128-gcm@openssh\.com: outgoing packets in pooled buffers$/m);
+    assert.match(r.stderr, /^debug: sftp: \d+-byte requests; reads framed into their buffers, writes sent from their buffers$/m);
+    assert.equal(await sha256File(join(fx.aliceHome, 'debug.bin')), await sha256File(src));
+  });
+
   test('an error in one command leaves the session usable', async () => {
     const { conn, session, lines } = await openSession(fx);
     try {

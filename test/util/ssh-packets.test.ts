@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { allocPacket, freeSlabs, isPooledPacket, poolPackets, releasePacket } from '../../src/util/ssh-packets.js';
+import { randomFillSync } from 'node:crypto';
+import { allocPacket, freeSlabs, isPooledPacket, poolPackets, releasePacket, sourceFingerprint } from '../../src/util/ssh-packets.js';
+
+/** ssh2's helper (lib/protocol/utils.js), which the ciphers' allocPacket calls by this name. */
+function writeUInt32BE(buf: Buffer, value: number, offset: number): number {
+  return buf.writeUInt32BE(value, offset);
+}
 
 const require = createRequire(import.meta.url);
 const ssh2crypto = require('ssh2/lib/protocol/crypto.js') as {
@@ -101,6 +107,58 @@ describe('ssh-packets: poolPackets', () => {
     (cipher as unknown as { _encBlockLen: number })._encBlockLen = 3;
     assert.equal(poolPackets({ _cipher: cipher }), false);
     assert.equal(Object.prototype.hasOwnProperty.call(cipher, 'allocPacket'), false);
+  });
+
+  it('pools a cipher as a bundler rewrites it: class name and binding numbered, comment and parentheses gone', () => {
+    // ssh2's AESGCMCipherBinding.allocPacket as esbuild printed it into the client bundle.
+    const randomFillSync2 = randomFillSync;
+    class AESGCMCipherBinding2 {
+      allocPacket(payloadLen: number): Buffer {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 16 - ((pktLen - 4) & (16 - 1));
+        if (padLen < 4) padLen += 16;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(
+          pktLen + 16,
+          /* authTag */
+        );
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync2(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+    }
+    const bundled = new AESGCMCipherBinding2();
+    const original = bundled.allocPacket.bind(bundled);
+    assert.equal(poolPackets({ _cipher: bundled }), true);
+    for (const n of [0, 13, 32777]) {
+      const got = bundled.allocPacket(n);
+      assert.ok(got.length < 4096 || isPooledPacket(got), `payload ${n}`);
+      assert.deepEqual(got.subarray(0, 5), original(n).subarray(0, 5));
+      releasePacket(got);
+    }
+    assert.equal(sourceFingerprint('f(a) { g2(x); /* c */ return a; }'), 'fa{g2x;returna;}', 'other numbered names stay');
+  });
+
+  it('leaves a cipher alone when its allocPacket reads like ssh2 but lays packets out differently', () => {
+    // The same text, but its writeUInt32BE is another function: only the probe can tell.
+    const writeUInt32BE = (b: Buffer, v: number, o: number) => b.writeUInt32LE(v, o);
+    class AESGCMCipherBinding {
+      allocPacket(payloadLen: number): Buffer {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 16 - ((pktLen - 4) & (16 - 1));
+        if (padLen < 4) padLen += 16;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen + 16 /* authTag */);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+    }
+    const odd = new AESGCMCipherBinding();
+    assert.equal(poolPackets({ _cipher: odd }), false);
+    assert.equal(Object.prototype.hasOwnProperty.call(odd, 'allocPacket'), false);
   });
 
   it('leaves a known cipher alone when its allocPacket is not the source it mirrors', () => {

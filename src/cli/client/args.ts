@@ -45,7 +45,8 @@ Options (before or after the sub-command):
   -r                       get/put: whole folder trees
   --accept-new-host-key    trust an unknown host key (added to ~/.ssh/known_hosts); a changed key is always refused
   --no-verify              skip checksums (for servers with neither check-file nor exec sha256sum)
-  --debug                  print details and stack traces of errors
+  --debug                  print connection details (cipher, request size, fast paths)
+                           and stack traces of errors
   -h, --help               this help;  --version  the version
 
 Passwords: asked on a terminal, or taken from the environment variable COFFER_PASSWORD.
