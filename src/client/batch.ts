@@ -35,7 +35,8 @@ export async function runBatch(session: Session, text: string, io: { print(line:
     try {
       if (!(await runLine(session, line))) return;
     } catch (err) {
-      if (!ignoreError) throw new BatchError(i + 1, line, err as Error);
+      // A lost connection ends the batch even under '-': every later command would fail too.
+      if (!ignoreError || session.conn.lost.aborted) throw new BatchError(i + 1, line, err as Error);
       io.error(`error: ${(err as Error).message.split('\n')[0]}`);
     }
   }

@@ -12,6 +12,7 @@ import SftpClient from 'ssh2-sftp-client';
 import { loadKeys, makeAuthHandler } from './auth.js';
 import { directReads } from './direct-reads.js';
 import { usable as directWrites } from './direct-writes.js';
+import { receiveSocket, type ReceiveSocket } from './receive-buffers.js';
 import { ClientError } from './errors.js';
 import { coalesceWrites } from '../util/cork.js';
 import { poolPackets } from '../util/ssh-packets.js';
@@ -49,8 +50,12 @@ export interface Connection {
   inflight: number;
   /** The remote starting folder (realpath of "."). */
   home: string;
-  /** Resolves when the connection has closed, for whatever reason. */
-  closed: Promise<void>;
+  /**
+   * Aborted when the connection drops (anything but end()); its reason is the ClientError to
+   * report. ssh2 never answers a request sent on a dropped connection, so whatever waits on the
+   * server also listens to this (RemoteOps, the transfer loops, the shell).
+   */
+  lost: AbortSignal;
   end(): Promise<void>;
 }
 
@@ -103,13 +108,24 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     const pooled = poolPackets((ssh as unknown as { _protocol?: unknown })._protocol);
     opts.debug?.(`cipher ${negotiated.cs?.cipher ?? '?'}: outgoing packets ${pooled ? 'in pooled buffers' : "in ssh2's own buffers (cipher not known)"}`);
   });
-  const closed = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
+  const lost = new AbortController();
+  let ending = false;
+  const drop = (why?: string): void => {
+    if (ending || lost.signal.aborted) return;
+    const detail = trust.failure?.message ?? why;
+    lost.abort(new ClientError('COFFER_CONNECTION', `connection to ${opts.host} port ${opts.port} lost${detail ? ` (${detail})` : ''}`));
+  };
+  ssh.on('error', (err: Error) => drop(err.message));
+  ssh.on('close', () => drop());
+  // The socket reads into buffers it reuses for file data (receive-buffers.ts).
+  const recv = receiveSocket(opts.host, opts.port);
   try {
     await client.connect({
+      sock: recv.socket,
       host: opts.host,
       port: opts.port,
       username: opts.user,
-      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => void trust.verify(key).then(verify),
+      hostVerifier: trust.verifier(),
       authHandler: auth.handler,
       algorithms: { serverHostKey: hostKeyOrder(trust.knownTypes()) as never },
       // A person may be typing a password or answering the host key question.
@@ -121,17 +137,22 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   } catch (err) {
     throw connectError(err, trust, auth.failure, opts);
   }
-  return ready(client, closed, opts.debug);
+  const end = async (): Promise<void> => {
+    ending = true;
+    await client.end().catch(() => undefined);
+  };
+  return ready(client, lost.signal, end, recv, opts.debug);
 }
 
-async function ready(client: SftpClient, closed: Promise<void>, debug: ((line: string) => void) | null): Promise<Connection> {
+async function ready(client: SftpClient, lost: AbortSignal, endClient: () => Promise<void>, recv: ReceiveSocket, debug: ((line: string) => void) | null): Promise<Connection> {
   const sftp = client.sftp!;
   const reads = directReads(sftp);
+  recv.attach((client.client as unknown as { _protocol?: unknown })._protocol, sftp);
   const internals = sftp as unknown as { _extensions?: Record<string, string>; _maxReadLen?: number; _maxWriteLen?: number };
   const extensions = { ...(internals._extensions ?? {}) };
   const chunk = Math.min(internals._maxReadLen ?? 32768, internals._maxWriteLen ?? 32768);
   debug?.(`sftp: ${chunk}-byte requests; reads ${reads ? 'framed into their buffers' : 'through ssh2'}, writes ${directWrites(sftp, chunk) ? 'sent from their buffers' : 'through ssh2'}`);
-  const ops = new RemoteOps(sftp);
+  const ops = new RemoteOps(sftp, lost);
   const hasher = new RemoteHasher(client.client, extensions);
   const home = await ops.realpath('.').catch(() => '/');
   return {
@@ -144,10 +165,11 @@ async function ready(client: SftpClient, closed: Promise<void>, debug: ((line: s
     chunk,
     inflight: INFLIGHT,
     home,
-    closed,
+    lost,
     end: async () => {
       hasher.close();
-      await client.end().catch(() => undefined);
+      await endClient();
+      debug?.(`received ${recv.counts.reads} reads, ${recv.counts.reused} of them into a reused buffer`);
     },
   };
 }

@@ -31,6 +31,9 @@ interface Ssh2Sftp {
   _maxInPktLen: number;
 }
 
+/** The framer installed on each SFTP object. */
+const framers = new WeakMap<object, DirectFramer>();
+
 /** Installs the framer on ssh2's SFTP object; false when its internals are not as expected. */
 export function directReads(sftp: unknown): boolean {
   const s = sftp as Partial<Ssh2Sftp> | null;
@@ -38,7 +41,17 @@ export function directReads(sftp: unknown): boolean {
   if (Object.prototype.hasOwnProperty.call(s, 'push')) return true; // already installed
   const framer = new DirectFramer(s as Ssh2Sftp, s.push.bind(s));
   s.push = (data: Buffer | null) => (data === null ? framer.end() : framer.feed(data));
+  framers.set(s, framer);
   return true;
+}
+
+/**
+ * True when the channel bytes handed to this SFTP object's push are copied before push returns,
+ * never kept: its framer is installed and has not switched to passing bytes to ssh2 as they come.
+ */
+export function copiesChannelData(sftp: unknown): boolean {
+  const framer = typeof sftp === 'object' && sftp !== null ? framers.get(sftp) : undefined;
+  return framer !== undefined && !framer.passingThrough;
 }
 
 /** Exported for tests: the framer over one SFTP object. */
@@ -66,6 +79,11 @@ export class DirectFramer {
 
   end(): unknown {
     return this.push(null);
+  }
+
+  /** True once bytes go to ssh2 as they come (which may keep them): after a length it rejects. */
+  get passingThrough(): boolean {
+    return this.passthrough;
   }
 
   feed(chunk: Buffer): unknown {

@@ -81,7 +81,9 @@ export async function getFile(conn: Connection, remote: string, local: string, o
     await fh.close().catch(() => undefined);
     await conn.ops.close(handle).catch(() => undefined);
   }
-  await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r()));
+  await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r())).catch((err: unknown) => {
+    throw lostInstead(conn, err, name, part);
+  });
   await rename(part, local);
   return { bytes: size, resumedAt: offset };
 }
@@ -131,11 +133,15 @@ export async function putFile(conn: Connection, local: string, remote: string, o
     await fh.close().catch(() => undefined);
     if (handle) await withTimeout(conn.ops.close(handle), 3000).catch(() => undefined);
   }
-  if (segments) await finishSegments(bar, segments, name, part);
-  else await finish(bar, hash, name, part, () => conn.hasher.hash(part, 'sha256', null, size));
-  await conn.ops.replace(part, remote, 'posix-rename@openssh.com' in conn.extensions).catch((err) => {
-    throw remoteError(`rename ${part} to ${remote}`, err);
-  });
+  try {
+    if (segments) await finishSegments(bar, segments, name, part);
+    else await finish(bar, hash, name, part, () => conn.hasher.hash(part, 'sha256', null, size));
+    await conn.ops.replace(part, remote, 'posix-rename@openssh.com' in conn.extensions).catch((err) => {
+      throw remoteError(`rename ${part} to ${remote}`, err);
+    });
+  } catch (err) {
+    throw lostInstead(conn, err, name, part);
+  }
   return { bytes: size, resumedAt: offset };
 }
 
@@ -161,7 +167,7 @@ function startHash(plan: ResumePlan, verify: boolean): StreamHash | null {
 }
 
 function job(conn: Connection, handle: Buffer, local: FileHandle, start: number, end: number, hash: RangeJob['hash'], bar: { update(n: number): void }, opts: TransferOptions): RangeJob {
-  return { sftp: conn.sftp, handle, local, start, end, chunk: conn.chunk, inflight: conn.inflight, hash, onProgress: (n: number) => bar.update(n), signal: opts.signal };
+  return { sftp: conn.sftp, handle, local, start, end, chunk: conn.chunk, inflight: conn.inflight, hash, onProgress: (n: number) => bar.update(n), signal: opts.signal, lost: conn.lost };
 }
 
 // Verification: the server's digest of the finished part against the one computed while streaming.
@@ -197,6 +203,15 @@ function stopped(name: string, part: string, err: unknown): Error {
   const e = remoteError(name, err.cause);
   const message = e.message.startsWith(`${name}:`) ? e.message : `${name}: ${e.message}`;
   return new ClientError(e.code, `${message}${kept}`);
+}
+
+/**
+ * Once the connection has dropped, the loss is the error to report (and the part file is what a
+ * rerun resumes from), not whichever request ssh2 failed as it closed.
+ */
+function lostInstead(conn: Connection, err: unknown, name: string, part: string): unknown {
+  if (!conn.lost.aborted || err instanceof VerifyMismatchError) return err;
+  return new ClientError('COFFER_CONNECTION', `${name}: ${(conn.lost.reason as Error).message}; ${part} is kept, run the same command again to resume`);
 }
 
 function localReason(err: NodeJS.ErrnoException): string {

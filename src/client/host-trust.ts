@@ -55,6 +55,29 @@ export class HostTrust {
     return knownKeyTypes(this.entries, this.name);
   }
 
+  /**
+   * ssh2's hostVerifier for one connection. The first key exchange is decided by `verify` (which
+   * may ask). Every later one (a re-key, which the server may start at any time) must show the
+   * key accepted then, and is answered before returning: while an answer is pending in a re-key,
+   * ssh2 already sends other packets (under the old keys, ahead of its NEWKEYS), and the server
+   * drops the connection ("Bad packet length" in OpenSSH's log). OpenSSH also refuses a host key
+   * that changes in a re-key.
+   */
+  verifier(): (key: Buffer, answer: (ok: boolean) => void) => void {
+    let accepted: Buffer | null = null;
+    return (key, answer) => {
+      if (accepted) {
+        const same = key.equals(accepted);
+        if (!same) this.failure = new HostKeyError(`the host key of ${this.name} changed during the session (now ${fingerprint(key)}, was ${fingerprint(accepted)})`);
+        return answer(same);
+      }
+      void this.verify(key).then((ok) => {
+        if (ok) accepted = Buffer.from(key);
+        answer(ok);
+      });
+    };
+  }
+
   /** Decides about `key`; resolves true to go on. Never throws: a refusal sets `failure`. */
   async verify(key: Buffer): Promise<boolean> {
     try {

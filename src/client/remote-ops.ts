@@ -43,28 +43,49 @@ export function remoteError(what: string, err: unknown): ClientError {
   return new ClientError('COFFER_REMOTE', `${what}: ${reasonOf(err)}`);
 }
 
-function call<T>(fn: (cb: (err: Error | undefined | null, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+/**
+ * One request as a promise. It also rejects with the signal's reason once the connection is lost:
+ * ssh2 drops a request sent on a closed channel without ever calling back.
+ */
+function request<T>(lost: AbortSignal | undefined, fn: (cb: (err: Error | undefined | null, value: T) => void) => void): Promise<T> {
+  if (lost?.aborted) return Promise.reject(lost.reason as Error);
+  return new Promise((resolve, reject) => {
+    const onLost = () => reject(lost!.reason as Error);
+    lost?.addEventListener('abort', onLost, { once: true });
+    fn((err, value) => {
+      lost?.removeEventListener('abort', onLost);
+      if (err) reject(err);
+      else resolve(value);
+    });
+  });
 }
 
 /** Promise forms of the raw SFTP requests used by transfers. */
 export class RemoteOps {
-  constructor(readonly sftp: SFTPWrapper) {}
+  constructor(
+    readonly sftp: SFTPWrapper,
+    /** The connection's lost signal (Connection.lost). */
+    private readonly lost?: AbortSignal,
+  ) {}
+
+  private call<T>(fn: (cb: (err: Error | undefined | null, value: T) => void) => void): Promise<T> {
+    return request(this.lost, fn);
+  }
 
   open(path: string, flags: number, attrs: InputAttributes = {}): Promise<Buffer> {
-    return call((cb) => this.sftp.open(path, flags, attrs, cb));
+    return this.call((cb) => this.sftp.open(path, flags, attrs, cb));
   }
   close(handle: Buffer): Promise<void> {
-    return call<void>((cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+    return this.call<void>((cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
   }
   fstat(handle: Buffer): Promise<Stats> {
-    return call((cb) => this.sftp.fstat(handle, cb));
+    return this.call((cb) => this.sftp.fstat(handle, cb));
   }
   fsetstat(handle: Buffer, attrs: InputAttributes): Promise<void> {
-    return call<void>((cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
+    return this.call<void>((cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
   }
   stat(path: string): Promise<Stats> {
-    return call((cb) => this.sftp.stat(path, cb));
+    return this.call((cb) => this.sftp.stat(path, cb));
   }
   /** stat, or null when the path does not exist. */
   async statOrNull(path: string): Promise<Stats | null> {
@@ -76,15 +97,15 @@ export class RemoteOps {
     }
   }
   unlink(path: string): Promise<void> {
-    return call<void>((cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
+    return this.call<void>((cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
   }
   realpath(path: string): Promise<string> {
-    return call((cb) => this.sftp.realpath(path, cb));
+    return this.call((cb) => this.sftp.realpath(path, cb));
   }
   /** posix-rename@openssh.com (replaces the target), else remove + rename. */
   async replace(from: string, to: string, hasPosixRename: boolean): Promise<void> {
-    if (hasPosixRename) return call<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
+    if (hasPosixRename) return this.call<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
     await this.unlink(to).catch(() => undefined);
-    return call<void>((cb) => this.sftp.rename(from, to, (err) => cb(err, undefined)));
+    return this.call<void>((cb) => this.sftp.rename(from, to, (err) => cb(err, undefined)));
   }
 }

@@ -38,11 +38,37 @@ export async function runLine(session: Session, line: string): Promise<boolean> 
   if (name === 'quit' || name === 'exit' || name === 'bye') return false;
   const cmd = findCommand(name!);
   if (!cmd) throw new CommandUsageError(`unknown command '${name}' (type help)`);
-  await cmd.run(session, args);
+  const lost = session.conn.lost;
+  if (lost.aborted) throw lost.reason as Error;
+  await untilLost(cmd.run(session, args), lost);
   return true;
 }
 
-/** Runs the shell until quit, exit or end of input. Resolves 0, or 1 if a command failed without a terminal. */
+/** How long a command may go on after the connection dropped before the loss is reported instead. */
+const LOST_GRACE_MS = 2000;
+
+/**
+ * A command's result, or, LOST_GRACE_MS after the connection dropped, its loss: ssh2 never answers
+ * a request left on a dropped connection, and nothing may wait for one forever. Transfers end
+ * sooner on their own, with the part file's state in their message.
+ */
+function untilLost<T>(work: Promise<T>, lost: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onLost = () => (timer = setTimeout(() => reject(lost.reason as Error), LOST_GRACE_MS));
+    if (lost.aborted) onLost();
+    else lost.addEventListener('abort', onLost, { once: true });
+    work.then(resolve, reject).finally(() => {
+      lost.removeEventListener('abort', onLost);
+      clearTimeout(timer);
+    });
+  });
+}
+
+/**
+ * Runs the shell until quit, exit, end of input or a lost connection. Resolves 0, or 1 if a
+ * command failed without a terminal or the connection was lost.
+ */
 export async function runShell(session: Session, io: ShellIO): Promise<number> {
   const history = io.historyFile && io.terminal ? await loadHistory(io.historyFile) : [];
   const rl = createInterface({
@@ -64,6 +90,7 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
     }
   });
   let failed = false;
+  let lostConnection = false;
   rl.setPrompt(PROMPT);
   if (io.terminal) rl.prompt();
   for await (const line of rl) {
@@ -75,6 +102,11 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
     } catch (err) {
       failed = true;
       io.error(`error: ${(err as Error).message.split('\n')[0]}`);
+      // Without a connection there is nothing left to do (OpenSSH's sftp exits too).
+      if (session.conn.lost.aborted) {
+        lostConnection = true;
+        break;
+      }
     } finally {
       running = null;
       session.signal = undefined;
@@ -83,7 +115,7 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
   }
   if (io.terminal && io.historyFile) await saveHistory(io.historyFile, rl);
   rl.close();
-  return failed && !io.terminal ? 1 : 0;
+  return (failed && !io.terminal) || lostConnection ? 1 : 0;
 }
 
 function callbackCompleter(complete: (line: string) => Promise<[string[], string]>) {

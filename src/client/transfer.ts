@@ -27,6 +27,8 @@ export interface RangeJob {
   /** Called with the contiguous byte count moved so far (from 0, not from start). */
   onProgress(done: number): void;
   signal?: AbortSignal | undefined;
+  /** The connection's lost signal: the loop stops at once, not waiting for replies that will never come. */
+  lost?: AbortSignal | undefined;
 }
 
 /** A transfer that stopped early; `highwater` is the end of the data known to be complete. */
@@ -49,7 +51,15 @@ abstract class Pipeline {
   protected next: number;
   private finish!: { resolve(v: number): void; reject(e: Error): void };
   private settleTimer: NodeJS.Timeout | undefined;
+  /** The connection dropped: outstanding requests will never be answered. */
+  private abandoned = false;
   private readonly onAbort = () => this.fail(new InterruptedError());
+  private readonly onLost = () => {
+    this.abandoned = true;
+    // The loss explains the requests ssh2 failed as it closed ("No response from server").
+    if (!(this.failure instanceof InterruptedError)) this.failure = this.job.lost!.reason as Error;
+    this.fail(this.failure);
+  };
 
   constructor(protected readonly job: RangeJob) {
     this.next = job.start;
@@ -59,11 +69,14 @@ abstract class Pipeline {
   run(): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.finish = { resolve, reject };
+      if (this.job.lost?.aborted) return this.onLost();
       if (this.job.signal?.aborted) return this.fail(new InterruptedError());
       this.job.signal?.addEventListener('abort', this.onAbort, { once: true });
+      this.job.lost?.addEventListener('abort', this.onLost, { once: true });
       this.pump();
     }).finally(() => {
       this.job.signal?.removeEventListener('abort', this.onAbort);
+      this.job.lost?.removeEventListener('abort', this.onLost);
       clearTimeout(this.settleTimer);
     });
   }
@@ -85,7 +98,7 @@ abstract class Pipeline {
   }
 
   protected checkDone(): void {
-    if (this.outstanding > 0 || this.localBusy) return;
+    if ((this.outstanding > 0 && !this.abandoned) || this.localBusy) return;
     if (this.failure) this.finish.reject(new TransferStopped(this.failure, this.highwater));
     else if (this.highwater >= this.job.end) this.finish.resolve(this.job.end);
   }

@@ -2,8 +2,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exitStatusFor, parseInvocation } from '../../src/cli/client/args.js';
 import { UsageError } from '../../src/cli/common/run.js';
-import { BatchError } from '../../src/client/batch.js';
-import { takeOptions } from '../../src/client/commands.js';
+import { PassThrough, Readable } from 'node:stream';
+import type { SFTPWrapper } from 'ssh2';
+import { BatchError, runBatch } from '../../src/client/batch.js';
+import type { Connection } from '../../src/client/connection.js';
+import { Progress } from '../../src/client/progress.js';
+import { RemoteOps } from '../../src/client/remote-ops.js';
+import { runLine, runShell } from '../../src/client/shell.js';
+import { Session, takeOptions } from '../../src/client/commands.js';
 import { completePath, lastToken, wordKind } from '../../src/client/completer.js';
 import { hostKeyOrder } from '../../src/client/connection.js';
 import { ClientError, CommandUsageError, InterruptedError, VerifyMismatchError } from '../../src/client/errors.js';
@@ -150,5 +156,58 @@ describe('completion', () => {
     assert.equal(lastToken('get my\\ fi'), 'my\\ fi');
     assert.equal(lastToken('get '), '');
     assert.equal(lastToken('ge'), 'ge');
+  });
+});
+
+describe('a lost connection', () => {
+  /** A session whose connection dropped (`lost` aborted); `pwd` would work without a server. */
+  function lostSession(): { session: Session; reason: ClientError; lost: AbortController } {
+    const lost = new AbortController();
+    const reason = new ClientError('COFFER_CONNECTION', 'connection to h port 22 lost');
+    const conn = { lost: lost.signal, home: '/home/alice' } as unknown as Connection;
+    const session = new Session(conn, { print: () => undefined, say: () => undefined, columns: 80, tty: false }, new Progress({ write: () => true }, false), true);
+    return { session, reason, lost };
+  }
+
+  test('every command fails at once with the loss; the shell stops with status 1; a batch stops even under -', async () => {
+    const { session, reason, lost } = lostSession();
+    assert.equal(await runLine(session, 'pwd'), true, 'fine while connected');
+    lost.abort(reason);
+    await assert.rejects(runLine(session, 'pwd'), reason);
+    assert.equal(await runLine(session, 'exit'), false, 'quitting still works');
+
+    const errors: string[] = [];
+    const input = Readable.from(['pwd\n', 'lpwd\n', 'pwd\n']);
+    const status = await runShell(session, { input, output: new PassThrough(), terminal: false, historyFile: null, error: (l) => errors.push(l) });
+    assert.equal(status, 1);
+    assert.deepEqual(errors, ['error: connection to h port 22 lost'], 'the first command reports it, and the shell ends');
+
+    const printed: string[] = [];
+    await assert.rejects(runBatch(session, '-pwd\nlpwd\n', { print: (l) => printed.push(l), error: () => undefined }), (err: Error) => err instanceof BatchError && /line 1: 'pwd' failed: connection to h port 22 lost/.test(err.message));
+    assert.deepEqual(printed, ['coffer> pwd'], 'nothing after the failed line ran');
+  });
+
+  test('a command still waiting when the connection drops ends with the loss, 2 s later at most', async () => {
+    const { session, reason, lost } = lostSession();
+    // A command ssh2 would leave waiting forever: a remote call that never calls back.
+    const silent = new Proxy({}, { get: () => () => undefined }) as SFTPWrapper;
+    (session.conn as unknown as { ops: RemoteOps }).ops = new RemoteOps(silent);
+    const started = Date.now();
+    const pending = runLine(session, 'cd /somewhere');
+    setTimeout(() => lost.abort(reason), 50);
+    await assert.rejects(pending, reason);
+    const took = Date.now() - started;
+    assert.ok(took >= 50 && took < 5000, `${took} ms`);
+  });
+
+  test('RemoteOps: a request rejects with the loss, whether it was waiting or sent afterwards', async () => {
+    const lost = new AbortController();
+    const reason = new ClientError('COFFER_CONNECTION', 'connection lost');
+    const ops = new RemoteOps({ stat: () => undefined, realpath: (_p: string, cb: (e: undefined, v: string) => void) => cb(undefined, '/x') } as unknown as SFTPWrapper, lost.signal);
+    assert.equal(await ops.realpath('.'), '/x', 'answered requests resolve');
+    const waiting = ops.stat('/a');
+    lost.abort(reason);
+    await assert.rejects(waiting, reason);
+    await assert.rejects(ops.stat('/b'), reason);
   });
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { DirectFramer, directReads } from '../../src/client/direct-reads.js';
+import { copiesChannelData, DirectFramer, directReads } from '../../src/client/direct-reads.js';
 
 type Req = { cb?: (err: Error | undefined, buf: Buffer, nb: number) => void; buffer?: Buffer };
 
@@ -135,6 +135,31 @@ describe('direct reads', () => {
       framer.feed(Buffer.from('more'));
       assert.deepEqual(Buffer.concat(pushed.filter((b): b is Buffer => b !== null)), Buffer.concat([before, head, Buffer.from('junkmore')]), `length ${len}`);
     }
+  });
+
+  test('copiesChannelData: true once the framer is installed, false after it starts passing bytes through', () => {
+    const pushed: Buffer[] = [];
+    // As ssh2's SFTP class: push on the prototype, so directReads installs its framer.
+    class Sftp {
+      _requests = {};
+      _maxInPktLen = 1024;
+      push(data: Buffer | null): void {
+        if (data) pushed.push(Buffer.from(data));
+      }
+    }
+    const sftp = new Sftp();
+    assert.equal(copiesChannelData(sftp), false, 'not installed yet');
+    assert.equal(directReads(sftp), true);
+    assert.equal(copiesChannelData(sftp), true);
+    sftp.push(status(1, 0));
+    assert.equal(copiesChannelData(sftp), true, 'a whole packet is copied');
+    const tooLong = Buffer.alloc(4);
+    tooLong.writeUInt32BE(4096, 0);
+    sftp.push(tooLong);
+    assert.equal(copiesChannelData(sftp), false, 'bytes now go to ssh2 as they come');
+    assert.deepEqual(pushed, [status(1, 0), tooLong]);
+    assert.equal(copiesChannelData({}), false);
+    assert.equal(copiesChannelData(null), false);
   });
 
   test('the end of the stream reaches ssh2; installing checks for the internals it needs', () => {

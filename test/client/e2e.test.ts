@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { fingerprint, hostKeyName, knownHostsLine } from '../../src/client/known-hosts.js';
@@ -366,6 +367,46 @@ describe('resume and verification', () => {
     assert.deepEqual(watch.violations, []);
   });
 
+  test('a network cut during a get and a put of 200 MB: exit 1 naming the lost connection, the part kept; the rerun resumes', async () => {
+    // The connection goes through a proxy that resets both sides, as a dropped link would.
+    const proxy = await cuttableProxy(fx.server.port);
+    try {
+      const via = (path: string) => ['--accept-new-host-key', '-P', String(proxy.port), `alice@127.0.0.1:${path}`];
+      const src = join(fx.aliceHome, 'cut-down.bin');
+      await makeFile(src, 200 * MB);
+      const final = join(fx.work, 'cut-down.bin');
+      const part = `${final}.coffer-part`;
+      const get1 = spawnCoffer(fx, ['get', ...via('cut-down.bin')]);
+      await waitFor(() => sizeOf(part) >= 40 * MB, 30_000, 'the local part to reach 40 MB');
+      proxy.cut();
+      const g1 = await get1.done;
+      assert.equal(g1.status, 1, g1.stderr);
+      assert.match(g1.stderr, /^coffer: error: cut-down\.bin: connection to 127\.0\.0\.1 port \d+ lost\b.*; \d+ bytes kept in \S+cut-down\.bin\.coffer-part, run the same command again to resume$/m);
+      const kept = sizeOf(part);
+      assert.ok(kept >= 40 * MB && kept < 200 * MB, `part ${kept}`);
+      assert.ok(!existsSync(final));
+      const get2 = await coffer(fx, ['get', ...at(fx, 'cut-down.bin')]);
+      assert.equal(get2.status, 0, get2.stderr);
+      assert.match(get2.stdout, new RegExp(`^Resuming cut-down\\.bin at ${kept} bytes$`, 'm'));
+      assert.equal(await sha256File(final), await sha256File(src));
+
+      const upPart = join(fx.aliceHome, 'cut-up.bin.coffer-part');
+      const put1 = spawnCoffer(fx, ['put', final, ...via('cut-up.bin')]);
+      await waitFor(() => sizeOf(upPart) >= 40 * MB, 30_000, 'the remote part to reach 40 MB');
+      proxy.cut();
+      const p1 = await put1.done;
+      assert.equal(p1.status, 1, p1.stderr);
+      assert.match(p1.stderr, /^coffer: error: cut-up\.bin: connection to 127\.0\.0\.1 port \d+ lost\b/m);
+      assert.ok(!existsSync(join(fx.aliceHome, 'cut-up.bin')));
+      const put2 = await coffer(fx, ['put', final, ...at(fx, 'cut-up.bin')]);
+      assert.equal(put2.status, 0, put2.stderr);
+      assert.match(put2.stdout, /^Resuming cut-up\.bin at [1-9]\d* bytes$/m);
+      assert.equal(await sha256File(join(fx.aliceHome, 'cut-up.bin')), await sha256File(src));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('a corrupted part file is detected by its checksum: the transfer starts over and says so', async () => {
     const src = join(fx.aliceHome, 'corrupt.bin');
     await makeFile(src, 4 * MB);
@@ -440,7 +481,7 @@ describe('resume and verification', () => {
     run.child.kill('SIGINT');
     const r = await run.done;
     assert.equal(r.status, 130, r.stderr);
-    assert.match(r.stderr, /^coffer: error: int\.bin: interrupted; \d+ bytes kept in .*int\.bin\.coffer-part, run the same command again to resume\n$/);
+    assert.match(r.stderr, /^coffer: error: int\.bin: interrupted; \d+ bytes kept in .*int\.bin\.coffer-part, run the same command again to resume$/m);
     const kept = Number(/(\d+) bytes kept/.exec(r.stderr)![1]);
     await waitFor(() => sizeOf(part) === kept, 5000, 'the part to be trimmed to the contiguous data');
     const head = (await readFile(src)).subarray(0, kept);
@@ -536,7 +577,7 @@ describe('in-process session: completion and the shell loop', () => {
     }
   });
 
-  test('bin/coffer.js (the bundle) pools its packets and sends and reads requests from their buffers (--debug says so)', async () => {
+  test('bin/coffer.js (the bundle) pools its packets, sends and reads requests from their buffers and reuses its receive buffers (--debug says so)', async () => {
     // The bundle is ssh2 as esbuild prints it: the in-process test above does not cover that.
     const src = join(fx.work, 'debug.bin');
     await makeFile(src, 2 * MB + 3);
@@ -545,6 +586,13 @@ describe('in-process session: completion and the shell loop', () => {
     assert.match(r.stderr, /^debug: cipher aes128-gcm@openssh\.com: outgoing packets in pooled buffers$/m);
     assert.match(r.stderr, /^debug: sftp: \d+-byte requests; reads framed into their buffers, writes sent from their buffers$/m);
     assert.equal(await sha256File(join(fx.aliceHome, 'debug.bin')), await sha256File(src));
+    // A download reads most chunks into a reused buffer (receive-buffers.ts), and arrives intact.
+    const g = await coffer(fx, ['get', '--debug', ...at(fx, 'debug.bin'), 'debug-back.bin']);
+    assert.equal(g.status, 0, g.stderr);
+    const m = /^debug: received (\d+) reads, (\d+) of them into a reused buffer$/m.exec(g.stderr);
+    assert.ok(m, g.stderr.slice(-500));
+    assert.ok(Number(m[2]) >= Number(m[1]) / 2, `${m[2]} of ${m[1]} reads reused`);
+    assert.equal(await sha256File(join(fx.work, 'debug-back.bin')), await sha256File(src));
   });
 
   test('an error in one command leaves the session usable', async () => {
@@ -593,6 +641,35 @@ describe('progress output', () => {
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** A TCP proxy to 127.0.0.1:`target` whose `cut()` resets every connection through it (both ends). */
+async function cuttableProxy(target: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+  };
+  const server = createServer((inbound) => {
+    const outbound = connect(target, '127.0.0.1');
+    track(inbound);
+    track(outbound);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cut = () => {
+    for (const s of sockets) s.resetAndDestroy();
+  };
+  return {
+    port: (server.address() as { port: number }).port,
+    cut,
+    close: () => {
+      cut();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 function sizeOf(path: string): number {
