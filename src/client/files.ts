@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError, VerifyMismatchError } from './errors.js';
 import type { Progress, ProgressHandle } from './progress.js';
-import { OpenFlag, remoteError } from './remote-ops.js';
+import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
 import { SegmentVerifier } from './segments.js';
 import { Download, TransferStopped, Upload, type RangeJob } from './transfer.js';
@@ -115,14 +115,19 @@ export async function putFile(conn: Connection, local: string, remote: string, o
   const fh = await open(local, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
   });
-  const flags = OpenFlag.WRITE | OpenFlag.CREAT | (offset > 0 ? 0 : OpenFlag.TRUNC);
+  // A resume writes into the part whose prefix was just checked: never a new one (without CREAT,
+  // a part that vanished meanwhile fails to open), and one at least `offset` long. Otherwise a
+  // second upload of the same file that renamed the part away left a sparse file that passed.
+  const flags = OpenFlag.WRITE | (offset > 0 ? 0 : OpenFlag.CREAT | OpenFlag.TRUNC);
   let handle: Buffer | null = null;
   const bar = opts.progress.start(name, size, offset);
   const progress = { update: (n: number) => (bar.update(n), segments?.reached(n)) };
   try {
     handle = await conn.ops.open(part, flags, { mode: st.mode & REMOTE_MODE_MASK }).catch((err) => {
+      if (offset > 0 && sftpCode(err) === SftpStatus.NO_SUCH_FILE) throw partChanged(name, part);
       throw remoteError(part, err);
     });
+    if (offset > 0 && (await conn.ops.fstat(handle)).size < offset) throw partChanged(name, part);
     await new Upload(job(conn, handle, fh, offset, size, segments ?? hash, progress, opts)).run();
   } catch (err) {
     bar.fail();
@@ -203,6 +208,11 @@ function stopped(name: string, part: string, err: unknown): Error {
   const e = remoteError(name, err.cause);
   const message = e.message.startsWith(`${name}:`) ? e.message : `${name}: ${e.message}`;
   return new ClientError(e.code, `${message}${kept}`);
+}
+
+/** The remote part changed between the resume check and its opening. */
+function partChanged(name: string, part: string): ClientError {
+  return new ClientError('COFFER_CHANGED', `${part} changed while the upload started (is another upload of ${name} running?); run the command again`);
 }
 
 /**
