@@ -135,6 +135,15 @@ class HashThread {
 let current: HashThread | null = null;
 let nextId = 1;
 
+/**
+ * Starts the hash thread now, if it is not running: a Worker takes ~30 ms to boot, which a
+ * program about to transfer can overlap with its connection's handshake. Like the thread itself,
+ * this keeps nothing alive.
+ */
+export function startHashThread(): void {
+  if (!current || current.failure) current = new HashThread();
+}
+
 /** A new hash of `algorithm` (a node:crypto name), computed on the hash thread. */
 export function streamHash(algorithm: string): StreamHash {
   return create(algorithm).hash;
