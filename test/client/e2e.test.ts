@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, truncate, unlink, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -404,6 +404,45 @@ describe('resume and verification', () => {
       assert.equal(await sha256File(join(fx.aliceHome, 'cut-up.bin')), await sha256File(src));
     } finally {
       await proxy.close();
+    }
+  });
+
+  test('a put resume whose checked part is renamed away or cut short before it is opened: an error, the good file untouched', async () => {
+    // The window of d9c4df1: a second upload of the same file checks the part's prefix, the first
+    // one finishes and renames the part into place, then the second opens the part. Opening it
+    // with CREAT made a new sparse part that passed the segment checks and replaced the good file.
+    const src = join(fx.work, 'race.bin');
+    await makeFile(src, 3 * MB + 7);
+    const whole = await readFile(src);
+    const part = join(fx.aliceHome, 'race.bin.coffer-part');
+    const final = join(fx.aliceHome, 'race.bin');
+    const { conn, session } = await openSession(fx);
+    const open = conn.ops.open.bind(conn.ops);
+    let meddle: (() => Promise<void>) | null = null;
+    conn.ops.open = async (path, flags, attrs) => {
+      // Between the prefix check and this open, the other upload acts.
+      if (path.endsWith('race.bin.coffer-part') && meddle) await meddle();
+      return open(path, flags, attrs);
+    };
+    try {
+      for (const [what, act] of [
+        ['renamed into place', async () => (await writeFile(part, whole), await rename(part, final))],
+        ['cut short', async () => (await unlink(final).catch(() => undefined), await truncate(part, MB / 2))],
+      ] as const) {
+        await writeFile(part, whole.subarray(0, MB));
+        meddle = act;
+        await assert.rejects(runLine(session, 'put race.bin'), /race\.bin\.coffer-part changed while the upload started \(is another upload of race\.bin running\?\)/, what);
+        meddle = null;
+        if (what === 'renamed into place') {
+          assert.ok(!existsSync(part), 'no new part was made');
+          assert.ok((await readFile(final)).equals(whole), 'the good file is untouched');
+        } else assert.ok(!existsSync(final), 'nothing was renamed into place');
+      }
+      // Left alone, the same command resumes the short part and finishes.
+      assert.equal(await runLine(session, 'put race.bin'), true);
+      assert.ok((await readFile(final)).equals(whole));
+    } finally {
+      await conn.end();
     }
   });
 
