@@ -9,7 +9,7 @@
 // bundle is compiled as usual. `--debug` prints which, as `debug: code cache: ...`.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
@@ -18,8 +18,10 @@ const here = (rel) => fileURLToPath(new URL(rel, import.meta.url));
 const bundle = here('../dist/src/client/coffer.bundle.cjs');
 const cache = here('../dist/src/client/coffer.bundle.cache');
 const modules = here('../dist/src/cli/client/main.js');
-/** The cache file's first bytes, then the bundle's sha256, then V8's data (see bundle-client.mjs). */
+/** The cache file's first bytes, then the bundle's sha256, then V8's data (scripts/write-code-cache.cjs). */
 const MAGIC = Buffer.from('coffer-code-cache-1\n');
+/** CommonJS's function around the bundle's source; the cache was compiled with the same. */
+const wrap = (source) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
 const mtime = (path) => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
 function runBundle() {
@@ -35,7 +37,7 @@ function runBundle() {
   } catch {
     state = 'none (npm run build makes it)';
   }
-  const script = new Script(Module.wrap(bytes.toString('utf8')), { filename: bundle, cachedData });
+  const script = new Script(wrap(bytes.toString('utf8')), { filename: bundle, cachedData });
   if (cachedData) state = script.cachedDataRejected ? 'refused by V8 (another Node version, or V8 flags)' : 'used';
   if (process.argv.includes('--debug')) process.stderr.write(`debug: code cache: ${state}\n`);
   const module = { exports: {} };

@@ -8,15 +8,15 @@
 // CACHE is MAGIC, the sha256 of BUNDLE's bytes, then V8's data. bin/coffer.js uses the data only
 // when that hash is the bundle's (V8 itself checks no more than the source's length: a changed
 // bundle of the same length would run the old code) and V8 accepts it (same Node version and
-// flags); otherwise it compiles the bundle as usual. Keep MAGIC equal to bin/coffer.js's.
+// flags); otherwise it compiles the bundle as usual. Keep MAGIC and wrap() equal to bin/coffer.js's.
 'use strict';
 const { readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const Module = require('node:module');
 const { Script } = require('node:vm');
 const v8 = require('node:v8');
 
 const MAGIC = Buffer.from('coffer-code-cache-1\n');
+const wrap = (source) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
 const [bundle, cache] = process.argv.slice(2);
 if (!bundle || !cache) {
   process.stderr.write('usage: node scripts/write-code-cache.cjs BUNDLE CACHE\n');
@@ -24,7 +24,7 @@ if (!bundle || !cache) {
 }
 const bytes = readFileSync(bundle);
 v8.setFlagsFromString('--no-lazy');
-const script = new Script(Module.wrap(bytes.toString('utf8')), { filename: bundle });
+const script = new Script(wrap(bytes.toString('utf8')), { filename: bundle });
 v8.setFlagsFromString('--lazy');
 writeFileSync(cache + '.tmp', Buffer.concat([MAGIC, createHash('sha256').update(bytes).digest(), script.createCachedData()]));
 renameSync(cache + '.tmp', cache);

@@ -160,8 +160,8 @@ export async function hashFilePrefix(path: string, algorithm: string, length: nu
 }
 
 function create(algorithm: string): { thread: HashThread; id: number; hash: StreamHash } {
-  if (!current || current.failure) current = new HashThread();
-  const thread = current;
+  startHashThread();
+  const thread = current!;
   const id = nextId++;
   thread.post({ op: 'create', id, algorithm });
   const hash: StreamHash = {
