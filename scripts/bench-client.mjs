@@ -5,6 +5,9 @@
 //   coffer put / coffer get  (including the sha256 verification every coffer transfer does)
 //   OpenSSH's `sftp -b` put / get with its default cipher, and with -c aes128-gcm@openssh.com
 //   coffer put / get --no-verify (what the verification costs; not part of the target)
+//   sftp put / get followed by the check a user of OpenSSH would run for the same guarantee:
+//   `sha256sum` of the local copy and, at the same time, of the remote one over `ssh` (Coffer
+//   serves exec sha256sum); for information only, the target is against plain sftp
 // of one file (512 MiB by default), then prints the medians and the coffer/OpenSSH ratio
 // (time of sftp / time of coffer; target >= 0.8). Every time is the wall time of the whole
 // command (start-up, connection, transfer, verification, exit), as a user experiences it.
@@ -32,6 +35,7 @@ const HELP = `usage: npm run bench:client [-- OPTIONS]     (or: node scripts/ben
 
 Times coffer get/put (with verification) against OpenSSH's sftp -b get/put, both talking to one
 Coffer server on 127.0.0.1, in interleaved rounds; prints medians and the ratio (target >= 0.8x).
+Also, for information: sftp followed by sha256sum of both copies (the remote one over ssh).
 
   --size MIB     file size in MiB (default 512)
   --rounds N     interleaved rounds (default 3)
@@ -212,6 +216,17 @@ async function main() {
     if (cipher) args.push('-c', cipher);
     return timed('sftp', [...args, `${USER}@127.0.0.1`], { env, cwd: base });
   };
+  // sftp, then both copies hashed at once (local sha256sum, remote over ssh) and compared.
+  const sshArgs = ['-q', '-p', String(port), '-i', key, '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR'];
+  const q = (x) => `'${x.replaceAll("'", `'\\''`)}'`;
+  const sftpChecked = (line, local, remote) => {
+    const batch = join(base, `batch-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(batch, line + '\n');
+    const sftpCmd = ['sftp', '-b', batch, ...sshArgs.map((a) => (a === '-p' ? '-P' : a)), `${USER}@127.0.0.1`].map(q).join(' ');
+    const sshCmd = ['ssh', ...sshArgs, `${USER}@127.0.0.1`, `sha256sum ${remote}`].map(q).join(' ');
+    const script = `set -e; ${sftpCmd} >/dev/null; ${sshCmd} > ${q(batch + '.r')} & sha256sum ${q(local)} > ${q(batch + '.l')}; wait $!; [ "$(cut -c1-64 ${q(batch + '.r')})" = "$(cut -c1-64 ${q(batch + '.l')})" ]`;
+    return timed('sh', ['-c', script], { env, cwd: base });
+  };
   const rmUp = (name) => rmSync(join(userHome, name), { force: true });
   const rmDown = (name) => rmSync(join(fast, name), { force: true });
   const figs = {
@@ -224,6 +239,9 @@ async function main() {
     // The same transfers without the sha256 on both ends: what the verification costs.
     'coffer put (no verify)': () => (rmUp('up-coffer-nv.bin'), coffer(['put', '--no-verify', src, `${USER}@127.0.0.1:up-coffer-nv.bin`])),
     'coffer get (no verify)': () => (rmDown('coffer-nv.bin'), coffer(['get', '--no-verify', `${USER}@127.0.0.1:down.bin`, join(fast, 'coffer-nv.bin')])),
+    // OpenSSH's client with the check a user would add for the same guarantee (information only).
+    'sftp put + sha256sum': () => (rmUp('up-sftp-sum.bin'), sftpChecked(`put ${src} up-sftp-sum.bin`, src, 'up-sftp-sum.bin')),
+    'sftp get + sha256sum': () => (rmDown('sftp-sum.bin'), sftpChecked(`get down.bin ${join(fast, 'sftp-sum.bin')}`, join(fast, 'sftp-sum.bin'), 'down.bin')),
   };
   const times = Object.fromEntries(Object.keys(figs).map((k) => [k, []]));
   const order = Object.keys(figs);
@@ -240,8 +258,8 @@ async function main() {
   }
   // Every copy must be the file it claims to be.
   const want = { up: await sha256File(src), down: await sha256File(join(userHome, 'down.bin')) };
-  for (const f of ['up-coffer.bin', 'up-sftp.bin', 'up-sftp-gcm.bin', 'up-coffer-nv.bin']) if ((await sha256File(join(userHome, f))) !== want.up) fail(`${f}: wrong sha256`);
-  for (const f of ['coffer.bin', 'sftp.bin', 'sftp-gcm.bin', 'coffer-nv.bin']) if ((await sha256File(join(fast, f))) !== want.down) fail(`${f}: wrong sha256`);
+  for (const f of ['up-coffer.bin', 'up-sftp.bin', 'up-sftp-gcm.bin', 'up-coffer-nv.bin', 'up-sftp-sum.bin']) if ((await sha256File(join(userHome, f))) !== want.up) fail(`${f}: wrong sha256`);
+  for (const f of ['coffer.bin', 'sftp.bin', 'sftp-gcm.bin', 'coffer-nv.bin', 'sftp-sum.bin']) if ((await sha256File(join(fast, f))) !== want.down) fail(`${f}: wrong sha256`);
   report(o, size, times);
   server.kill('SIGTERM');
   cleanup();
@@ -276,6 +294,13 @@ function report(o, size, times) {
     process.stdout.write(
       `without verification (--no-verify): coffer ${dir} ${(med[`sftp ${dir}`] / nv).toFixed(2)}x sftp (default cipher), ` +
         `${(med[`sftp ${dir} (gcm)`] / nv).toFixed(2)}x -c ${GCM}; the sha256 on both ends costs ${(med[`coffer ${dir}`] - nv).toFixed(2)} s\n`,
+    );
+  }
+  for (const dir of ['put', 'get']) {
+    const checked = med[`sftp ${dir} + sha256sum`];
+    process.stdout.write(
+      `for information: sftp ${dir} followed by sha256sum of both copies (at once, the remote one over ssh) takes ${checked.toFixed(2)} s; ` +
+        `coffer ${dir} is ${(checked / med[`coffer ${dir}`]).toFixed(2)}x that (not the target, which is against plain sftp)\n`,
     );
   }
   process.stdout.write(`(${o.sizeMiB} MiB, medians of ${o.rounds}; wall time of each whole command, coffer including sha256 verification unless marked)\n`);
