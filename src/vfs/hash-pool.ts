@@ -9,6 +9,8 @@
  * and served a 4 MiB slice at a time, round-robin, so a small hash is not stuck behind a large
  * one. Workers are created on demand, at most `size` of them, and do not keep the process alive
  * while idle. hash() returns null when no worker can be started (the caller hashes in-thread).
+ * Each worker thread runs 10 nice levels below the event loop (hash-worker.ts, Linux), so hashing
+ * takes the CPU the sessions leave rather than competing with them for it.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

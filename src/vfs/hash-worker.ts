@@ -12,6 +12,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 
 interface Job {
   hash: Hash;
@@ -19,6 +20,16 @@ interface Job {
   /** Digests sent so far (an empty range still gets one: the digest of nothing). */
   emitted: number;
 }
+
+/**
+ * Hashing is bulk work a client waits for at the end of a transfer; the event loop serves every
+ * session. With this thread 10 nice levels down (about a tenth of a core's share against a busy
+ * event loop), an upload's segment hashing fills the time the event loop leaves instead of
+ * preempting it: `coffer put` of 512 MiB went from 1.50 to 1.37 s here (2 vCPUs, interleaved
+ * medians). On an idle core it runs at full speed as before.
+ */
+const HASH_THREAD_NICE = 10;
+lowerThreadPriority(HASH_THREAD_NICE);
 
 const READ_SIZE = 1024 * 1024;
 const buf = Buffer.allocUnsafe(READ_SIZE);

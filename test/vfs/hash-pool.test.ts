@@ -2,12 +2,13 @@
  * The worker-thread hash pool (src/vfs/hash-pool.ts): digests equal node:crypto's over the same
  * bytes for whole ranges, offsets and blocks across slice boundaries; a file that ends early;
  * the empty range; round-robin slices (a small job started after a large one finishes first);
- * errors from the worker (bad descriptor) and a worker that dies, after which the pool recovers.
+ * errors from the worker (bad descriptor) and a worker that dies, after which the pool recovers;
+ * its threads run 10 nice levels below the event loop (Linux).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { openSync, closeSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, closeSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -95,6 +96,21 @@ describe('HashPool', () => {
     assert.equal(pool.workers, 0);
     assert.deepEqual(hex((await pool.hash(smallFd, 'sha256', 0, small.length, small.length))!), [sha(small)]);
     assert.equal(pool.workers, 1);
+  });
+
+  it('runs its worker threads 10 nice levels below the event loop (Linux)', { skip: !existsSync('/proc/thread-self') && 'no /proc/thread-self' }, async () => {
+    const nice = (tid: string) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const before = new Set(readdirSync('/proc/self/task'));
+    const pool = new HashPool(1);
+    assert.deepEqual(hex((await pool.hash(smallFd, 'sha256', 0, small.length, small.length))!), [sha(small)]);
+    const fresh = readdirSync('/proc/self/task').filter((t) => !before.has(t));
+    const loop = getPriority();
+    assert.ok(fresh.length > 0, 'the worker is a new thread');
+    assert.ok(fresh.some((t) => nice(t) === Math.min(19, loop + 10)), `nice of the new threads: ${fresh.map(nice)}, event loop ${loop}`);
+    assert.equal(getPriority(), loop, 'the event loop keeps its priority');
   });
 
   it('does not keep the process alive once its jobs are done', () => {
