@@ -104,25 +104,24 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
 
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
   let status = 0;
-  // Busy while a file is hashed, which sends nothing for as long as it takes (a large file, or a
-  // hash worker that yields to busy sessions): the idle timeout must not end it, and shutdown
-  // waits for it. Not while standard input is awaited: a client that sends nothing is idle.
-  let busy = false;
-  ctx.isBusy = () => busy;
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
     const { files, binary } = fileArguments(name, args);
     const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks });
     for (const file of files) {
-      busy = file !== '-';
+      // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,
+      // or a hash worker that yields to busy sessions): the idle timeout must not end it, and
+      // shutdown waits for it. Standard input keeps the default (data seen lately): a client
+      // that sends nothing is idle.
+      if (file !== '-') ctx.isBusy = () => true;
       try {
         channel.write(sumLine(await hashOne(vfs, channel, file, algorithm), file, binary));
       } catch (err) {
         status = 1;
         channel.stderr.write(`${name}: ${quoteName(file)}: ${reason(err)}\n`);
       } finally {
-        busy = false;
+        delete ctx.isBusy;
       }
     }
   } catch (err) {
