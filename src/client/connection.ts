@@ -4,6 +4,7 @@
  * ~/.ssh/known_hosts, authentication in SPEC §6's order, and what the server offers (extensions,
  * the read/write sizes ssh2 took from limits@openssh.com).
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,12 @@ export interface Connection {
 /** Requests in flight per transfer: OpenSSH sftp's default (-R 64). */
 export const INFLIGHT = 64;
 
+/**
+ * Listeners an abort signal of the client may have at once without Node's leak warning: each
+ * transfer of a tree (tree.ts moves up to 8 at once) and each of its pending requests listen.
+ */
+export const SIGNAL_LISTENERS = 64;
+
 /** ssh2 host key algorithms for each known_hosts key type. */
 const HOST_KEY_ALGOS: Record<string, string[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };
 const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
@@ -109,6 +116,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     opts.debug?.(`cipher ${negotiated.cs?.cipher ?? '?'}: outgoing packets ${pooled ? 'in pooled buffers' : "in ssh2's own buffers (cipher not known)"}`);
   });
   const lost = new AbortController();
+  setMaxListeners(SIGNAL_LISTENERS, lost.signal);
   let ending = false;
   const drop = (why?: string): void => {
     if (ending || lost.signal.aborted) return;

@@ -103,6 +103,21 @@ export class Progress {
   start(name: string, total: number, offset: number): ProgressHandle {
     return this.tty ? new BarProgress(this.stream, this.clock, name, total, offset) : new LineProgress(this.stream, this.clock, name, total, offset);
   }
+
+  /**
+   * A file among several moving at once (tree.ts): nothing is drawn while it moves; its last
+   * line, as start() would have ended it (the bar's final state on a terminal, the summary line
+   * elsewhere), goes to `sink` when it finishes or fails, for the caller to print in order.
+   */
+  deferred(name: string, total: number, offset: number, sink: (text: string) => void): ProgressHandle {
+    const out: ProgressStream = { write: (text: string) => void sink(text), columns: this.stream.columns, isTTY: this.stream.isTTY };
+    return this.tty ? new BarProgress(out, this.clock, name, total, offset, false) : new LineProgress(out, this.clock, name, total, offset);
+  }
+
+  /** Writes text to the progress stream as it is (the lines deferred() gave back, in order). */
+  write(text: string): void {
+    this.stream.write(text);
+  }
 }
 
 class LineProgress implements ProgressHandle {
@@ -133,7 +148,7 @@ class BarProgress implements ProgressHandle {
   private lastByteAt: number;
   private rate = 0;
   private note: string | null = null;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | null;
 
   constructor(
     private readonly stream: ProgressStream,
@@ -141,13 +156,15 @@ class BarProgress implements ProgressHandle {
     private readonly name: string,
     private readonly total: number,
     private readonly offset: number,
+    /** False: only the final line is written (finish or fail), with no `\r` redraws before it. */
+    private readonly live = true,
   ) {
     this.done = offset;
     this.t0 = this.lastSample = this.lastByteAt = clock();
     this.lastSampleBytes = offset;
-    this.timer = setInterval(() => this.draw(), REDRAW_MS);
-    this.timer.unref();
-    this.draw();
+    this.timer = live ? setInterval(() => this.draw(), REDRAW_MS) : null;
+    this.timer?.unref();
+    if (live) this.draw();
   }
 
   update(done: number): void {
@@ -157,11 +174,11 @@ class BarProgress implements ProgressHandle {
 
   dataDone(note = 'verifying'): void {
     this.note = note;
-    this.draw();
+    if (this.live) this.draw();
   }
 
   finish(note?: string): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     const seconds = (this.clock() - this.t0) / 1000;
     this.note = formatDuration(seconds) + (note ? ` ${note}` : '');
     // The final line shows the average rate, as OpenSSH's does.
@@ -171,7 +188,7 @@ class BarProgress implements ProgressHandle {
   }
 
   fail(): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     this.draw(true);
     this.stream.write('\n');
   }
@@ -192,6 +209,7 @@ class BarProgress implements ProgressHandle {
     const tail = this.note ?? etaText(this.total - this.done, this.rate, this.clock() - this.lastByteAt);
     // A terminal that reports 0 columns (a pty nobody sized) gets 80, as OpenSSH's sftp does.
     const width = this.stream.columns || 80;
-    this.stream.write('\r' + renderBar({ name: this.name, done: this.done, total: this.total, rate: this.rate, tail }, width));
+    const line = renderBar({ name: this.name, done: this.done, total: this.total, rate: this.rate, tail }, width);
+    this.stream.write(this.live ? '\r' + line : line);
   }
 }

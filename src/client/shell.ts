@@ -3,11 +3,13 @@
  * history (kept in ~/.coffer_history), one-line errors that keep the shell alive, and Ctrl-C
  * that stops the running transfer (its part file stays for a resume) rather than the program.
  */
+import { setMaxListeners } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { findCommand, type Session } from './commands.js';
 import { makeCompleter } from './completer.js';
+import { SIGNAL_LISTENERS } from './connection.js';
 import { CommandUsageError } from './errors.js';
 import { splitWords } from './format.js';
 
@@ -96,6 +98,7 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
   for await (const line of rl) {
     if (!io.terminal && line.trim() !== '') io.output.write(`${PROMPT}${line}\n`);
     running = new AbortController();
+    setMaxListeners(SIGNAL_LISTENERS, running.signal);
     session.signal = running.signal;
     try {
       if (!(await runLine(session, line))) break;

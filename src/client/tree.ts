@@ -2,12 +2,21 @@
  * get -r and put -r: a folder tree file by file, each file through files.ts (so every file
  * resumes and is verified on its own). Like OpenSSH's download_dir/upload_dir, non-regular
  * entries (symlinks, devices) are skipped with a notice; the first failing file stops the tree.
+ *
+ * Small files (up to SMALL_FILE bytes) move several at once (FilePool): each costs a handful of
+ * round trips (stat of the part, open, write, close, the server's hash, rename) that one at a
+ * time made a tree of 4 KiB files 3.5x slower than OpenSSH's sftp. Their lines (summary or
+ * final bar, notices) are printed in listing order as they finish. A larger file waits for the
+ * small ones before it and then moves alone, with its live progress bar. After a failure no new
+ * file is started; the ones already moving finish, and the first failure in listing order is
+ * the tree's error.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
 import { getFile, putFile, type TransferOptions } from './files.js';
+import type { ProgressHandle } from './progress.js';
 import { remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 
 /** Totals of a tree transfer. */
@@ -16,8 +25,21 @@ export interface TreeResult {
   bytes: number;
 }
 
+/** Files up to this size move several at once; larger ones alone. */
+export const SMALL_FILE = 4 * 1024 * 1024;
+
+/** Small files moving at once: with check-file, or none; exec sha256sum costs a channel each (sshd allows 10). */
+export function poolSize(conn: Connection, verify: boolean): number {
+  return verify && conn.hasher.method === 'exec' ? 4 : 8;
+}
+
 /** Downloads the remote folder `remote` as the local folder `local` (created if needed). */
-export async function getTree(conn: Connection, remote: string, local: string, opts: TransferOptions, acc: TreeResult = { files: 0, bytes: 0 }): Promise<TreeResult> {
+export async function getTree(conn: Connection, remote: string, local: string, opts: TransferOptions): Promise<TreeResult> {
+  const pool = new FilePool(poolSize(conn, opts.verify), opts);
+  return pool.around(() => walkGet(conn, remote, local, opts, pool));
+}
+
+async function walkGet(conn: Connection, remote: string, local: string, opts: TransferOptions, pool: FilePool): Promise<void> {
   const entries = await conn.client.list(remote).catch((err) => {
     throw remoteError(remote, err);
   });
@@ -26,17 +48,19 @@ export async function getTree(conn: Connection, remote: string, local: string, o
     if (e.name === '.' || e.name === '..' || e.name.endsWith('.coffer-part')) continue;
     const from = posix.join(remote, e.name);
     const to = join(local, e.name);
-    if (e.type === 'd') await getTree(conn, from, to, opts, acc);
-    else if (e.type === '-') {
-      acc.bytes += (await getFile(conn, from, to, opts)).bytes;
-      acc.files++;
-    } else opts.say(`Skipping non-regular file ${from}`);
+    if (e.type === 'd') await walkGet(conn, from, to, opts, pool);
+    else if (e.type === '-') await pool.file(e.size <= SMALL_FILE, (o) => getFile(conn, from, to, o));
+    else await pool.say(`Skipping non-regular file ${from}`);
   }
-  return acc;
 }
 
 /** Uploads the local folder `local` as the remote folder `remote` (created if needed). */
-export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions, acc: TreeResult = { files: 0, bytes: 0 }): Promise<TreeResult> {
+export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions): Promise<TreeResult> {
+  const pool = new FilePool(poolSize(conn, opts.verify), opts);
+  return pool.around(() => walkPut(conn, local, remote, opts, pool));
+}
+
+async function walkPut(conn: Connection, local: string, remote: string, opts: TransferOptions, pool: FilePool): Promise<void> {
   const entries = await readdir(local, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     throw new ClientError('COFFER_LOCAL', `${local}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.code}`);
   });
@@ -45,13 +69,115 @@ export async function putTree(conn: Connection, local: string, remote: string, o
     if (e.name.endsWith('.coffer-part')) continue;
     const from = join(local, e.name);
     const to = posix.join(remote, e.name);
-    if (e.isDirectory()) await putTree(conn, from, to, opts, acc);
+    if (e.isDirectory()) await walkPut(conn, from, to, opts, pool);
     else if (e.isFile()) {
-      acc.bytes += (await putFile(conn, from, to, opts)).bytes;
-      acc.files++;
-    } else opts.say(`Skipping non-regular file ${from}`);
+      // A file that cannot be stat'ed goes alone: putFile reports why.
+      const size = await stat(from).then((st) => st.size, () => Infinity);
+      await pool.file(size <= SMALL_FILE, (o) => putFile(conn, from, to, o));
+    } else await pool.say(`Skipping non-regular file ${from}`);
   }
-  return acc;
+}
+
+/** One file of the pool: its output, kept until the files before it have printed theirs. */
+interface Slot {
+  out: Array<{ say: string } | { raw: string }>;
+  settled: boolean;
+  failure: { error: unknown } | null;
+}
+
+/**
+ * Runs small files up to `limit` at once and large ones alone, and prints what each one says in
+ * the order the files were given. Contract: file() resolves once the file is started (a small
+ * one) or done (a large one), and throws the first failure so far instead of starting another;
+ * around() waits for every started file before it returns or throws.
+ */
+export class FilePool {
+  private readonly slots: Slot[] = [];
+  private printed = 0;
+  private running = 0;
+  private readonly waiters: Array<() => void> = [];
+  private readonly result: TreeResult = { files: 0, bytes: 0 };
+
+  constructor(
+    private readonly limit: number,
+    private readonly opts: TransferOptions,
+  ) {}
+
+  /** Runs `walk`, then waits for every file it started; the first failure in listing order wins. */
+  async around(walk: () => Promise<void>): Promise<TreeResult> {
+    let walkError: { error: unknown } | null = null;
+    await walk().catch((error: unknown) => (walkError = { error }));
+    await this.settled();
+    const first = this.slots.find((s) => s.failure)?.failure ?? walkError;
+    if (first) throw first.error;
+    return this.result;
+  }
+
+  /** A file: `small` ones run with others, the rest alone (with the live progress of `opts`). */
+  async file(small: boolean, run: (opts: TransferOptions) => Promise<{ bytes: number }>): Promise<void> {
+    this.throwIfFailed();
+    if (!small) {
+      await this.settled();
+      this.throwIfFailed();
+      const r = await run(this.opts);
+      this.count(r.bytes);
+      return;
+    }
+    while (this.running >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.throwIfFailed();
+    const slot: Slot = { out: [], settled: false, failure: null };
+    this.slots.push(slot);
+    this.running++;
+    const progress = this.opts.progress;
+    const opts: TransferOptions = {
+      ...this.opts,
+      say: (line) => void slot.out.push({ say: line }),
+      progress: Object.assign(Object.create(progress) as typeof progress, {
+        start: (name: string, total: number, offset: number): ProgressHandle => progress.deferred(name, total, offset, (raw) => void slot.out.push({ raw })),
+      }),
+    };
+    void run(opts).then(
+      (r) => this.count(r.bytes),
+      (error: unknown) => (slot.failure = { error }),
+    ).finally(() => {
+      slot.settled = true;
+      this.running--;
+      this.flush();
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** A notice, printed in its place among the files' lines. */
+  async say(line: string): Promise<void> {
+    this.throwIfFailed();
+    this.slots.push({ out: [{ say: line }], settled: true, failure: null });
+    this.flush();
+  }
+
+  private count(bytes: number): void {
+    this.result.files++;
+    this.result.bytes += bytes;
+  }
+
+  private throwIfFailed(): void {
+    const failed = this.slots.find((s) => s.failure);
+    if (failed) throw failed.failure!.error;
+  }
+
+  // Prints the output of the settled files at the head of the list.
+  private flush(): void {
+    while (this.printed < this.slots.length && this.slots[this.printed]!.settled) {
+      for (const o of this.slots[this.printed]!.out) {
+        if ('say' in o) this.opts.say(o.say);
+        else this.opts.progress.write(o.raw);
+      }
+      this.printed++;
+    }
+  }
+
+  private async settled(): Promise<void> {
+    while (this.running > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
 }
 
 /** mkdir that accepts an existing folder (and refuses an existing file). */

@@ -135,6 +135,57 @@ describe('one-shot commands', () => {
     assert.match(noR.stderr, /use put -r/);
   });
 
+  test('get -r and put -r of many small files (several at once) and a large one: all intact, lines in listing order', async () => {
+    const tree = join(fx.work, 'many');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    const names: string[] = [];
+    // Sizes from empty to more than one 255 KiB request; m15.bin is 5 MB, over SMALL_FILE.
+    for (let i = 0; i < 30; i++) {
+      const name = `m${String(i).padStart(2, '0')}.bin`;
+      await makeFile(join(tree, name), i === 15 ? 5 * MB : (i * 37_003) % 600_000);
+      names.push(name);
+    }
+    for (let i = 0; i < 5; i++) await writeFile(join(tree, 'sub', `s${i}.txt`), `sub ${i}\n`);
+    // The walk's order: m00..m29 sort before the folder 'sub'.
+    const order = [...names, ...[0, 1, 2, 3, 4].map((i) => `s${i}.txt`)];
+    const put = await coffer(fx, ['put', '-r', tree, ...at(fx, '')]);
+    assert.equal(put.status, 0, put.stderr);
+    assert.deepEqual(put.stdout.split('\n').filter((l) => / sha256 OK$/.test(l)).map((l) => l.split(' ')[0]), order);
+    assert.match(put.stdout, /: 35 files, \d+ bytes$/m);
+    const back = join(fx.work, 'many-back');
+    const get = await coffer(fx, ['get', '-r', ...at(fx, 'many'), back]);
+    assert.equal(get.status, 0, get.stderr);
+    assert.deepEqual(get.stdout.split('\n').filter((l) => / sha256 OK$/.test(l)).map((l) => l.split(' ')[0]), order);
+    for (const n of names) assert.equal(await sha256File(join(back, n)), await sha256File(join(tree, n)), n);
+    for (let i = 0; i < 5; i++) assert.equal(await readFile(join(back, 'sub', `s${i}.txt`), 'utf8'), `sub ${i}\n`);
+    assert.deepEqual((await readdir(join(fx.aliceHome, 'many'))).filter((n) => n.endsWith('.coffer-part')), []);
+  });
+
+  test('put -r with a file that cannot be put: exit 1 naming it, the files before it done, no new file started after it', async () => {
+    const tree = join(fx.work, 'broken');
+    await mkdir(tree);
+    const all = Array.from({ length: 40 }, (_, i) => `b${String(i).padStart(2, '0')}.txt`);
+    for (const [i, n] of all.entries()) await writeFile(join(tree, n), `file ${i}\n`);
+    // A folder where b05.txt must go: that file's rename fails.
+    await mkdir(join(fx.aliceHome, 'broken', 'b05.txt'), { recursive: true });
+    await writeFile(join(fx.aliceHome, 'broken', 'b05.txt', 'inside'), 'x');
+    const r = await coffer(fx, ['put', '-r', tree, ...at(fx, '')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^coffer: error: rename \/broken\/b05\.txt\.coffer-part to \/broken\/b05\.txt: Is a directory$/m);
+    // Its line says the bytes verified (the rename comes after); the five before it come first.
+    const ok = r.stdout.split('\n').filter((l) => / sha256 OK$/.test(l)).map((l) => l.split(' ')[0]!);
+    assert.deepEqual(ok.slice(0, 6), all.slice(0, 6));
+    // Files already moving when b05 failed finish; no later one starts (8 at once, 40 files).
+    assert.ok(ok.length < all.length, `${ok.length} files printed`);
+    const there = new Set(await readdir(join(fx.aliceHome, 'broken')));
+    for (const n of all) {
+      if (n === 'b05.txt') continue;
+      if (ok.includes(n)) assert.equal(await readFile(join(fx.aliceHome, 'broken', n), 'utf8'), await readFile(join(tree, n), 'utf8'), n);
+      else assert.ok(!there.has(n) && !there.has(`${n}.coffer-part`), `${n} was not started`);
+    }
+    assert.equal(await readFile(join(fx.aliceHome, 'broken', 'b05.txt', 'inside'), 'utf8'), 'x', 'the folder is untouched');
+  });
+
   test('over quota: a one-line error, the part file kept, nothing under the final name', async () => {
     const src = join(fx.work, 'huge.bin');
     await makeFile(src, 120 * MB);

@@ -131,6 +131,27 @@ describe('coffer client against OpenSSH sshd', { skip, timeout: 120_000 }, () =>
     assert.doesNotMatch(sshdLog, /Bad packet length|Connection corrupted/);
   });
 
+  it('put -r and get -r of a tree of small files (4 at once, each with its own exec sha256sum) and a large one', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    const files: Array<[string, Buffer]> = [];
+    for (let i = 0; i < 24; i++) files.push([`t${String(i).padStart(2, '0')}.bin`, randomBytes(i === 12 ? 6 * MB : i * 9_001)]);
+    files.push([join('sub', 'inner.txt'), Buffer.from('inner\n')]);
+    for (const [name, data] of files) await writeFile(join(tree, name), data);
+    const put = await coffer(['put', '-r', '--accept-new-host-key', tree, at('tree')]);
+    assert.equal(put.code, 0, put.stderr + sshdLog.slice(-500));
+    assert.equal(put.stdout.match(/ sha256 OK$/gm)?.length, files.length);
+    const get = await coffer(['get', '-r', at('tree'), join(dir, 'tree-back')]);
+    assert.equal(get.code, 0, get.stderr + sshdLog.slice(-500));
+    // Printed in listing order although several moved at once.
+    const names = get.stdout.split('\n').filter((l) => / sha256 OK$/.test(l)).map((l) => l.split(' ')[0]);
+    assert.deepEqual(names, ['inner.txt', ...files.slice(0, 24).map(([n]) => n)], "'sub' sorts before 't00.bin'");
+    for (const [name, data] of files) {
+      assert.equal(sha(await readFile(join(remote, 'tree', name))), sha(data), `remote ${name}`);
+      assert.equal(sha(await readFile(join(dir, 'tree-back', name))), sha(data), `back ${name}`);
+    }
+  });
+
   it('an interrupted put resumes from its part file and ends with the right file', async () => {
     const data = randomBytes(12 * MB + 7);
     await writeFile(join(dir, 'big.bin'), data);

@@ -3,13 +3,14 @@
  * command (args.ts parses the command line). Exit statuses: 0 ok, 1 failure, 2 usage,
  * 3 verification mismatch, 130 interrupted.
  */
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { packageVersion } from '../../config/paths.js';
 import { runBatch } from '../../client/batch.js';
 import { Session } from '../../client/commands.js';
-import { connect, type Connection } from '../../client/connection.js';
+import { connect, SIGNAL_LISTENERS, type Connection } from '../../client/connection.js';
 import { ClientError } from '../../client/errors.js';
 import { startHashThread } from '../../client/hash-thread.js';
 import { Progress } from '../../client/progress.js';
@@ -51,6 +52,7 @@ function makeSession(conn: Connection, inv: Invocation): Session {
 // One-shot commands and batches: Ctrl-C stops the transfer cleanly (part file kept); twice quits.
 function interruptOnSigint(session: Session): () => void {
   const controller = new AbortController();
+  setMaxListeners(SIGNAL_LISTENERS, controller.signal);
   session.signal = controller.signal;
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
