@@ -55,7 +55,7 @@ export async function getFile(conn: Connection, remote: string, local: string, o
   });
   announce(name, plan, opts);
   const offset = plan.kind === 'resume' ? plan.offset : 0;
-  const hash = startHash(plan, opts.verify);
+  const hash = startHash(plan, opts.verify, size);
   const mode = (attrs.mode & 0o777) | 0o600;
   // The remote file first: a file that cannot be read leaves no empty part behind.
   const handle = await conn.ops.open(remote, OpenFlag.READ).catch((err) => {
@@ -111,7 +111,7 @@ export async function putFile(conn: Connection, local: string, remote: string, o
   // With check-file the server verifies segments while the upload runs (segments.ts); with exec
   // sha256sum, the whole part after it.
   const segments = opts.verify && conn.hasher.method === 'check-file' ? new SegmentVerifier((s, n) => conn.hasher.range(part, 'sha256', s, n), offset, size) : null;
-  const hash = segments ? null : startHash(plan, opts.verify);
+  const hash = segments ? null : startHash(plan, opts.verify, size);
   const fh = await open(local, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
   });
@@ -166,9 +166,10 @@ function announce(name: string, plan: ResumePlan, opts: TransferOptions): void {
   if (line) opts.say(line);
 }
 
-function startHash(plan: ResumePlan, verify: boolean): StreamHash | null {
+/** The local hash of a whole transfer of `size` bytes (a resume's goes on from its prefix). */
+function startHash(plan: ResumePlan, verify: boolean, size: number): StreamHash | null {
   if (!verify) return null;
-  return plan.kind === 'resume' && plan.hash ? plan.hash : streamHash('sha256');
+  return plan.kind === 'resume' && plan.hash ? plan.hash : streamHash('sha256', size);
 }
 
 function job(conn: Connection, handle: Buffer, local: FileHandle, start: number, end: number, hash: RangeJob['hash'], bar: { update(n: number): void }, opts: TransferOptions): RangeJob {

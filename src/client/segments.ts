@@ -25,7 +25,7 @@ interface Segment {
 /** Hashes local bytes per segment and asks the server for each completed one. */
 export class SegmentVerifier {
   private readonly segments: Segment[] = [];
-  private current: StreamHash = streamHash('sha256');
+  private current!: StreamHash;
   private currentStart: number;
   private currentEnd = 0;
   private fed: number;
@@ -83,7 +83,6 @@ export class SegmentVerifier {
     const local = this.current.digest();
     local.catch((err: unknown) => (this.failure ??= err));
     this.segments.push({ start: this.currentStart, length: this.fed - this.currentStart, local, remote: null });
-    this.current = streamHash('sha256');
     this.currentStart = this.fed;
     this.startSegment();
   }
@@ -91,5 +90,6 @@ export class SegmentVerifier {
   private startSegment(): void {
     const left = this.end - this.currentStart;
     this.currentEnd = this.currentStart + Math.min(left, left <= this.segment ? this.tail : this.segment);
+    this.current = streamHash('sha256', this.currentEnd - this.currentStart);
   }
 }

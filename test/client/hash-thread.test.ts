@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,36 @@ describe('hash thread', () => {
     const h = streamHash('sha256');
     h.update(Buffer.from('x'));
     assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('x')));
+  });
+
+  it('a hash expected to stay small is computed on the calling thread, like node:crypto, and can still be fed past that', async () => {
+    const data = randomBytes(300_000);
+    const h = streamHash('sha256', 1000);
+    h.update(data.subarray(0, 1000));
+    assert.equal((await h.peek()).toString('hex'), sha(data.subarray(0, 1000)));
+    h.update(data.subarray(1000));
+    assert.equal((await h.digest()).toString('hex'), sha(data));
+  });
+
+  it('starts no thread for small hashes (Linux: counts the threads of a fresh process)', { skip: !existsSync('/proc/self/task') && 'no /proc/self/task' }, () => {
+    const mod = fileURLToPath(new URL('../../src/client/hash-thread.js', import.meta.url));
+    const code = [
+      `import { readdirSync } from 'node:fs';`,
+      `const { streamHash, INLINE_BYTES } = await import(${JSON.stringify(mod)});`,
+      `const threads = () => readdirSync('/proc/self/task').length;`,
+      `const before = threads();`,
+      `const small = streamHash('sha256', INLINE_BYTES); small.update(Buffer.alloc(INLINE_BYTES)); await small.digest();`,
+      `const afterSmall = threads();`,
+      `const big = streamHash('sha256', INLINE_BYTES + 1); big.update(Buffer.alloc(10)); await big.digest();`,
+      `console.log(JSON.stringify({ before, afterSmall, afterBig: threads() }));`,
+    ].join('\n');
+    const script = join(dir, 'threads.mjs');
+    writeFileSync(script, code);
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const n = JSON.parse(r.stdout) as { before: number; afterSmall: number; afterBig: number };
+    assert.equal(n.afterSmall, n.before, 'no thread for a small hash');
+    assert.ok(n.afterBig > n.before, 'the hash thread for a larger one');
   });
 
   it('does not keep the process alive: a hash fed and dropped, a digest taken, or the thread started early, and the process ends', () => {
