@@ -137,15 +137,6 @@ let current: HashThread | null = null;
 let nextId = 1;
 
 /**
- * Starts the hash thread now, if it is not running: a Worker takes ~30 ms to boot, which a
- * program about to transfer can overlap with its connection's handshake. Like the thread itself,
- * this keeps nothing alive.
- */
-export function startHashThread(): void {
-  if (!current || current.failure) current = new HashThread();
-}
-
-/**
  * Hashes expected to see no more than this are computed at once on the calling thread: ~0.15 ms
  * of sha256, less than the messages to the thread and back (a tree of small files spent more
  * time posting to the thread than hashing).
@@ -181,8 +172,8 @@ export async function hashFilePrefix(path: string, algorithm: string, length: nu
 }
 
 function create(algorithm: string): { thread: HashThread; id: number; hash: StreamHash } {
-  startHashThread();
-  const thread = current!;
+  if (!current || current.failure) current = new HashThread();
+  const thread = current;
   const id = nextId++;
   thread.post({ op: 'create', id, algorithm });
   const hash: StreamHash = {

@@ -12,7 +12,6 @@ import { runBatch } from '../../client/batch.js';
 import { Session } from '../../client/commands.js';
 import { connect, SIGNAL_LISTENERS, type Connection } from '../../client/connection.js';
 import { ClientError } from '../../client/errors.js';
-import { startHashThread } from '../../client/hash-thread.js';
 import { Progress } from '../../client/progress.js';
 import { askLine, askSecret, canPrompt } from '../../client/prompt.js';
 import { runLine, runShell } from '../../client/shell.js';
@@ -65,8 +64,6 @@ function interruptOnSigint(session: Session): () => void {
 async function run(inv: Invocation): Promise<number> {
   const interactive = canPrompt() && inv.mode !== 'batch';
   const batchText = inv.mode === 'batch' ? await readBatch(inv.values.batch!) : '';
-  // Whatever may verify a transfer gets its hash thread booting while the connection is made.
-  if (!inv.values['no-verify'] && (inv.mode !== 'one-shot' || /^(get|put) /.test(inv.line))) startHashThread();
   const conn = await openConnection(inv, interactive);
   try {
     const session = makeSession(conn, inv);
