@@ -164,7 +164,7 @@ async function get(s: Session, args: string[]): Promise<void> {
   // An existing folder, or a name ending in '/', receives the file under its own name.
   if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isLocalDir(local)))) local = join(local, name);
   if (st.isDirectory()) {
-    const r = await getTree(s.conn, remote, local, s.transfer());
+    const r = await getTree(s.conn, remote, local, s.transfer(), s.progress);
     s.out.say(`${remote}: ${r.files} files, ${r.bytes} bytes`);
   } else await getFile(s.conn, remote, local, s.transfer());
 }
@@ -179,7 +179,7 @@ async function put(s: Session, args: string[]): Promise<void> {
   let remote = s.remote(rest[1] ?? basename(local));
   if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isRemoteDir(s.conn, remote)))) remote = posix.join(remote, basename(local));
   if (dir) {
-    const r = await putTree(s.conn, local, remote, s.transfer());
+    const r = await putTree(s.conn, local, remote, s.transfer(), s.progress);
     s.out.say(`${local}: ${r.files} files, ${r.bytes} bytes`);
   } else await putFile(s.conn, local, remote, s.transfer());
 }

@@ -12,6 +12,9 @@ import { basename } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError, VerifyMismatchError } from './errors.js';
 import type { Progress, ProgressHandle } from './progress.js';
+
+/** What a transfer needs of Progress: a handle per file. */
+export type ProgressStarter = Pick<Progress, 'start'>;
 import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
 import { SegmentVerifier } from './segments.js';
@@ -21,7 +24,7 @@ import { hashFilePrefix, streamHash, type StreamHash } from './hash-thread.js';
 /** What every transfer needs besides the connection. */
 export interface TransferOptions {
   verify: boolean;
-  progress: Progress;
+  progress: ProgressStarter;
   /** Prints an informational line (Resuming..., starting over). */
   say(line: string): void;
   signal?: AbortSignal | undefined;

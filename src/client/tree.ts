@@ -16,7 +16,7 @@ import { join, posix } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
 import { getFile, putFile, type TransferOptions } from './files.js';
-import type { ProgressHandle } from './progress.js';
+import type { Progress } from './progress.js';
 import { remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 
 /** Totals of a tree transfer. */
@@ -34,8 +34,8 @@ export function poolSize(conn: Connection, verify: boolean): number {
 }
 
 /** Downloads the remote folder `remote` as the local folder `local` (created if needed). */
-export async function getTree(conn: Connection, remote: string, local: string, opts: TransferOptions): Promise<TreeResult> {
-  const pool = new FilePool(poolSize(conn, opts.verify), opts);
+export async function getTree(conn: Connection, remote: string, local: string, opts: TransferOptions, progress: Progress): Promise<TreeResult> {
+  const pool = new FilePool(poolSize(conn, opts.verify), opts, progress);
   return pool.around(() => walkGet(conn, remote, local, opts, pool));
 }
 
@@ -55,8 +55,8 @@ async function walkGet(conn: Connection, remote: string, local: string, opts: Tr
 }
 
 /** Uploads the local folder `local` as the remote folder `remote` (created if needed). */
-export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions): Promise<TreeResult> {
-  const pool = new FilePool(poolSize(conn, opts.verify), opts);
+export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions, progress: Progress): Promise<TreeResult> {
+  const pool = new FilePool(poolSize(conn, opts.verify), opts, progress);
   return pool.around(() => walkPut(conn, local, remote, opts, pool));
 }
 
@@ -100,7 +100,9 @@ export class FilePool {
 
   constructor(
     private readonly limit: number,
+    /** The tree's options; deferred lines go out through `progress`. */
     private readonly opts: TransferOptions,
+    private readonly progress: Progress,
   ) {}
 
   /** Runs `walk`, then waits for every file it started; the first failure in listing order wins. */
@@ -128,13 +130,10 @@ export class FilePool {
     const slot: Slot = { out: [], settled: false, failure: null };
     this.slots.push(slot);
     this.running++;
-    const progress = this.opts.progress;
     const opts: TransferOptions = {
       ...this.opts,
       say: (line) => void slot.out.push({ say: line }),
-      progress: Object.assign(Object.create(progress) as typeof progress, {
-        start: (name: string, total: number, offset: number): ProgressHandle => progress.deferred(name, total, offset, (raw) => void slot.out.push({ raw })),
-      }),
+      progress: { start: (name, total, offset) => this.progress.deferred(name, total, offset, (raw) => void slot.out.push({ raw })) },
     };
     void run(opts).then(
       (r) => this.count(r.bytes),
@@ -169,7 +168,7 @@ export class FilePool {
     while (this.printed < this.slots.length && this.slots[this.printed]!.settled) {
       for (const o of this.slots[this.printed]!.out) {
         if ('say' in o) this.opts.say(o.say);
-        else this.opts.progress.write(o.raw);
+        else this.progress.write(o.raw);
       }
       this.printed++;
     }

@@ -23,7 +23,7 @@ function harness(limit: number) {
   const lines: string[] = [];
   const progress = new Progress({ write: (t: string) => void lines.push(...t.split('\n').filter(Boolean)) }, false, () => 0);
   const opts: TransferOptions = { verify: true, progress, say: (l) => void lines.push(l) };
-  const pool = new FilePool(limit, opts);
+  const pool = new FilePool(limit, opts, progress);
   let running = 0;
   let most = 0;
   const make = (name: string, bytes = 10): { fake: Fake; run: (o: TransferOptions) => Promise<{ bytes: number }> } => {
