@@ -12,7 +12,7 @@ import { getFile, putFile, type TransferOptions } from './files.js';
 import { columns, dfLines, type VfsNumbers } from './format.js';
 import type { Progress } from './progress.js';
 import { remoteError } from './remote-ops.js';
-import { getTree, isLocalDir, isRemoteDir, putTree, remoteMkdir } from './tree.js';
+import { getTree, isLocalDir, isRemoteDir, localTreeMarker, putTree, remoteMkdir, remoteTreeMarker } from './tree.js';
 import { SUM_ALGORITHMS, type SumAlgorithm } from './verify.js';
 
 /** Where the session's text goes. */
@@ -161,8 +161,12 @@ async function get(s: Session, args: string[]): Promise<void> {
   if (st.isDirectory() && !recursive) throw new ClientError('COFFER_IS_DIR', `${remote}: is a directory (use get -r)`);
   const name = posix.basename(remote) || 'root';
   let local = rest[1] === undefined ? s.local(name) : s.local(rest[1]);
-  // An existing folder, or a name ending in '/', receives the file under its own name.
-  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isLocalDir(local)))) local = join(local, name);
+  // An existing folder, or a name ending in '/', receives the file under its own name; unless it
+  // is this same folder's unfinished download (tree.ts TREE_MARKER), which the command continues.
+  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isLocalDir(local)))) {
+    const continues = st.isDirectory() && !rest[1].endsWith('/') && (await localTreeMarker(local)) === name;
+    if (!continues) local = join(local, name);
+  }
   if (st.isDirectory()) {
     const r = await getTree(s.conn, remote, local, s.transfer(), s.progress);
     s.out.say(`${remote}: ${r.files} files, ${r.bytes} bytes`);
@@ -177,7 +181,10 @@ async function put(s: Session, args: string[]): Promise<void> {
   const dir = await isLocalDir(local);
   if (dir && !recursive) throw new ClientError('COFFER_IS_DIR', `${local}: is a directory (use put -r)`);
   let remote = s.remote(rest[1] ?? basename(local));
-  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isRemoteDir(s.conn, remote)))) remote = posix.join(remote, basename(local));
+  if (rest[1] !== undefined && (rest[1].endsWith('/') || (await isRemoteDir(s.conn, remote)))) {
+    const continues = dir && !rest[1].endsWith('/') && (await remoteTreeMarker(s.conn, remote)) === basename(local);
+    if (!continues) remote = posix.join(remote, basename(local));
+  }
   if (dir) {
     const r = await putTree(s.conn, local, remote, s.transfer(), s.progress);
     s.out.say(`${local}: ${r.files} files, ${r.bytes} bytes`);

@@ -11,13 +11,13 @@
  * file is started; the ones already moving finish, and the first failure in listing order is
  * the tree's error.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
 import { getFile, putFile, type TransferOptions } from './files.js';
 import type { Progress } from './progress.js';
-import { remoteError, sftpCode, SftpStatus } from './remote-ops.js';
+import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 
 /** Totals of a tree transfer. */
 export interface TreeResult {
@@ -36,7 +36,11 @@ export function poolSize(conn: Connection, verify: boolean): number {
 /** Downloads the remote folder `remote` as the local folder `local` (created if needed). */
 export async function getTree(conn: Connection, remote: string, local: string, opts: TransferOptions, progress: Progress): Promise<TreeResult> {
   const pool = new FilePool(poolSize(conn, opts.verify), opts, progress);
-  return pool.around(() => walkGet(conn, remote, local, opts, pool));
+  await mkdir(local, { recursive: true });
+  await writeFile(join(local, TREE_MARKER), `${posix.basename(remote) || 'root'}\n`).catch(() => undefined);
+  const r = await pool.around(() => walkGet(conn, remote, local, opts, pool));
+  await rm(join(local, TREE_MARKER), { force: true });
+  return r;
 }
 
 async function walkGet(conn: Connection, remote: string, local: string, opts: TransferOptions, pool: FilePool): Promise<void> {
@@ -57,7 +61,11 @@ async function walkGet(conn: Connection, remote: string, local: string, opts: Tr
 /** Uploads the local folder `local` as the remote folder `remote` (created if needed). */
 export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions, progress: Progress): Promise<TreeResult> {
   const pool = new FilePool(poolSize(conn, opts.verify), opts, progress);
-  return pool.around(() => walkPut(conn, local, remote, opts, pool));
+  await remoteMkdir(conn, remote);
+  await writeRemoteMarker(conn, remote, basename(local)).catch(() => undefined);
+  const r = await pool.around(() => walkPut(conn, local, remote, opts, pool));
+  await conn.ops.unlink(posix.join(remote, TREE_MARKER)).catch(() => undefined);
+  return r;
 }
 
 async function walkPut(conn: Connection, local: string, remote: string, opts: TransferOptions, pool: FilePool): Promise<void> {
@@ -176,6 +184,46 @@ export class FilePool {
 
   private async settled(): Promise<void> {
     while (this.running > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/**
+ * The mark of an unfinished tree transfer, a file in the tree's root holding the source folder's
+ * name. An existing destination folder receives a tree under the tree's own name (as OpenSSH's
+ * sftp does), so without it the same command run again after an interruption would start a copy
+ * inside the half-done tree instead of continuing it. Its name ends like a part file's, so the
+ * walks skip it; it is removed once the whole tree is done.
+ */
+export const TREE_MARKER = '.coffer-part';
+
+/** The source folder name of the unfinished tree transfer into remote folder `dir`, or null. */
+export async function remoteTreeMarker(conn: Connection, dir: string): Promise<string | null> {
+  try {
+    const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.READ);
+    try {
+      const buf = Buffer.alloc(4096);
+      const n = await new Promise<number>((resolve, reject) => conn.sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      return buf.subarray(0, n).toString('utf8').trimEnd();
+    } finally {
+      await conn.ops.close(handle).catch(() => undefined);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** The source folder name of the unfinished tree transfer into local folder `dir`, or null. */
+export async function localTreeMarker(dir: string): Promise<string | null> {
+  return readFile(join(dir, TREE_MARKER), 'utf8').then((t) => t.trimEnd(), () => null);
+}
+
+async function writeRemoteMarker(conn: Connection, dir: string, name: string): Promise<void> {
+  const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.TRUNC, { mode: 0o644 });
+  try {
+    const data = Buffer.from(`${name}\n`);
+    await new Promise<void>((resolve, reject) => conn.sftp.write(handle, data, 0, data.length, 0, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    await conn.ops.close(handle).catch(() => undefined);
   }
 }
 

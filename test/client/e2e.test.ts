@@ -397,6 +397,46 @@ describe('resume and verification', () => {
     assert.deepEqual(watch.violations, []);
   });
 
+  test('SIGKILL of put -r and get -r into new folders, the same commands again: they continue in those folders (no copy inside)', async () => {
+    // An existing destination folder receives a tree under the tree's name, as OpenSSH does; the
+    // first run made the destination, so only its marker tells the rerun to continue there.
+    const tree = join(fx.work, 'photos');
+    await mkdir(tree);
+    for (const n of ['a.txt', 'b.txt', 'c.txt']) await writeFile(join(tree, n), `${n}\n`);
+    await makeFile(join(tree, 'big.bin'), 80 * MB);
+    const up = ['put', '-r', tree, ...at(fx, 'album')];
+    const run1 = spawnCoffer(fx, up);
+    const upPart = join(fx.aliceHome, 'album', 'big.bin.coffer-part');
+    await waitFor(() => sizeOf(upPart) >= 16 * MB, 30_000, 'the remote part of big.bin to reach 16 MB');
+    run1.child.kill('SIGKILL');
+    await run1.done;
+    assert.equal(await readFile(join(fx.aliceHome, 'album', '.coffer-part'), 'utf8'), 'photos\n');
+    const run2 = await coffer(fx, up);
+    assert.equal(run2.status, 0, run2.stderr);
+    assert.match(run2.stdout, /^Resuming big\.bin at \d+ bytes$/m);
+    assert.ok(!existsSync(join(fx.aliceHome, 'album', 'photos')), 'no copy inside');
+    for (const n of ['a.txt', 'b.txt', 'c.txt', 'big.bin']) assert.equal(await sha256File(join(fx.aliceHome, 'album', n)), await sha256File(join(tree, n)), n);
+    assert.deepEqual((await readdir(join(fx.aliceHome, 'album'))).sort(), ['a.txt', 'b.txt', 'big.bin', 'c.txt'], 'marker and parts gone');
+
+    const back = join(fx.work, 'album-back');
+    const down = ['get', '-r', ...at(fx, 'album'), back];
+    const run3 = spawnCoffer(fx, down);
+    await waitFor(() => sizeOf(join(back, 'big.bin.coffer-part')) >= 16 * MB, 30_000, 'the local part of big.bin to reach 16 MB');
+    run3.child.kill('SIGKILL');
+    await run3.done;
+    assert.equal(await readFile(join(back, '.coffer-part'), 'utf8'), 'album\n');
+    const run4 = await coffer(fx, down);
+    assert.equal(run4.status, 0, run4.stderr);
+    assert.match(run4.stdout, /^Resuming big\.bin at \d+ bytes$/m);
+    assert.ok(!existsSync(join(back, 'album')), 'no copy inside');
+    assert.deepEqual((await readdir(back)).sort(), ['a.txt', 'b.txt', 'big.bin', 'c.txt']);
+    assert.equal(await sha256File(join(back, 'big.bin')), await sha256File(join(tree, 'big.bin')));
+    // Once done, the same command is OpenSSH's again: the existing folder gets a copy inside.
+    const again = await coffer(fx, up);
+    assert.equal(again.status, 0, again.stderr);
+    assert.ok(existsSync(join(fx.aliceHome, 'album', 'photos', 'big.bin')));
+  });
+
   test('SIGKILL of a running get of 200 MB, rerun: resumes, right sha256, no partial under the final name', async () => {
     const src = join(fx.aliceHome, 'big-down.bin');
     await makeFile(src, 200 * MB);
