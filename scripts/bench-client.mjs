@@ -5,6 +5,7 @@
 //   coffer put / coffer get  (including the sha256 verification every coffer transfer does)
 //   OpenSSH's `sftp -b` put / get with its default cipher, and with -c aes128-gcm@openssh.com
 //   coffer put / get --no-verify (what the verification costs; not part of the target)
+//   coffer and sftp put -r / get -r of a folder of 300 files of 4 KiB (per-file costs; information)
 //   sftp put / get followed by the check a user of OpenSSH would run for the same guarantee:
 //   `sha256sum` of the local copy and, at the same time, of the remote one over `ssh` (Coffer
 //   serves exec sha256sum); for information only, the target is against plain sftp
@@ -30,6 +31,7 @@ const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 const USER = 'bench';
 const GCM = 'aes128-gcm@openssh.com';
+const SMALL_FILES = 300;
 
 const HELP = `usage: npm run bench:client [-- OPTIONS]     (or: node scripts/bench-client.mjs OPTIONS)
 
@@ -205,6 +207,15 @@ async function main() {
   const src = join(base, 'src.bin');
   writeRandomFile(src, size);
   writeRandomFile(join(userHome, 'down.bin'), size);
+  // A folder of small files, here and on the server.
+  const smallDir = join(base, 'small');
+  mkdirSync(smallDir);
+  mkdirSync(join(userHome, 'small'));
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const data = randomBytes(4096);
+    writeFileSync(join(smallDir, `f${i}.bin`), data);
+    writeFileSync(join(userHome, 'small', `f${i}.bin`), data);
+  }
   const env = { ...cleanEnv(), HOME: home, SSH_AUTH_SOCK: '' };
   const coffer = (args) => timed(process.execPath, [join(PROJECT, 'bin/coffer.js'), '-P', String(port), ...args], { env, cwd: base });
   // First contact: trust the host key (coffer writes ~/.ssh/known_hosts; sftp is told not to check).
@@ -227,8 +238,8 @@ async function main() {
     const script = `set -e; ${sftpCmd} >/dev/null; ${sshCmd} > ${q(batch + '.r')} & sha256sum ${q(local)} > ${q(batch + '.l')}; wait $!; [ "$(cut -c1-64 ${q(batch + '.r')})" = "$(cut -c1-64 ${q(batch + '.l')})" ]`;
     return timed('sh', ['-c', script], { env, cwd: base });
   };
-  const rmUp = (name) => rmSync(join(userHome, name), { force: true });
-  const rmDown = (name) => rmSync(join(fast, name), { force: true });
+  const rmUp = (name) => rmSync(join(userHome, name), { force: true, recursive: true });
+  const rmDown = (name) => rmSync(join(fast, name), { force: true, recursive: true });
   const figs = {
     'coffer put': () => (rmUp('up-coffer.bin'), coffer(['put', src, `${USER}@127.0.0.1:up-coffer.bin`])),
     'sftp put': () => (rmUp('up-sftp.bin'), sftp(null, `put ${src} up-sftp.bin`)),
@@ -242,6 +253,11 @@ async function main() {
     // OpenSSH's client with the check a user would add for the same guarantee (information only).
     'sftp put + sha256sum': () => (rmUp('up-sftp-sum.bin'), sftpChecked(`put ${src} up-sftp-sum.bin`, src, 'up-sftp-sum.bin')),
     'sftp get + sha256sum': () => (rmDown('sftp-sum.bin'), sftpChecked(`get down.bin ${join(fast, 'sftp-sum.bin')}`, join(fast, 'sftp-sum.bin'), 'down.bin')),
+    // Per-file costs: a folder of small files each way (into fresh folders every time).
+    [`coffer put -r ${SMALL_FILES} files`]: () => (rmUp('small-coffer'), coffer(['put', '-r', smallDir, `${USER}@127.0.0.1:small-coffer`])),
+    [`sftp put -r ${SMALL_FILES} files`]: () => (rmUp('small-sftp'), sftp(null, `put -r ${smallDir} small-sftp`)),
+    [`coffer get -r ${SMALL_FILES} files`]: () => (rmDown('small-coffer'), coffer(['get', '-r', `${USER}@127.0.0.1:small`, join(fast, 'small-coffer')])),
+    [`sftp get -r ${SMALL_FILES} files`]: () => (rmDown('small-sftp'), sftp(null, `get -r small ${join(fast, 'small-sftp')}`)),
   };
   const times = Object.fromEntries(Object.keys(figs).map((k) => [k, []]));
   const order = Object.keys(figs);
@@ -260,6 +276,9 @@ async function main() {
   const want = { up: await sha256File(src), down: await sha256File(join(userHome, 'down.bin')) };
   for (const f of ['up-coffer.bin', 'up-sftp.bin', 'up-sftp-gcm.bin', 'up-coffer-nv.bin', 'up-sftp-sum.bin']) if ((await sha256File(join(userHome, f))) !== want.up) fail(`${f}: wrong sha256`);
   for (const f of ['coffer.bin', 'sftp.bin', 'sftp-gcm.bin', 'coffer-nv.bin', 'sftp-sum.bin']) if ((await sha256File(join(fast, f))) !== want.down) fail(`${f}: wrong sha256`);
+  for (const [dir, base2] of [[join(userHome, 'small-coffer'), smallDir], [join(userHome, 'small-sftp'), smallDir], [join(fast, 'small-coffer'), join(userHome, 'small')], [join(fast, 'small-sftp'), join(userHome, 'small')]]) {
+    for (let i = 0; i < SMALL_FILES; i++) if (!readFileSync(join(dir, `f${i}.bin`)).equals(readFileSync(join(base2, `f${i}.bin`)))) fail(`${dir}/f${i}.bin: wrong content`);
+  }
   report(o, size, times);
   server.kill('SIGTERM');
   cleanup();
@@ -271,7 +290,7 @@ function report(o, size, times) {
   const rate = (s) => `${(size / MiB / s).toFixed(0)} MiB/s`;
   const rows = [['figure', 'median', 'throughput', 'cpu client', 'cpu server', 'all runs (s)']];
   for (const k of Object.keys(times)) {
-    rows.push([k, `${med[k].toFixed(2)} s`, rate(med[k]), `${median(pick(k, 'client')).toFixed(2)} s`, `${median(pick(k, 'server')).toFixed(2)} s`, pick(k, 'wall').map((x) => x.toFixed(2)).join(' ')]);
+    rows.push([k, `${med[k].toFixed(2)} s`, k.endsWith(' files') ? `${(SMALL_FILES / med[k]).toFixed(0)} files/s` : rate(med[k]), `${median(pick(k, 'client')).toFixed(2)} s`, `${median(pick(k, 'server')).toFixed(2)} s`, pick(k, 'wall').map((x) => x.toFixed(2)).join(' ')]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write('\n' + rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n') + '\n\n');
@@ -302,6 +321,11 @@ function report(o, size, times) {
       `for information: sftp ${dir} followed by sha256sum of both copies (at once, the remote one over ssh) takes ${checked.toFixed(2)} s; ` +
         `coffer ${dir} is ${(checked / med[`coffer ${dir}`]).toFixed(2)}x that (not the target, which is against plain sftp)\n`,
     );
+  }
+  for (const dir of ['put', 'get']) {
+    const c = med[`coffer ${dir} -r ${SMALL_FILES} files`];
+    const d = med[`sftp ${dir} -r ${SMALL_FILES} files`];
+    process.stdout.write(`for information: ${dir} -r of ${SMALL_FILES} files of 4 KiB: coffer ${c.toFixed(2)} s (each file verified), sftp ${d.toFixed(2)} s; coffer is ${(d / c).toFixed(2)}x sftp\n`);
   }
   process.stdout.write(`(${o.sizeMiB} MiB, medians of ${o.rounds}; wall time of each whole command, coffer including sha256 verification unless marked)\n`);
 }
