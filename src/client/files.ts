@@ -12,14 +12,14 @@ import { basename } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError, VerifyMismatchError } from './errors.js';
 import type { Progress, ProgressHandle } from './progress.js';
-
-/** What a transfer needs of Progress: a handle per file. */
-export type ProgressStarter = Pick<Progress, 'start'>;
 import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
 import { SegmentVerifier } from './segments.js';
 import { Download, TransferStopped, Upload, type RangeJob } from './transfer.js';
 import { hashFilePrefix, streamHash, type StreamHash } from './hash-thread.js';
+
+/** What a transfer needs of Progress: a handle per file. */
+export type ProgressStarter = Pick<Progress, 'start'>;
 
 /** What every transfer needs besides the connection. */
 export interface TransferOptions {

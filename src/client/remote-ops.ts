@@ -96,6 +96,14 @@ export class RemoteOps {
       throw err;
     }
   }
+  /** Reads up to `buf.length` bytes at `position` into `buf`; resolves with how many (0 at the end). */
+  read(handle: Buffer, buf: Buffer, position: number): Promise<number> {
+    return this.call((cb) => this.sftp.read(handle, buf, 0, buf.length, position, (err, bytes) => cb(err, bytes)));
+  }
+  /** Writes all of `data` at `position`. */
+  write(handle: Buffer, data: Buffer, position: number): Promise<void> {
+    return this.call<void>((cb) => this.sftp.write(handle, data, 0, data.length, position, (err) => cb(err, undefined)));
+  }
   unlink(path: string): Promise<void> {
     return this.call<void>((cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
   }

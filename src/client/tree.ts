@@ -202,8 +202,7 @@ export async function remoteTreeMarker(conn: Connection, dir: string): Promise<s
     const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.READ);
     try {
       const buf = Buffer.alloc(4096);
-      const n = await new Promise<number>((resolve, reject) => conn.sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-      return buf.subarray(0, n).toString('utf8').trimEnd();
+      return buf.subarray(0, await conn.ops.read(handle, buf, 0)).toString('utf8').trimEnd();
     } finally {
       await conn.ops.close(handle).catch(() => undefined);
     }
@@ -220,8 +219,7 @@ export async function localTreeMarker(dir: string): Promise<string | null> {
 async function writeRemoteMarker(conn: Connection, dir: string, name: string): Promise<void> {
   const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.TRUNC, { mode: 0o644 });
   try {
-    const data = Buffer.from(`${name}\n`);
-    await new Promise<void>((resolve, reject) => conn.sftp.write(handle, data, 0, data.length, 0, (err) => (err ? reject(err) : resolve())));
+    await conn.ops.write(handle, Buffer.from(`${name}\n`), 0);
   } finally {
     await conn.ops.close(handle).catch(() => undefined);
   }
