@@ -128,7 +128,9 @@ export class RequestWriter {
   constructor(
     private readonly sftp: SFTPWrapper,
     private readonly handle: Buffer,
-    private readonly chunk: number,
+    chunk: number,
+    /** Data bytes a slot holds: `chunk`, or less when the whole upload is smaller. */
+    private readonly slotBytes = chunk,
   ) {
     // length, type, id, handle string, offset, data length
     this.head = 4 + 1 + 4 + 4 + handle.length + 8 + 4;
@@ -150,7 +152,7 @@ export class RequestWriter {
     // Data at an aligned offset: V8 copies between differently aligned buffers (the hash ring is
     // shared memory) byte by byte, four times slower.
     const lead = (16 - (this.head % 16)) % 16;
-    const buf = Buffer.allocUnsafe(lead + this.head + this.chunk).subarray(lead);
+    const buf = Buffer.allocUnsafe(lead + this.head + this.slotBytes).subarray(lead);
     const fresh: Slot = { buf, data: buf.subarray(this.head) };
     return fresh;
   }

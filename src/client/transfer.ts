@@ -138,7 +138,8 @@ export class Download extends Pipeline {
   }
 
   private read(pos: number, len: number): void {
-    const buf = this.spare.pop() ?? Buffer.allocUnsafe(this.job.chunk);
+    // Less than a request's worth (a small file, a file's end): a buffer of that size.
+    const buf = this.spare.pop() ?? Buffer.allocUnsafe(len < this.job.chunk ? len : this.job.chunk);
     this.outstanding++;
     this.job.sftp.read(this.job.handle, buf, 0, len, pos, (err, nb) => {
       this.outstanding--;
@@ -223,7 +224,8 @@ export class Upload extends Pipeline {
   constructor(job: RangeJob) {
     super(job);
     this.contiguous = job.start;
-    this.writer = new RequestWriter(job.sftp, job.handle, job.chunk);
+    // A file smaller than one request gets slots of its size, not 255 KiB each (trees of small files).
+    this.writer = new RequestWriter(job.sftp, job.handle, job.chunk, Math.max(1, Math.min(job.chunk, job.end - job.start)));
   }
 
   protected get highwater(): number {
