@@ -7,6 +7,7 @@
  * sends); uploads have the server hash 32 MiB segments as they complete (segments.ts), or the
  * whole part with exec sha256sum when check-file is missing.
  */
+import type { Stats } from 'node:fs';
 import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Connection } from './connection.js';
@@ -91,17 +92,27 @@ export async function getFile(conn: Connection, remote: string, local: string, o
   return { bytes: size, resumedAt: offset };
 }
 
+/** What a caller may already know about an upload (tree.ts). */
+export interface PutHints {
+  /** The local file's stat, just taken. */
+  stats?: Stats;
+  /** The remote folder was created by this command: no part file can be waiting there. */
+  freshFolder?: boolean;
+}
+
 /** Uploads the local file `local` to the remote path `remote` (the final name). */
-export async function putFile(conn: Connection, local: string, remote: string, opts: TransferOptions): Promise<FileResult> {
+export async function putFile(conn: Connection, local: string, remote: string, opts: TransferOptions, hints: PutHints = {}): Promise<FileResult> {
   const name = basename(remote);
-  const st = await stat(local).catch((err: NodeJS.ErrnoException) => {
-    throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
-  });
+  const st =
+    hints.stats ??
+    (await stat(local).catch((err: NodeJS.ErrnoException) => {
+      throw new ClientError('COFFER_LOCAL', `${local}: ${localReason(err)}`);
+    }));
   if (st.isDirectory()) throw new ClientError('COFFER_IS_DIR', `${local}: is a directory (use put -r)`);
   if (!st.isFile()) throw new ClientError('COFFER_LOCAL', `${local}: not a regular file`);
   const size = st.size;
   const part = partName(remote);
-  const partAttrs = await conn.ops.statOrNull(part).catch(() => null);
+  const partAttrs = hints.freshFolder ? null : await conn.ops.statOrNull(part).catch(() => null);
   const plan = await planResume({
     partSize: partAttrs?.isFile() ? partAttrs.size : null,
     sourceSize: size,

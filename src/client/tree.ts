@@ -61,27 +61,28 @@ async function walkGet(conn: Connection, remote: string, local: string, opts: Tr
 /** Uploads the local folder `local` as the remote folder `remote` (created if needed). */
 export async function putTree(conn: Connection, local: string, remote: string, opts: TransferOptions, progress: Progress): Promise<TreeResult> {
   const pool = new FilePool(poolSize(conn, opts.verify), opts, progress);
-  await remoteMkdir(conn, remote);
+  const fresh = await remoteMkdir(conn, remote);
   await writeRemoteMarker(conn, remote, basename(local)).catch(() => undefined);
-  const r = await pool.around(() => walkPut(conn, local, remote, opts, pool));
+  const r = await pool.around(() => walkPut(conn, local, remote, opts, pool, fresh));
   await conn.ops.unlink(posix.join(remote, TREE_MARKER)).catch(() => undefined);
   return r;
 }
 
-async function walkPut(conn: Connection, local: string, remote: string, opts: TransferOptions, pool: FilePool): Promise<void> {
+/** Uploads the contents of `local` into the existing remote folder `remote`; `fresh`: made by this command. */
+async function walkPut(conn: Connection, local: string, remote: string, opts: TransferOptions, pool: FilePool, fresh: boolean): Promise<void> {
   const entries = await readdir(local, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     throw new ClientError('COFFER_LOCAL', `${local}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.code}`);
   });
-  await remoteMkdir(conn, remote);
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (e.name.endsWith('.coffer-part')) continue;
     const from = join(local, e.name);
     const to = posix.join(remote, e.name);
-    if (e.isDirectory()) await walkPut(conn, from, to, opts, pool);
+    if (e.isDirectory()) await walkPut(conn, from, to, opts, pool, await remoteMkdir(conn, to));
     else if (e.isFile()) {
       // A file that cannot be stat'ed goes alone: putFile reports why.
-      const size = await stat(from).then((st) => st.size, () => Infinity);
-      await pool.file(size <= SMALL_FILE, (o) => putFile(conn, from, to, o));
+      const stats = await stat(from).catch(() => undefined);
+      const small = stats !== undefined && stats.size <= SMALL_FILE;
+      await pool.file(small, (o) => putFile(conn, from, to, o, { ...(stats ? { stats } : {}), freshFolder: fresh }));
     } else await pool.say(`Skipping non-regular file ${from}`);
   }
 }
@@ -225,13 +226,14 @@ async function writeRemoteMarker(conn: Connection, dir: string, name: string): P
   }
 }
 
-/** mkdir that accepts an existing folder (and refuses an existing file). */
-export async function remoteMkdir(conn: Connection, path: string): Promise<void> {
+/** mkdir that accepts an existing folder (and refuses an existing file); true when it made the folder. */
+export async function remoteMkdir(conn: Connection, path: string): Promise<boolean> {
   try {
     await new Promise<void>((resolve, reject) => conn.sftp.mkdir(path, { mode: 0o755 }, (err) => (err ? reject(err) : resolve())));
+    return true;
   } catch (err) {
     const st = await conn.ops.statOrNull(path).catch(() => null);
-    if (st?.isDirectory()) return;
+    if (st?.isDirectory()) return false;
     throw remoteError(path, sftpCode(err) === SftpStatus.FAILURE && st ? new Error('File exists') : err);
   }
 }
