@@ -85,10 +85,16 @@ export async function getFile(conn: Connection, remote: string, local: string, o
     await fh.close().catch(() => undefined);
     await conn.ops.close(handle).catch(() => undefined);
   }
-  await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r())).catch((err: unknown) => {
+  // The line ends with its verdict only once the file is in place.
+  let verdict: string;
+  try {
+    verdict = await finish(bar, hash, name, part, () => remoteDigest!.then((r) => r()));
+    await rename(part, local);
+  } catch (err) {
+    bar.fail();
     throw lostInstead(conn, err, name, part);
-  });
-  await rename(part, local);
+  }
+  bar.finish(verdict);
   return { bytes: size, resumedAt: offset };
 }
 
@@ -152,27 +158,26 @@ export async function putFile(conn: Connection, local: string, remote: string, o
     await fh.close().catch(() => undefined);
     if (handle) await withTimeout(conn.ops.close(handle), 3000).catch(() => undefined);
   }
+  // The line ends with its verdict only once the file is in place.
+  let verdict: string;
   try {
-    if (segments) await finishSegments(bar, segments, name, part);
-    else await finish(bar, hash, name, part, () => conn.hasher.hash(part, 'sha256', null, size));
+    verdict = segments ? await finishSegments(bar, segments, name, part) : await finish(bar, hash, name, part, () => conn.hasher.hash(part, 'sha256', null, size));
     await conn.ops.replace(part, remote, 'posix-rename@openssh.com' in conn.extensions).catch((err) => {
       throw remoteError(`rename ${part} to ${remote}`, err);
     });
   } catch (err) {
+    bar.fail();
     throw lostInstead(conn, err, name, part);
   }
+  bar.finish(verdict);
   return { bytes: size, resumedAt: offset };
 }
 
-async function finishSegments(bar: ProgressHandle, segments: SegmentVerifier, name: string, part: string): Promise<void> {
+/** Compares every segment's digests; resolves with the verdict for the file's line. */
+async function finishSegments(bar: ProgressHandle, segments: SegmentVerifier, name: string, part: string): Promise<string> {
   bar.dataDone('verifying');
-  try {
-    await segments.verify(name, part);
-  } catch (err) {
-    bar.fail();
-    throw err;
-  }
-  bar.finish('sha256 OK');
+  await segments.verify(name, part);
+  return 'sha256 OK';
 }
 
 function announce(name: string, plan: ResumePlan, opts: TransferOptions): void {
@@ -190,29 +195,24 @@ function job(conn: Connection, handle: Buffer, local: FileHandle, start: number,
   return { sftp: conn.sftp, handle, local, start, end, chunk: conn.chunk, inflight: conn.inflight, hash, onProgress: (n: number) => bar.update(n), signal: opts.signal, lost: conn.lost };
 }
 
-// Verification: the server's digest of the finished part against the one computed while streaming.
+/**
+ * Verification: the server's digest of the finished part against the one computed while
+ * streaming. Resolves with the verdict for the file's line; the caller ends the line (finish
+ * once the file is in place, fail on any error).
+ */
 async function finish(
   bar: ProgressHandle,
   hash: StreamHash | null,
   name: string,
   part: string,
   remoteDigest: () => Promise<Buffer>,
-): Promise<void> {
-  if (!hash) return bar.finish('(not verified)');
+): Promise<string> {
+  if (!hash) return '(not verified)';
   bar.dataDone('verifying');
-  let remote: Buffer;
-  try {
-    remote = await remoteDigest();
-  } catch (err) {
-    bar.fail();
-    throw err;
-  }
+  const remote = await remoteDigest();
   const local = await hash.digest();
-  if (!local.equals(remote)) {
-    bar.fail();
-    throw new VerifyMismatchError(name, local.toString('hex'), remote.toString('hex'), part);
-  }
-  bar.finish('sha256 OK');
+  if (!local.equals(remote)) throw new VerifyMismatchError(name, local.toString('hex'), remote.toString('hex'), part);
+  return 'sha256 OK';
 }
 
 // The one line for a stopped transfer: why, and what was kept for a resume. Codes survive
