@@ -89,20 +89,25 @@ async function walkPut(conn: Connection, local: string, remote: string, opts: Tr
 
 /** One file of the pool: its output, kept until the files before it have printed theirs. */
 interface Slot {
+  /** Its place in the listing. */
+  seq: number;
   out: Array<{ say: string } | { raw: string }>;
   settled: boolean;
-  failure: { error: unknown } | null;
 }
 
 /**
  * Runs small files up to `limit` at once and large ones alone, and prints what each one says in
  * the order the files were given. Contract: file() resolves once the file is started (a small
  * one) or done (a large one), and throws the first failure so far instead of starting another;
- * around() waits for every started file before it returns or throws.
+ * around() waits for every started file before it returns or throws. Memory and work per file
+ * stay constant: only the unprinted slots are kept (at most `limit` plus the notices between them).
  */
 export class FilePool {
-  private readonly slots: Slot[] = [];
-  private printed = 0;
+  /** Slots not printed yet, in listing order. */
+  private readonly pending: Slot[] = [];
+  private nextSeq = 0;
+  /** The failure earliest in listing order so far. */
+  private failure: { seq: number; error: unknown } | null = null;
   private running = 0;
   private readonly waiters: Array<() => void> = [];
   private readonly result: TreeResult = { files: 0, bytes: 0 };
@@ -119,7 +124,7 @@ export class FilePool {
     let walkError: { error: unknown } | null = null;
     await walk().catch((error: unknown) => (walkError = { error }));
     await this.settled();
-    const first = this.slots.find((s) => s.failure)?.failure ?? walkError;
+    const first = this.failure ?? walkError;
     if (first) throw first.error;
     return this.result;
   }
@@ -136,8 +141,8 @@ export class FilePool {
     }
     while (this.running >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.throwIfFailed();
-    const slot: Slot = { out: [], settled: false, failure: null };
-    this.slots.push(slot);
+    const slot: Slot = { seq: this.nextSeq++, out: [], settled: false };
+    this.pending.push(slot);
     this.running++;
     const opts: TransferOptions = {
       ...this.opts,
@@ -146,7 +151,9 @@ export class FilePool {
     };
     void run(opts).then(
       (r) => this.count(r.bytes),
-      (error: unknown) => (slot.failure = { error }),
+      (error: unknown) => {
+        if (!this.failure || slot.seq < this.failure.seq) this.failure = { seq: slot.seq, error };
+      },
     ).finally(() => {
       slot.settled = true;
       this.running--;
@@ -158,7 +165,7 @@ export class FilePool {
   /** A notice, printed in its place among the files' lines. */
   async say(line: string): Promise<void> {
     this.throwIfFailed();
-    this.slots.push({ out: [{ say: line }], settled: true, failure: null });
+    this.pending.push({ seq: this.nextSeq++, out: [{ say: line }], settled: true });
     this.flush();
   }
 
@@ -168,18 +175,16 @@ export class FilePool {
   }
 
   private throwIfFailed(): void {
-    const failed = this.slots.find((s) => s.failure);
-    if (failed) throw failed.failure!.error;
+    if (this.failure) throw this.failure.error;
   }
 
-  // Prints the output of the settled files at the head of the list.
+  // Prints the output of the settled slots at the head of the list, and forgets them.
   private flush(): void {
-    while (this.printed < this.slots.length && this.slots[this.printed]!.settled) {
-      for (const o of this.slots[this.printed]!.out) {
+    while (this.pending.length > 0 && this.pending[0]!.settled) {
+      for (const o of this.pending.shift()!.out) {
         if ('say' in o) this.opts.say(o.say);
         else this.progress.write(o.raw);
       }
-      this.printed++;
     }
   }
 
