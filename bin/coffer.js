@@ -13,15 +13,13 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
+import codeCache from './code-cache.cjs';
 
 const here = (rel) => fileURLToPath(new URL(rel, import.meta.url));
 const bundle = here('../dist/src/client/coffer.bundle.cjs');
 const cache = here('../dist/src/client/coffer.bundle.cache');
 const modules = here('../dist/src/cli/client/main.js');
-/** The cache file's first bytes, then the bundle's sha256, then V8's data (scripts/write-code-cache.cjs). */
-const MAGIC = Buffer.from('coffer-code-cache-1\n');
-/** CommonJS's function around the bundle's source; the cache was compiled with the same. */
-const wrap = (source) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
+const { MAGIC, wrap } = codeCache;
 const mtime = (path) => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
 function runBundle() {

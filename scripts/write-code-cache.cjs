@@ -5,18 +5,17 @@
 // compilation is switched off only while this process compiles it, so the cache still carries the
 // default flags' hash and a normal `node` accepts it.
 //
-// CACHE is MAGIC, the sha256 of BUNDLE's bytes, then V8's data. bin/coffer.js uses the data only
-// when that hash is the bundle's (V8 itself checks no more than the source's length: a changed
-// bundle of the same length would run the old code) and V8 accepts it (same Node version and
-// flags); otherwise it compiles the bundle as usual. Keep MAGIC and wrap() equal to bin/coffer.js's.
+// CACHE is MAGIC, the sha256 of BUNDLE's bytes, then V8's data (bin/code-cache.cjs, shared with
+// bin/coffer.js). bin/coffer.js uses the data only when that hash is the bundle's (V8 itself checks
+// no more than the source's length: a changed bundle of the same length would run the old code)
+// and V8 accepts it (same Node version and flags); otherwise it compiles the bundle as usual.
 'use strict';
 const { readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { Script } = require('node:vm');
 const v8 = require('node:v8');
 
-const MAGIC = Buffer.from('coffer-code-cache-1\n');
-const wrap = (source) => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
+const { MAGIC, wrap } = require('../bin/code-cache.cjs');
 const [bundle, cache] = process.argv.slice(2);
 if (!bundle || !cache) {
   process.stderr.write('usage: node scripts/write-code-cache.cjs BUNDLE CACHE\n');

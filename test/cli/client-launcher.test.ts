@@ -25,6 +25,7 @@ describe('the coffer launcher', () => {
     try {
       await mkdir(join(root, 'bin'));
       await copyFile(join(PROJECT, 'bin/coffer.js'), join(root, 'bin/coffer.js'));
+      await copyFile(join(PROJECT, 'bin/code-cache.cjs'), join(root, 'bin/code-cache.cjs'));
       await writeFile(join(root, 'package.json'), '{"type":"module"}');
       const write = async (rel: string, text: string) => {
         await mkdir(dirname(join(root, rel)), { recursive: true });
@@ -52,6 +53,7 @@ describe('the coffer launcher', () => {
       await mkdir(join(root, 'bin'));
       await mkdir(join(root, 'dist/src/client'), { recursive: true });
       await copyFile(join(PROJECT, 'bin/coffer.js'), join(root, 'bin/coffer.js'));
+      await copyFile(join(PROJECT, 'bin/code-cache.cjs'), join(root, 'bin/code-cache.cjs'));
       await writeFile(join(root, 'package.json'), '{"type":"module"}');
       const run = () => spawnSync(process.execPath, [join(root, 'bin/coffer.js'), '--debug'], { encoding: 'utf8' });
       const cacheLine = (stderr: string) => /debug: code cache: (.*)/.exec(stderr)?.[1];
