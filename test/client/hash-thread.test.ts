@@ -3,7 +3,8 @@
  * wraps the 16 MiB ring several times in odd-sized pieces, with several hashes interleaved; peek()
  * lets a hash go on; the caller's buffer may be reused right after update(); a file prefix is
  * hashed on the thread and can be fed further; a short or missing file is refused; a hash
- * expected to stay small runs on the calling thread; the thread lets the process end.
+ * expected to stay small, or any hash on a machine of two cores, runs on the calling thread; the
+ * thread lets the process end.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { hashFilePrefix, streamHash } from '../../src/client/hash-thread.js';
+import { INLINE_BYTES, defaultPlace, hashFilePrefix, streamHash } from '../../src/client/hash-thread.js';
 
 const sha = (b: Uint8Array, alg = 'sha256') => createHash(alg).update(b).digest('hex');
 
@@ -24,8 +25,8 @@ describe('hash thread', () => {
   it('hashes 40 MiB fed in odd pieces through the ring, two hashes interleaved, like node:crypto', async () => {
     const a = randomBytes(40 * 1024 * 1024 + 17);
     const b = randomBytes(3 * 1024 * 1024 + 5);
-    const ha = streamHash('sha256');
-    const hb = streamHash('md5');
+    const ha = streamHash('sha256', Infinity, 'thread');
+    const hb = streamHash('md5', Infinity, 'thread');
     const scratch = Buffer.allocUnsafe(1_000_003);
     let pb = 0;
     for (let p = 0; p < a.length; p += scratch.length) {
@@ -44,14 +45,16 @@ describe('hash thread', () => {
     assert.equal(db.toString('hex'), sha(b, 'md5'));
   });
 
-  it('peek gives the digest so far and the hash goes on; an empty hash is the digest of nothing', async () => {
-    const h = streamHash('sha256');
-    h.update(Buffer.from('hello '));
-    assert.equal((await h.peek()).toString('hex'), sha(Buffer.from('hello ')));
-    h.update(Buffer.from('world'));
-    assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('hello world')));
-    assert.equal((await streamHash('sha1').digest()).toString('hex'), sha(Buffer.alloc(0), 'sha1'));
-  });
+  for (const place of ['thread', 'inline'] as const) {
+    it(`peek gives the digest so far and the hash goes on; an empty hash is the digest of nothing (${place})`, async () => {
+      const h = streamHash('sha256', Infinity, place);
+      h.update(Buffer.from('hello '));
+      assert.equal((await h.peek()).toString('hex'), sha(Buffer.from('hello ')));
+      h.update(Buffer.from('world'));
+      assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('hello world')));
+      assert.equal((await streamHash('sha1', Infinity, place).digest()).toString('hex'), sha(Buffer.alloc(0), 'sha1'));
+    });
+  }
 
   it('hashes a file prefix on the thread and continues from there', async () => {
     const data = randomBytes(2 * 1024 * 1024 + 3);
@@ -70,7 +73,7 @@ describe('hash thread', () => {
     await assert.rejects(hashFilePrefix(path, 'sha256', 11), (err: NodeJS.ErrnoException) => err.code === 'COFFER_LOCAL' && /shorter than 11 bytes/.test(err.message));
     await assert.rejects(hashFilePrefix(join(dir, 'missing'), 'sha256', 1), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
     // The thread is still there for the next hash.
-    const h = streamHash('sha256');
+    const h = streamHash('sha256', Infinity, 'thread');
     h.update(Buffer.from('x'));
     assert.equal((await h.digest()).toString('hex'), sha(Buffer.from('x')));
   });
@@ -84,7 +87,15 @@ describe('hash thread', () => {
     assert.equal((await h.digest()).toString('hex'), sha(data));
   });
 
-  it('starts no thread for small hashes (Linux: counts the threads of a fresh process)', { skip: !existsSync('/proc/self/task') && 'no /proc/self/task' }, () => {
+  it('puts larger hashes on the thread only with three cores or more, small ones never', () => {
+    assert.equal(defaultPlace(INLINE_BYTES, 64), 'inline');
+    assert.equal(defaultPlace(INLINE_BYTES + 1, 64), 'thread');
+    assert.equal(defaultPlace(Infinity, 3), 'thread');
+    assert.equal(defaultPlace(Infinity, 2), 'inline');
+    assert.equal(defaultPlace(Infinity, 1), 'inline');
+  });
+
+  it('starts no thread for a hash computed inline, and one for a hash on the thread (Linux: counts the threads of a fresh process)', { skip: !existsSync('/proc/self/task') && 'no /proc/self/task' }, () => {
     const mod = fileURLToPath(new URL('../../src/client/hash-thread.js', import.meta.url));
     const code = [
       `import { readdirSync } from 'node:fs';`,
@@ -92,8 +103,9 @@ describe('hash thread', () => {
       `const threads = () => readdirSync('/proc/self/task').length;`,
       `const before = threads();`,
       `const small = streamHash('sha256', INLINE_BYTES); small.update(Buffer.alloc(INLINE_BYTES)); await small.digest();`,
+      `const inline = streamHash('sha256', Infinity, 'inline'); inline.update(Buffer.alloc(INLINE_BYTES * 4)); await inline.digest();`,
       `const afterSmall = threads();`,
-      `const big = streamHash('sha256', INLINE_BYTES + 1); big.update(Buffer.alloc(10)); await big.digest();`,
+      `const big = streamHash('sha256', INLINE_BYTES + 1, 'thread'); big.update(Buffer.alloc(10)); await big.digest();`,
       `console.log(JSON.stringify({ before, afterSmall, afterBig: threads() }));`,
     ].join('\n');
     const script = join(dir, 'threads.mjs');
@@ -101,14 +113,14 @@ describe('hash thread', () => {
     const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 0, r.stderr);
     const n = JSON.parse(r.stdout) as { before: number; afterSmall: number; afterBig: number };
-    assert.equal(n.afterSmall, n.before, 'no thread for a small hash');
-    assert.ok(n.afterBig > n.before, 'the hash thread for a larger one');
+    assert.equal(n.afterSmall, n.before, 'no thread for hashes computed inline');
+    assert.ok(n.afterBig > n.before, 'the hash thread for one placed there');
   });
 
   it('does not keep the process alive: a hash fed and dropped, or a digest taken, and the process ends', () => {
     const mod = fileURLToPath(new URL('../../src/client/hash-thread.js', import.meta.url));
     for (const tail of ['', 'await h.digest();']) {
-      const code = `const { streamHash } = await import(${JSON.stringify(mod)}); const h = streamHash('sha256'); h.update(Buffer.alloc(100000)); ${tail} console.log('done');`;
+      const code = `const { streamHash } = await import(${JSON.stringify(mod)}); const h = streamHash('sha256', Infinity, 'thread'); h.update(Buffer.alloc(100000)); ${tail} console.log('done');`;
       const script = join(dir, 'alive.mjs');
       writeFileSync(script, code);
       const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
