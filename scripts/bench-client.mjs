@@ -282,8 +282,26 @@ async function main() {
     for (let i = 0; i < SMALL_FILES; i++) if (!readFileSync(join(dir, `f${i}.bin`)).equals(readFileSync(join(base2, `f${i}.bin`)))) fail(`${dir}/f${i}.bin: wrong content`);
   }
   report(o, size, times);
+  caCertsNote(env);
   server.kill('SIGTERM');
   cleanup();
+}
+
+// Node 20 loads the certificates NODE_EXTRA_CA_CERTS names every time it starts, before any of
+// coffer's code runs (nodejs/node#40524), although coffer makes no TLS connection. Where the
+// variable is set, this says what it adds to each coffer command (sftp does not pay it).
+function caCertsNote(env) {
+  if (!env.NODE_EXTRA_CA_CERTS) return;
+  const start = (e) => {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { env: e });
+    return performance.now() - t0;
+  };
+  const without = { ...env };
+  delete without.NODE_EXTRA_CA_CERTS;
+  const [a, b] = [[], []];
+  for (let i = 0; i < 11; i++) a.push(start(env)), b.push(start(without));
+  process.stdout.write(`note: NODE_EXTRA_CA_CERTS is set; Node loads those certificates at every start: ${(median(a) - median(b)).toFixed(0)} ms of each coffer command above (node -e 0: ${median(a).toFixed(0)} ms with it, ${median(b).toFixed(0)} ms without; medians of 11)\n`);
 }
 
 function report(o, size, times) {
