@@ -65,9 +65,9 @@ export const INFLIGHT = 64;
 
 /**
  * Listeners an abort signal of the client may have at once without Node's leak warning: each
- * transfer of a tree (tree.ts moves up to 8 at once) and each of its pending requests listen.
+ * transfer of a tree (tree.ts moves up to 16 at once) and each of its pending requests listen.
  */
-export const SIGNAL_LISTENERS = 64;
+export const SIGNAL_LISTENERS = 128;
 
 /** ssh2 host key algorithms for each known_hosts key type. */
 const HOST_KEY_ALGOS: Record<string, string[]> = { 'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] };

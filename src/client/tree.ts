@@ -28,9 +28,13 @@ export interface TreeResult {
 /** Files up to this size move several at once; larger ones alone. */
 export const SMALL_FILE = 4 * 1024 * 1024;
 
-/** Small files moving at once: with check-file, or none; exec sha256sum costs a channel each (sshd allows 10). */
+/**
+ * Small files moving at once: 16 with check-file, or no verification (300 files of 4 KiB from a
+ * local Coffer: get -r 0.47 -> 0.42 s against 8, put -r 0.60 -> 0.58 s; interleaved medians of 7);
+ * 4 with exec sha256sum, which costs an SSH channel each (sshd allows 10).
+ */
 export function poolSize(conn: Connection, verify: boolean): number {
-  return verify && conn.hasher.method === 'exec' ? 4 : 8;
+  return verify && conn.hasher.method === 'exec' ? 4 : 16;
 }
 
 /** Downloads the remote folder `remote` as the local folder `local` (created if needed). */

@@ -176,7 +176,7 @@ describe('one-shot commands', () => {
     const ok = r.stdout.split('\n').filter((l) => / sha256 OK$/.test(l)).map((l) => l.split(' ')[0]!);
     assert.deepEqual(ok.slice(0, 5), all.slice(0, 5));
     assert.ok(!ok.includes('b05.txt'), r.stdout);
-    // Files already moving when b05 failed finish; no later one starts (8 at once, 40 files).
+    // Files already moving when b05 failed finish; no later one starts (16 at once, 40 files).
     assert.ok(ok.length < all.length, `${ok.length} files printed`);
     const there = new Set(await readdir(join(fx.aliceHome, 'broken')));
     for (const n of all) {
