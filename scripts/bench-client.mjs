@@ -42,12 +42,12 @@ Coffer server on 127.0.0.1, in interleaved rounds; prints medians and the ratio 
 Also, for information: sftp followed by sha256sum of both copies (the remote one over ssh).
 
   --size MIB     file size in MiB (default 512)
-  --rounds N     interleaved rounds (default 3)
+  --rounds N     interleaved rounds (default 5)
   --quick        64 MiB, 1 round
   --help`;
 
 function parseArgs(argv) {
-  const o = { sizeMiB: 512, rounds: 3 };
+  const o = { sizeMiB: 512, rounds: 5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (v) => {
