@@ -162,8 +162,11 @@ export type HashPlace = 'thread' | 'inline';
 /** Fewest cores for which larger hashes go to the hash thread (see the top of this file). */
 export const THREAD_MIN_CORES = 3;
 
+/** This machine's cores, read once (a hash is placed per file, and per segment of an upload). */
+const CORES = availableParallelism();
+
 /** Where a hash expected to see `expected` bytes runs on a machine with `cores` cores. */
-export function defaultPlace(expected: number, cores = availableParallelism()): HashPlace {
+export function defaultPlace(expected: number, cores = CORES): HashPlace {
   return expected > INLINE_BYTES && cores >= THREAD_MIN_CORES ? 'thread' : 'inline';
 }
 
