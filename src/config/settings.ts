@@ -24,6 +24,8 @@ export interface Settings {
   logLevel: LogLevel;
   logFormat: LogFormat;
   defaultQuota: Size;
+  /** Entry limit (files, folders, links) of users added without --files; null = unlimited. */
+  defaultMaxFiles: number | null;
   symlinks: boolean;
   legacyScp: boolean;
   maxHandlesPerSession: number;
@@ -36,11 +38,14 @@ type Spec =
   | { kind: 'int'; min: number; max: number; help: string }
   | { kind: 'bool'; help: string }
   | { kind: 'size'; help: string }
+  | { kind: 'count'; max: number; help: string }
   | { kind: 'host'; help: string }
   | { kind: 'enum'; values: readonly string[]; help: string };
 
 const int = (min: number, max: number, help: string): Spec => ({ kind: 'int', min, max, help });
 const DAY = 86_400;
+/** The largest entry limit accepted (a count, or `unlimited`). */
+export const MAX_FILES = 1_000_000_000_000;
 
 /** Kind, bounds and a one-line description of each setting, in the order the README lists them. */
 export const SETTING_SPECS: Record<SettingName, Spec> = {
@@ -58,6 +63,7 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
   logLevel: { kind: 'enum', values: LOG_LEVELS, help: 'least severe level logged' },
   logFormat: { kind: 'enum', values: ['json', 'pretty'], help: 'json lines, or pretty for people' },
   defaultQuota: { kind: 'size', help: 'quota of users added without --quota' },
+  defaultMaxFiles: { kind: 'count', max: MAX_FILES, help: 'entry limit (files, folders, links) of users added without --files' },
   symlinks: { kind: 'bool', help: 'let users create symlinks (inside their home only)' },
   legacyScp: { kind: 'bool', help: 'serve legacy scp (scp -O, pscp) over exec' },
   maxHandlesPerSession: int(1, 65_536, 'open files and folders per SFTP session'),
@@ -79,6 +85,7 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   banSeconds: 900,
   logLevel: 'info',
   defaultQuota: 1024 ** 3,
+  defaultMaxFiles: 1_000_000,
   symlinks: false,
   legacyScp: true,
   maxHandlesPerSession: 256,
@@ -131,11 +138,22 @@ export function coerce(name: SettingName, raw: unknown): unknown | { problem: st
         return { problem: err instanceof SizeError ? err.message : String(err) };
       }
     }
+    case 'count':
+      return parseCount(raw, spec.max);
     case 'host':
       return fromText && /^[A-Za-z0-9.:_%-]{1,255}$/.test(raw) ? raw : { problem: 'must be a host name or address' };
     case 'enum':
       return fromText && spec.values.includes(raw) ? raw : { problem: `must be one of ${spec.values.join(', ')}` };
   }
+}
+
+/** A whole number of at most `max`, or `unlimited` (null): from JSON or from text. */
+export function parseCount(raw: unknown, max: number = MAX_FILES): number | null | { problem: string } {
+  if (raw === null || (typeof raw === 'string' && /^\s*unlimited\s*$/i.test(raw))) return null;
+  const n = typeof raw === 'string' && /^\s*\d{1,16}\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return { problem: "must be a whole number or 'unlimited'" };
+  if (n > max) return { problem: `must be at most ${max} or 'unlimited'` };
+  return n;
 }
 
 /** True when coerce() refused the value. */

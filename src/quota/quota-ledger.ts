@@ -26,9 +26,10 @@ export interface QuotaLedgerOptions {
   store: UserStore;
   /**
    * Counts a user's usage from disk: the sizes of the regular files in the home, skipping the
-   * inodes for which `skip(dev, ino)` is true (files open for writing, counted by the ledger).
+   * inodes for which `skip(dev, ino)` is true (open files, counted by the ledger), and every
+   * entry (file, folder, link) below the home.
    */
-  recount(user: string, skip: (dev: number, ino: number) => boolean): Promise<number>;
+  recount(user: string, skip: (dev: number, ino: number) => boolean): Promise<{ bytes: number; entries: number }>;
   log: Logger;
   /** How often changed usage is written (ms); default 1000. */
   flushIntervalMs?: number;
@@ -94,6 +95,7 @@ export class QuotaLedger {
       const row = this.opts.store.usage(user);
       if (!row) continue;
       entry.quota.limit = row.quotaBytes;
+      entry.quota.maxFiles = row.maxFiles;
       if (row.epoch !== entry.epoch) void this.recountHeld(user, entry, row.epoch);
     }
   }
@@ -110,11 +112,17 @@ export class QuotaLedger {
     const row = this.opts.store.usage(user);
     if (!row) throw new Error(`user ${user} has no database row`);
     let used = row.usedBytes;
+    let files = row.usedFiles;
     if (row.held) {
-      used = await this.opts.recount(user, () => false);
-      this.opts.log.warn({ event: 'quota-recount', user, before: row.usedBytes, after: used }, 'usage recounted after an unclean stop');
+      const count = await this.opts.recount(user, () => false);
+      used = count.bytes;
+      files = count.entries;
+      this.opts.log.warn(
+        { event: 'quota-recount', user, before: row.usedBytes, after: used, filesBefore: row.usedFiles, filesAfter: files },
+        'usage recounted after an unclean stop',
+      );
     }
-    const entry: Entry = { quota: new UserQuota(user, row.quotaBytes, used), epoch: row.epoch, sessions: 0 };
+    const entry: Entry = { quota: new UserQuota(user, row.quotaBytes, used, row.maxFiles, files), epoch: row.epoch, sessions: 0 };
     this.entries.set(user, entry);
     this.save(user, entry, true);
     return entry;
@@ -124,7 +132,7 @@ export class QuotaLedger {
   private save(user: string, entry: Entry, held: boolean): boolean {
     entry.quota.dirty = false;
     try {
-      if (this.opts.store.saveUsage(user, entry.quota.used, entry.epoch, held)) return true;
+      if (this.opts.store.saveUsage(user, entry.quota.used, entry.quota.usedFiles, entry.epoch, held)) return true;
       // A rescan moved the epoch on: recount here (when still held) and save under the new epoch.
       const row = this.opts.store.usage(user);
       if (row && held) void this.recountHeld(user, entry, row.epoch);
@@ -139,8 +147,8 @@ export class QuotaLedger {
   /**
    * A rescan (coffer-users) moved the usage epoch of a user whose usage this server holds. The
    * command's own count would miss writes that finish between its scan and now, so the server
-   * recounts: files open for writing at their charged size (exact, kept up to date by every
-   * reservation), every other regular file at its size on disk.
+   * recounts: open files at their charged size (exact, kept up to date by every reservation),
+   * every other regular file at its size on disk; entries as found, plus removed files still open.
    */
   private async recountHeld(user: string, entry: Entry, epoch: number): Promise<void> {
     if (entry.recounting) return;
@@ -149,10 +157,15 @@ export class QuotaLedger {
       const quota = entry.quota;
       const onDisk = await this.opts.recount(user, (dev, ino) => quota.isTracked(dev, ino));
       const before = quota.used;
-      quota.used = onDisk + quota.chargedOpen;
+      const filesBefore = quota.usedFiles;
+      quota.used = onDisk.bytes + quota.chargedOpen;
+      quota.usedFiles = onDisk.entries + quota.detachedOpen;
       quota.dirty = true;
       entry.epoch = epoch;
-      this.opts.log.info({ event: 'quota-rescan', user, before, after: quota.used }, 'usage recounted after a rescan');
+      this.opts.log.info(
+        { event: 'quota-rescan', user, before, after: quota.used, filesBefore, filesAfter: quota.usedFiles },
+        'usage recounted after a rescan',
+      );
       if (this.entries.get(user) === entry) this.save(user, entry, true);
     } catch (err) {
       this.opts.log.warn({ event: 'quota-rescan-failed', user, err: (err as Error).message }, 'could not recount usage');

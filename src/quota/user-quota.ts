@@ -1,14 +1,17 @@
 /**
  * One user's disk accounting in the server process, shared by all of that user's sessions.
- * Usage is the sum of the sizes of the regular files in the home. Every growth is reserved before
- * it happens and refused when it would pass the quota; reserve() checks and adds synchronously,
- * so no two sessions can both pass the check for the same bytes (Node runs one at a time).
+ * Usage is the sum of the sizes of the regular files in the home, and the number of its entries
+ * (files, folders, links). Every growth and every new entry is reserved before it happens and
+ * refused when it would pass the limit; the reservation checks and adds synchronously, so no two
+ * sessions can both pass the check for the same bytes or entry (Node runs one at a time).
  *
- * Files open for writing are tracked per inode: `charged` is the size the ledger counts for that
- * file, updated as growth is reserved. Several handles on one file (in any session) share it, so
- * overlapping writes beyond the end are charged once, exactly.
+ * Open files are tracked per inode, read-only ones too: `charged` is the size the ledger counts
+ * for that file, updated as growth is reserved. Several handles on one file (in any session)
+ * share it, so overlapping writes beyond the end are charged once, exactly; and a file removed or
+ * replaced while any handle keeps it on disk stays charged until its last handle closes (SPEC §5).
  */
 import type { Stats } from 'node:fs';
+import { RwLock } from '../util/rw-lock.js';
 
 /** The refusal of a growth that would pass the quota. Its message is what clients see (SPEC §5). */
 export class QuotaExceededError extends Error {
@@ -18,15 +21,16 @@ export class QuotaExceededError extends Error {
   }
 }
 
-/** A file with at least one writable handle open. */
+/** A file with at least one handle open. */
 export class TrackedFile {
-  /** Writable handles open on this inode in this process. */
+  /** Handles open on this inode in this process (read-only ones too). */
   refs = 0;
   /** Writes started and not finished. */
   inflight = 0;
   /**
    * Removed or replaced while open: no longer in the home, but still on the disk until its last
-   * handle closes, so it stays charged (growth included) until then, and is released at that close.
+   * handle closes, so it stays charged (growth included, and its entry) until then, and is
+   * released at that close.
    */
   detached = false;
   /** A write or truncate failed: the charged size may not match the disk until reconciled. */
@@ -56,15 +60,24 @@ export const inodeKey = (dev: number, ino: number): string => `${dev}:${ino}`;
 
 export class UserQuota {
   private readonly files = new Map<string, TrackedFile>();
-  /** Set whenever `used` changes; the ledger persists and clears it. */
+  /** Set whenever `used` or `usedFiles` changes; the ledger persists and clears it. */
   dirty = false;
+  /**
+   * The user's namespace lock, shared by all their sessions: operations that change names in the
+   * home (or may create a file) run exclusive, opens of existing files shared (see LocalVfs).
+   */
+  readonly lock = new RwLock();
 
   constructor(
     readonly user: string,
     /** Quota in bytes; null = unlimited. */
     public limit: number | null,
-    /** Bytes in use: files in the home, plus removed files still held open for writing. */
+    /** Bytes in use: files in the home, plus removed files still held open. */
     public used: number,
+    /** Entry limit (files, folders, links in the home); null = unlimited. */
+    public maxFiles: number | null = null,
+    /** Entries in the home, plus removed files still held open. */
+    public usedFiles = 0,
   ) {}
 
   /** Bytes left before the quota (null = unlimited; 0 when over). */
@@ -87,6 +100,24 @@ export class UserQuota {
     this.dirty = true;
   }
 
+  /** Counts one new entry (file, folder, link), or throws QuotaExceededError and counts nothing. */
+  reserveEntry(): void {
+    if (this.maxFiles !== null && this.usedFiles + 1 > this.maxFiles) throw new QuotaExceededError();
+    this.usedFiles += 1;
+    this.dirty = true;
+  }
+
+  /** Uncounts one entry (it went away, or its creation failed). */
+  releaseEntry(): void {
+    this.usedFiles = Math.max(0, this.usedFiles - 1);
+    this.dirty = true;
+  }
+
+  /** True when one more entry would pass the entry limit. */
+  get entriesFull(): boolean {
+    return this.maxFiles !== null && this.usedFiles >= this.maxFiles;
+  }
+
   /** Corrects usage by `delta` without a quota check (reconciling with what the disk says). */
   adjust(delta: number): void {
     if (delta > 0) this.used += delta;
@@ -95,9 +126,10 @@ export class UserQuota {
   }
 
   /**
-   * Registers one more writable handle on an inode of `size` bytes (its fstat). Writable OPENs
-   * run under serial() with removals, so an inode already unlinked (nlink 0) was deleted outside
-   * Coffer and never credited: it starts detached with its size charged, released at its last close.
+   * Registers one more handle on an inode of `size` bytes (its fstat). OPENs hold the namespace
+   * lock (shared) and removals take it exclusive, so an inode already unlinked (nlink 0) was
+   * deleted outside Coffer and never credited: it starts detached with its size (and its entry)
+   * charged, released at its last close.
    */
   open(dev: number, ino: number, size: number, unlinked = false): TrackedFile {
     const key = inodeKey(dev, ino);
@@ -110,17 +142,13 @@ export class UserQuota {
     return file;
   }
 
-  private tail: Promise<unknown> = Promise.resolve();
-
   /**
-   * Runs `op` after every earlier serial operation of this user has settled. Removals and
+   * Runs `op` alone among this user's namespace operations (exclusive lock). Removals and
    * replacing renames read a size before their unlink or rename; run one at a time, no two of
-   * them can credit the same file.
+   * them can credit the same file, and no OPEN registers a handle between their read and act.
    */
   serial<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(op);
-    this.tail = result.catch(() => undefined);
-    return result;
+    return this.lock.exclusive(op);
   }
 
   /**
@@ -132,11 +160,13 @@ export class UserQuota {
     if (file.refs > 0) return;
     this.files.delete(file.key);
     this.closes += 1;
-    if (file.detached) this.release(file.charged);
-    else if (actualSize !== null) this.adjust(actualSize - file.charged);
+    if (file.detached) {
+      this.release(file.charged);
+      this.releaseEntry();
+    } else if (actualSize !== null) this.adjust(actualSize - file.charged);
   }
 
-  /** The tracked file of an inode, if a writable handle is open on it. */
+  /** The tracked file of an inode, if a handle is open on it. */
   tracked(st: Pick<Stats, 'dev' | 'ino'>): TrackedFile | undefined {
     return this.files.get(inodeKey(st.dev, st.ino));
   }
@@ -158,22 +188,23 @@ export class UserQuota {
 
   /**
    * Runs `act`, which takes a name out of the home (unlink, or a rename over it), and credits the
-   * regular file that name held, once. Call under serial(). `read` is the name's lstat (null when
-   * it is gone); `keep` says a file must not be credited (a rename onto its own other name).
+   * entry that name held and, for a regular file, its bytes, once. Call under serial(). `read` is
+   * the name's lstat (null when it is gone: nothing is credited); `keep` says nothing must be
+   * credited (a rename onto its own other name).
    *
-   * Writable OPENs run under serial() too, so no writer can start on the file meanwhile, but one
+   * OPENs take the namespace lock too, so no handle can be opened on the file meanwhile, but one
    * already open can still write and close: the lstat may then be older than the size its close
    * settled (found by the fuzzer). So a tracked file is held across `act` (its close cannot settle
-   * it in between; it is released at its last close, with its growth), and a file read untracked
-   * after a close happened is read again, its size now final. With other names left (nlink > 1)
-   * the inode stays in the home and nothing is credited.
+   * it in between); once gone from the home it stays charged, bytes and entry, until its last
+   * handle closes. A file read untracked after a close happened is read again, its size now
+   * final. With other names left (nlink > 1) the inode stays in the home: only the entry goes.
    */
   async leaving(read: () => Promise<Stats | null>, act: () => Promise<void>, keep: (st: Stats) => boolean = () => false): Promise<void> {
     const closes = this.closes;
     let st = await read();
-    let held = st?.isFile() ? this.tracked(st) : undefined;
+    const held = st?.isFile() ? this.tracked(st) : undefined;
     if (st?.isFile() && !held && this.closes !== closes) st = await read();
-    if (!st?.isFile() || keep(st)) return act();
+    if (!st || keep(st)) return act();
     if (held) held.refs += 1;
     try {
       await act();
@@ -181,25 +212,33 @@ export class UserQuota {
       if (held) this.close(held, null);
       throw err;
     }
-    if (held) {
-      if (st.nlink <= 1) held.detached = true;
-      this.close(held, null);
-    } else if (st.nlink <= 1) this.release(st.size);
+    const lastName = st.isFile() && st.nlink <= 1;
+    if (held && lastName) held.detached = true; // bytes and entry go at its last close
+    else this.releaseEntry();
+    if (held) this.close(held, null);
+    else if (lastName) this.release(st.size);
   }
 
-  /** Sum of the charged sizes of every file open for writing (detached ones included). */
+  /** Sum of the charged sizes of every open file (detached ones included). */
   get chargedOpen(): number {
     let sum = 0;
     for (const f of this.files.values()) sum += f.charged;
     return sum;
   }
 
-  /** True when a writable handle is open on the inode (a recount takes its charged size). */
+  /** Open files no longer in the home: each still counts as an entry until its last close. */
+  get detachedOpen(): number {
+    let n = 0;
+    for (const f of this.files.values()) if (f.detached) n += 1;
+    return n;
+  }
+
+  /** True when a handle is open on the inode (a recount takes its charged size). */
   isTracked(dev: number, ino: number): boolean {
     return this.files.has(inodeKey(dev, ino));
   }
 
-  /** Number of files with writable handles open (for tests and diagnostics). */
+  /** Number of files with handles open (for tests and diagnostics). */
   get openFiles(): number {
     return this.files.size;
   }

@@ -5,6 +5,7 @@
  * status 1. With no path (or `-`) they hash standard input, which is how rclone detects them.
  */
 import type { ServerChannel } from 'ssh2';
+import type { UserQuota } from '../quota/user-quota.js';
 import { toStatus } from '../sftp/status.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
@@ -104,11 +105,15 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
 
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
   let status = 0;
+  let quota: UserQuota | undefined;
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
     const { files, binary } = fileArguments(name, args);
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks });
+    // With the user's quota: the files it holds open are registered, so one removed meanwhile
+    // stays charged until the hash lets go of it (SPEC §5).
+    quota = await ctx.ledger.acquire(ctx.user);
+    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
     for (const file of files) {
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,
       // or a hash worker that yields to busy sessions): the idle timeout must not end it, and
@@ -128,6 +133,8 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     status = 1;
     const prefix = err instanceof ShellWordsError ? `${command.trimStart().split(/[\s'"\\]/)[0]}: ` : '';
     channel.stderr.write(`${prefix}${(err as Error).message}\n`);
+  } finally {
+    if (quota) ctx.ledger.release(ctx.user);
   }
   channel.exit(status);
   channel.end();

@@ -63,7 +63,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const scrypt = options.scrypt ?? CURRENT_PARAMS;
   // Make the dummy hash now, so the first unknown user does not take twice as long.
   await verifyPassword('', null, scrypt);
-  const ledger = new QuotaLedger({ store, log, recount: async (user, skip) => (await countUsage(homeDir(config.paths, user), skip)).bytes });
+  const ledger = new QuotaLedger({ store, log, recount: async (user, skip) => countUsage(homeDir(config.paths, user), skip) });
   const state: ServerState = {
     config,
     store,

@@ -54,6 +54,12 @@ export const MIGRATIONS: readonly string[] = [
   // next start means it died holding it, and the usage is recounted from disk.
   `ALTER TABLE users ADD COLUMN usage_epoch INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE users ADD COLUMN usage_held INTEGER NOT NULL DEFAULT 0;`,
+  // The entry limit (SPEC §4-§5): max_files NULL = unlimited, used_files the entries in the home.
+  // Users from before it get the default limit, and usage_held = 1 so their home is recounted
+  // (entries too) before their next session; `coffer-users rescan` counts them at once.
+  `ALTER TABLE users ADD COLUMN max_files INTEGER;
+   ALTER TABLE users ADD COLUMN used_files INTEGER NOT NULL DEFAULT 0;
+   UPDATE users SET max_files = 1000000, usage_held = 1;`,
 ];
 
 /** Opens (creating if needed) the database file and brings its schema up to date. */

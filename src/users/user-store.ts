@@ -22,6 +22,10 @@ export interface User {
   /** null = unlimited. */
   quotaBytes: number | null;
   usedBytes: number;
+  /** Entry limit (files, folders, links); null = unlimited. */
+  maxFiles: number | null;
+  /** Entries in the home. */
+  usedFiles: number;
   disabled: boolean;
   createdAt: string;
   lastLoginAt: string | null;
@@ -32,6 +36,8 @@ export interface User {
 export interface UsageRow {
   usedBytes: number;
   quotaBytes: number | null;
+  usedFiles: number;
+  maxFiles: number | null;
   /** Bumped by each rescan. */
   epoch: number;
   /** A server holds (or died holding) this usage in memory. */
@@ -43,9 +49,12 @@ export interface NewUser {
   name: string;
   passwordHash: string | null;
   quotaBytes: number | null;
+  /** Entry limit; absent or null = unlimited. */
+  maxFiles?: number | null;
   disabled: boolean;
   keys: PublicKey[];
   usedBytes?: number;
+  usedFiles?: number;
 }
 
 interface UserRow {
@@ -54,6 +63,8 @@ interface UserRow {
   password_hash: string | null;
   quota_bytes: number | null;
   used_bytes: number;
+  max_files: number | null;
+  used_files: number;
   disabled: number;
   created_at: string;
   last_login_at: string | null;
@@ -114,8 +125,8 @@ export class UserStore {
       if (this.find(user.name)) throw new InputError(`user '${user.name}' already exists`);
       const now = new Date().toISOString();
       const { lastInsertRowid } = this.db
-        .prepare('INSERT INTO users (name, password_hash, quota_bytes, used_bytes, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(user.name, user.passwordHash, user.quotaBytes, user.usedBytes ?? 0, user.disabled ? 1 : 0, now);
+        .prepare('INSERT INTO users (name, password_hash, quota_bytes, used_bytes, max_files, used_files, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(user.name, user.passwordHash, user.quotaBytes, user.usedBytes ?? 0, user.maxFiles ?? null, user.usedFiles ?? 0, user.disabled ? 1 : 0, now);
       this.insertKeys(Number(lastInsertRowid), user.keys, now);
       const added = this.get(user.name);
       alongside?.(added);
@@ -146,37 +157,53 @@ export class UserStore {
     this.update(name, 'quota_bytes', bytes);
   }
 
+  /** Sets the entry limit (null = unlimited). */
+  setMaxFiles(name: string, count: number | null): void {
+    this.update(name, 'max_files', count);
+  }
+
   setDisabled(name: string, disabled: boolean): void {
     this.update(name, 'disabled', disabled ? 1 : 0);
   }
 
   /**
-   * Sets the usage counter from a count of the disk (rescan) and bumps the usage epoch, so a
-   * running server notices and adopts it instead of overwriting it with its own figure.
+   * Sets the usage counters from a count of the disk (rescan) and bumps the usage epoch, so a
+   * running server notices and recounts instead of overwriting them with its own figures.
    */
-  setUsedBytes(name: string, bytes: number): void {
-    const { changes } = this.db.prepare('UPDATE users SET used_bytes = ?, usage_epoch = usage_epoch + 1 WHERE name = ?').run(bytes, name);
+  setUsage(name: string, bytes: number, files: number): void {
+    const { changes } = this.db
+      .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_epoch = usage_epoch + 1 WHERE name = ?')
+      .run(bytes, files, name);
     if (changes === 0) throw new NoSuchUserError(name);
   }
 
   /** What the quota ledger needs of a user's row, or undefined if the user is gone. */
   usage(name: string): UsageRow | undefined {
     const row = this.db
-      .prepare<[string], { used_bytes: number; quota_bytes: number | null; usage_epoch: number; usage_held: number }>(
-        'SELECT used_bytes, quota_bytes, usage_epoch, usage_held FROM users WHERE name = ?',
+      .prepare<[string], Pick<UserRow, 'used_bytes' | 'quota_bytes' | 'used_files' | 'max_files'> & { usage_epoch: number; usage_held: number }>(
+        'SELECT used_bytes, quota_bytes, used_files, max_files, usage_epoch, usage_held FROM users WHERE name = ?',
       )
       .get(name);
-    return row && { usedBytes: row.used_bytes, quotaBytes: row.quota_bytes, epoch: row.usage_epoch, held: row.usage_held !== 0 };
+    return (
+      row && {
+        usedBytes: row.used_bytes,
+        quotaBytes: row.quota_bytes,
+        usedFiles: row.used_files,
+        maxFiles: row.max_files,
+        epoch: row.usage_epoch,
+        held: row.usage_held !== 0,
+      }
+    );
   }
 
   /**
-   * The quota ledger's write: stores `used` only if no rescan happened since `epoch` was read.
+   * The quota ledger's write: stores `used` bytes and `files` entries only if no rescan happened since `epoch` was read.
    * Returns false when the epoch moved on (the caller must reload).
    */
-  saveUsage(name: string, used: number, epoch: number, held: boolean): boolean {
+  saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): boolean {
     const { changes } = this.db
-      .prepare('UPDATE users SET used_bytes = ?, usage_held = ? WHERE name = ? AND usage_epoch = ?')
-      .run(used, held ? 1 : 0, name, epoch);
+      .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_held = ? WHERE name = ? AND usage_epoch = ?')
+      .run(used, files, held ? 1 : 0, name, epoch);
     return changes > 0;
   }
 
@@ -250,6 +277,8 @@ export class UserStore {
       passwordHash: r.password_hash,
       quotaBytes: r.quota_bytes,
       usedBytes: r.used_bytes,
+      maxFiles: r.max_files,
+      usedFiles: r.used_files,
       disabled: r.disabled !== 0,
       createdAt: r.created_at,
       lastLoginAt: r.last_login_at,

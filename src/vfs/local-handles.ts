@@ -20,23 +20,31 @@ export function checkOwnership(attrs: SetAttrs, current: Stats): void {
 /** Permission bits a client may set: 0777, never setuid, setgid or sticky (SPEC §5). */
 export const permissionBits = (mode: number): number => mode & 0o777;
 
-/** Quota accounting of a writable file: the user's quota and the file's tracked entry. */
+/** Quota accounting of an open file: the user's quota and the file's tracked entry. */
 export interface FileAccount {
   quota: UserQuota;
   file: TrackedFile;
+  /** Opened for writing: its writes and truncates are charged (a read-only fd refuses them). */
+  writable: boolean;
 }
 
 /**
- * An open regular file on a FileHandle. A writable one carries its FileAccount: growth is
- * reserved before each write, and a failed write or truncate is reconciled with fstat so the
- * ledger never drifts from the disk (ENOSPC is not a quota event).
+ * An open regular file on a FileHandle, with its FileAccount when the session has a quota (every
+ * handle is registered, so a removal cannot credit a file a handle still holds). On a writable
+ * one, growth is reserved before each write, and a failed write or truncate is reconciled with
+ * fstat so the ledger never drifts from the disk (ENOSPC is not a quota event).
  */
 export class LocalFile implements VfsFile {
+  /** The account when writes are charged; null for read-only or unaccounted handles. */
+  private readonly charging: FileAccount | null;
+
   constructor(
     private readonly fh: FileHandle,
     readonly append: boolean,
     private readonly account: FileAccount | null = null,
-  ) {}
+  ) {
+    this.charging = account?.writable ? account : null;
+  }
 
   async read(offset: number, length: number): Promise<Buffer | null> {
     const buf = Buffer.allocUnsafe(length);
@@ -51,7 +59,7 @@ export class LocalFile implements VfsFile {
   async write(offset: number, data: Buffer): Promise<void> {
     // pwrite of nothing does not extend the file, so an empty write past the end charges nothing.
     if (data.length === 0) return;
-    const acct = this.account;
+    const acct = this.charging;
     if (!acct) return this.writeAll(offset, data);
     // An append handle writes at the end: its growth is the whole write.
     acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
@@ -86,7 +94,7 @@ export class LocalFile implements VfsFile {
   }
 
   reserveWrite(offset: number, length: number): void {
-    const acct = this.account;
+    const acct = this.charging;
     if (!acct || length <= 0) return;
     const { quota, file } = acct;
     if (this.append) {
@@ -112,7 +120,7 @@ export class LocalFile implements VfsFile {
 
   /** After a failure: when no other write is under way, charge what the disk really holds. */
   private async reconcileIfIdle(selfInflight: number): Promise<void> {
-    const acct = this.account;
+    const acct = this.charging;
     if (!acct || acct.file.detached) return;
     const actual = await this.settledSize(selfInflight);
     if (actual === null || acct.file.detached) return;
@@ -159,7 +167,7 @@ export class LocalFile implements VfsFile {
 
   /** Truncates or extends the file to `size`, charging growth and crediting shrinking. */
   async truncateTo(size: number): Promise<void> {
-    const acct = this.account;
+    const acct = this.charging;
     if (!acct) return this.fh.truncate(size);
     acct.quota.resize(acct.file, size, true);
     await this.change(acct, true, () => this.fh.truncate(size));
@@ -173,7 +181,8 @@ export class LocalFile implements VfsFile {
     const acct = this.account;
     if (acct) {
       // Only a failed write or truncate (or a short copy) can leave the charged size off the
-      // disk's: read the size then. It counts only if this is still the last handle after the read.
+      // disk's: read the size then, whichever handle closes last (a read-only one too). It counts
+      // only if this is still the last handle after the read.
       const f = acct.file;
       const actual = f.refs === 1 && (f.suspect || f.racy) && !f.detached ? await this.settledSize(0) : null;
       acct.quota.close(f, f.refs === 1 ? actual : null);

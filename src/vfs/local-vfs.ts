@@ -65,6 +65,32 @@ async function linkTarget(dir: string, text: string): Promise<string> {
 }
 
 /**
+ * Opens `path` with CREAT (`how`), counting the entry when the file is new: an exclusive create
+ * first (the common case, one call), then, if the name exists, an open of what is there. Past the
+ * entry limit only an existing file can be opened (QuotaExceededError when there is none).
+ */
+async function createCounted(path: string, how: number, mode: number, quota: UserQuota): Promise<FileHandle> {
+  if (how & O_EXCL || !quota.entriesFull) {
+    quota.reserveEntry();
+    try {
+      return await open(path, how | O_EXCL, mode);
+    } catch (err) {
+      quota.releaseEntry();
+      if (how & O_EXCL || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  try {
+    return await open(path, how & ~O_CREAT, mode);
+  } catch (err) {
+    // No such file: past the limit, or the name went away between the two calls (a program
+    // outside Coffer): create it, counted, or refuse it.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    quota.reserveEntry();
+    return open(path, how | O_EXCL, mode).catch((e: unknown) => (quota.releaseEntry(), Promise.reject(e)));
+  }
+}
+
+/**
  * statvfs numbers that show a quota as the filesystem (as SFTPGo does), so `df` in OpenSSH's sftp
  * prints Size = quota, Used = usage, Avail = the rest: block size 4096, halved while the quota
  * would be fewer than 16 blocks; blocks = quota / bsize; free = (quota - used) / bsize.
@@ -102,12 +128,15 @@ export class LocalVfs implements Vfs {
    * ftruncate after that fstat, so the quota is credited with the size the file really had.
    */
   async open(path: string, flags: OpenFlags, attrs: SetAttrs = {}): Promise<VfsFile> {
-    // A writable OPEN registers its inode with the quota, and an OPEN with CREAT may create a
-    // file: both run under the user's lock with removals and renames (see namespaceOp), so no
-    // rename swaps a folder for a symlink between the jail check and the open, and no removal
-    // sees the registration half done (the fuzzer found credits lost that way).
+    // An OPEN with CREAT may create a file, and a writable one may truncate: both run alone among
+    // the user's namespace operations (see namespaceOp), so no rename swaps a folder for a symlink
+    // between the jail check and the open. Every OPEN registers its inode with the quota, under
+    // the lock at least shared, so no removal runs between its read and its act while a handle is
+    // being registered (the fuzzer found credits lost that way), and a file removed while open
+    // stays charged until its last handle closes.
     if (flags.write || flags.append || flags.trunc || flags.creat) return this.namespaceOp(() => this.openNow(path, flags, attrs));
-    return this.openNow(path, flags, attrs);
+    const quota = this.options.quota;
+    return quota ? quota.lock.shared(() => this.openNow(path, flags, attrs)) : this.openNow(path, flags, attrs);
   }
 
   /**
@@ -129,17 +158,19 @@ export class LocalVfs implements Vfs {
     if (r.name === '') throw new VfsError('NOT_A_FILE', 'Is a directory');
     const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_FILE_MODE;
     const how = openMode(flags) & ~O_TRUNC;
+    const quota = this.options.quota;
     let fh: FileHandle;
     try {
-      fh = await open(r.path, how, mode);
+      fh = quota && flags.creat ? await createCounted(r.path, how, mode, quota) : await open(r.path, how, mode);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const viaLink = code === 'ELOOP' || (code === 'EEXIST' && (await lstat(r.path).catch(() => null))?.isSymbolicLink());
       if (!viaLink) throw openError(err);
-      // The last component is a symlink: follow it only to a regular file inside the home.
+      // The last component is a symlink: follow it only to a regular file inside the home, which
+      // exists (no CREAT: a file created there would escape the entry count).
       const target = await this.jail.existing(vpath, true);
       requireFile(await lstat(target));
-      fh = await open(target, how, mode).catch((e: unknown) => Promise.reject(openError(e)));
+      fh = await open(target, how & ~(O_CREAT | O_EXCL), mode).catch((e: unknown) => Promise.reject(openError(e)));
     }
     try {
       await this.jail.verifyFd(fh.fd);
@@ -156,14 +187,15 @@ export class LocalVfs implements Vfs {
     requireFile(st);
     const quota = this.options.quota;
     const writable = flags.write || flags.append || flags.trunc;
-    if (!quota || !writable) {
+    if (!quota) {
       if (flags.trunc && st.size > 0) await fh.truncate(0);
       return new LocalFile(fh, flags.append);
     }
     // Registered first, so concurrent size changes of this inode share one charged size and no
-    // two of them credit the same bytes (the fuzzer's concurrent-TRUNC finding).
+    // two of them credit the same bytes (the fuzzer's concurrent-TRUNC finding); read-only
+    // handles too, so a removal while they are open leaves the file charged (SPEC §5).
     const file = quota.open(st.dev, st.ino, st.size, st.nlink === 0);
-    const local = new LocalFile(fh, flags.append, { quota, file });
+    const local = new LocalFile(fh, flags.append, { quota, file, writable });
     try {
       if (flags.trunc && (st.size > 0 || file.charged > 0)) await local.truncateTo(0);
     } catch (err) {
@@ -193,8 +225,20 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('EXISTS', 'File exists');
-      await mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE);
+      await this.counted(() => mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
     });
+  }
+
+  /** Runs `create`, which makes one entry, with that entry reserved (refused past the limit). */
+  private async counted(create: () => Promise<unknown>): Promise<void> {
+    const quota = this.options.quota;
+    quota?.reserveEntry();
+    try {
+      await create();
+    } catch (err) {
+      quota?.releaseEntry();
+      throw err;
+    }
   }
 
   rmdir(path: string): Promise<void> {
@@ -202,6 +246,7 @@ export class LocalVfs implements Vfs {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
       await rmdir(r.path);
+      this.options.quota?.releaseEntry();
     });
   }
 
@@ -213,7 +258,7 @@ export class LocalVfs implements Vfs {
       if (!st) throw notFound();
       if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
       const quota = this.options.quota;
-      if (!quota || !st.isFile()) return unlink(r.path);
+      if (!quota) return unlink(r.path);
       await quota.leaving(
         () => lstat(r.path).catch(() => null),
         () => unlink(r.path),
@@ -346,14 +391,17 @@ export class LocalVfs implements Vfs {
     if (vtarget === null) throw new VfsError('DENIED', 'Symlinks may only point inside your home');
     // Stored relative to the link's real folder, so it never holds a host path; where it leads is
     // checked again at every access (the link may be moved later).
-    await symlink(relative(r.dir, join(this.jail.root, vtarget)) || '.', r.path);
+    await this.counted(() => symlink(relative(r.dir, join(this.jail.root, vtarget)) || '.', r.path));
   }
 
   async statvfs(path: string): Promise<SpaceInfo> {
     await this.jail.existing(normalizePath(path), true);
     const disk = await statfs(this.jail.root);
     const quota = this.options.quota;
-    return quota && quota.limit !== null ? quotaSpace(quota.limit, quota.used, disk) : disk;
+    if (!quota) return disk;
+    const space = quota.limit !== null ? quotaSpace(quota.limit, quota.used, disk) : disk;
+    // The entry limit shows as the filesystem's inodes (files / free files), as SFTPGo does.
+    return quota.maxFiles !== null ? { ...space, files: quota.maxFiles, ffree: Math.max(0, quota.maxFiles - quota.usedFiles) } : space;
   }
 
   /** The real host folder of the home (for logs and tests; never sent to a client). */

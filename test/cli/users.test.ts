@@ -70,7 +70,7 @@ describe('coffer-users add and list (the issue\'s done-when)', () => {
     assertOk(list);
     const row = list.stdout.split('\n').find((l) => l.startsWith('alice '));
     assert.ok(row, list.stdout);
-    assert.match(row, /^alice\s+10\.0 MiB\s+0 B\s+10\.0 MiB\s+yes\s+0\s+no\s+never$/);
+    assert.match(row, /^alice\s+10\.0 MiB\s+0 B\s+10\.0 MiB\s+0 \/ 1000000\s+yes\s+0\s+no\s+never$/);
   });
 
   test('the home is created with mode 0700 and the database with mode 0600', () => {
@@ -92,9 +92,9 @@ describe('coffer-users add and list (the issue\'s done-when)', () => {
     assertOk(r);
     const list = JSON.parse(r.stdout);
     assert.equal(list.length, 1);
-    assert.deepEqual(Object.keys(list[0]).sort(), ['createdAt', 'disabled', 'hasPassword', 'keys', 'lastLoginAt', 'name', 'quotaBytes', 'usedBytes']);
+    assert.deepEqual(Object.keys(list[0]).sort(), ['createdAt', 'disabled', 'hasPassword', 'keys', 'lastLoginAt', 'maxFiles', 'name', 'quotaBytes', 'usedBytes', 'usedFiles']);
     assert.deepEqual({ ...list[0], createdAt: typeof list[0].createdAt }, {
-      name: 'alice', quotaBytes: 10 * 1024 * 1024, usedBytes: 0, disabled: false, keys: [],
+      name: 'alice', quotaBytes: 10 * 1024 * 1024, usedBytes: 0, maxFiles: 1_000_000, usedFiles: 0, disabled: false, keys: [],
       hasPassword: true, createdAt: 'string', lastLoginAt: null,
     });
     assert.ok(!Number.isNaN(Date.parse(list[0].createdAt)));
@@ -245,8 +245,12 @@ describe('remove, purge, re-add and rescan', () => {
     execFileSync('mkfifo', [join(home, 'fifo')]);
     const r = users(['rescan', 'erin']);
     assertOk(r);
-    assert.match(r.stdout, /^erin: used 0 B -> 3\.3 KiB \(3345 bytes in 2 files\)$/m);
+    // Entries: every name below the home (files, folders, links, the FIFO), as find(1) lists them.
+    const names = execFileSync('find', [home, '-mindepth', '1'], { encoding: 'utf8' }).trim().split('\n').length;
+    assert.equal(names, 8);
+    assert.match(r.stdout, /^erin: used 0 B -> 3\.3 KiB \(3345 bytes in 2 files\), entries 0 -> 8$/m);
     assert.equal(showJson(users, 'erin').usedBytes, 3345);
+    assert.equal(showJson(users, 'erin').usedFiles, 8);
     const du = execFileSync('du', ['-b', '--apparent-size', '-s', '--exclude=link-*', '--exclude=fifo', home], { encoding: 'utf8' });
     assert.ok(Number(du.split('\t')[0]) >= 3345);
   });
@@ -259,7 +263,7 @@ describe('remove, purge, re-add and rescan', () => {
     assertOk(users(['add', 'fay', '--no-password', '--key', `${ed}.pub`]));
     const r = users(['rescan']);
     assertOk(r);
-    assert.match(r.stdout, /^erin: used 3\.3 KiB -> 3\.3 KiB \(3355 bytes in 3 files\)$/m);
+    assert.match(r.stdout, /^erin: used 3\.3 KiB -> 3\.3 KiB \(3355 bytes in 3 files\), entries 8 -> 309$/m);
     assert.match(r.stdout, /^fay: used 0 B -> 0 B/m);
   });
 
@@ -271,8 +275,9 @@ describe('remove, purge, re-add and rescan', () => {
     assertRefused(users(['show', 'erin']), /no such user 'erin'/);
     const again = users(['add', 'erin', '--no-password', '--key', `${ec}.pub`]);
     assertOk(again);
-    assert.match(again.stdout, /existing folder kept, 3\.3 KiB in use/);
+    assert.match(again.stdout, /existing folder kept, 3\.3 KiB in use, 309 entries/);
     assert.equal(showJson(users, 'erin').usedBytes, 3355);
+    assert.equal(showJson(users, 'erin').usedFiles, 309);
   });
 
   test('remove --purge deletes the home, and not what its symlinks point to', () => {

@@ -68,6 +68,7 @@ describe('defaults', () => {
       logLevel: 'info',
       logFormat: 'json',
       defaultQuota: 1024 ** 3,
+      defaultMaxFiles: 1_000_000,
       symlinks: false,
       legacyScp: true,
       maxHandlesPerSession: 256,

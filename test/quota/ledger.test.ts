@@ -214,7 +214,7 @@ describe('QuotaLedger', () => {
       recount: async (user, skip) => {
         recounts.push(user);
         skips.push(skip);
-        return disk.get(user) ?? 0;
+        return { bytes: disk.get(user) ?? 0, entries: 0 };
       },
     });
   const row = (name: string) => cli.usage(name)!;
@@ -295,7 +295,7 @@ describe('QuotaLedger', () => {
     const f = openF(q, 1, 0);
     q.resize(f, 40, false); // a file open for writing, 40 bytes charged (some maybe not on disk yet)
     disk.set('alice', 250); // what the server's own recount finds in the other files
-    cli.setUsedBytes('alice', 999); // coffer-users rescan: its own figure is not taken as is
+    cli.setUsage('alice', 999, 0); // coffer-users rescan: its own figure is not taken as is
     ledger.refresh();
     await waitFor(() => q.used === 290, 2000, 'the recount');
     assert.equal(skips.at(-1)!(7, 1), true, 'the open file is skipped on disk and counted by its charge');
@@ -311,7 +311,7 @@ describe('QuotaLedger', () => {
     const q = await ledger.acquire('alice');
     q.reserve(500); // 600 in the ledger
     disk.set('alice', 70);
-    cli.setUsedBytes('alice', 70);
+    cli.setUsage('alice', 70, 0);
     ledger.flush();
     await waitFor(() => q.used === 70 && row('alice').usedBytes === 70, 2000, 'the recount');
     q.reserve(5);
@@ -324,7 +324,7 @@ describe('QuotaLedger', () => {
     const b = await ledger.acquire('bob');
     const writes: string[] = [];
     const save = store.saveUsage.bind(store);
-    store.saveUsage = (name, used, epoch, held) => (writes.push(name), save(name, used, epoch, held));
+    store.saveUsage = (name, used, files, epoch, held) => (writes.push(name), save(name, used, files, epoch, held));
     ledger.flush();
     assert.deepEqual(writes, []);
     a.reserve(1);

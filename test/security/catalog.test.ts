@@ -9,8 +9,6 @@
  * Entries that do not apply:
  * - 1.13 (second half) read-only users: Coffer has no read-only accounts; CREAT/TRUNC/APPEND count
  *   as writes for the quota (OPEN with TRUNC credits the old size), asserted in 2.4.
- * - 2.9 file-count exhaustion: Coffer has no file-count quota (SPEC §5 counts bytes only); the
- *   test documents that empty files cost nothing, so adding such a quota will show up here.
  * - §5 ssh2 CVE-2020-26301 is Windows-only (and fixed before 1.17); not applicable on Linux.
  */
 import assert from 'node:assert/strict';
@@ -411,13 +409,19 @@ describe('security catalog', { timeout: 60_000 }, () => {
       await assertSettled(ts, name, 300 * KiB);
     });
 
-    it('2.9 no file-count quota in Coffer: empty files and folders cost no bytes (documented limit)', async () => {
-      const { s, name } = await user(MiB);
-      for (let batch = 0; batch < 20; batch++) {
+    it('2.9 the entry limit: empty files and folders past it are refused with FAILURE Quota exceeded (deeper: hardening-quota.test.ts)', async () => {
+      const name = `u${++n}`;
+      await ts.addUser(name, { password: PASSWORD, keys: [ts.key.publicLine], quota: MiB, maxFiles: 100 });
+      const s = await RawSftp.connect(ts.port, { username: name, password: PASSWORD });
+      open.push({ end: () => s.client.end() });
+      for (let batch = 0; batch < 8; batch++) {
         const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => s.request({ kind: 'open', path: `e${batch * 10 + i}`, pflags: WRITE | CREAT, attrs: {} })));
         await Promise.all(replies.map((r) => s.close(handleOf(r))));
       }
-      await Promise.all(Array.from({ length: 50 }, (_, i) => s.request({ kind: 'mkdir', path: `d${i}`, attrs: {} })));
+      const dirs = await Promise.all(Array.from({ length: 50 }, (_, i) => s.request({ kind: 'mkdir', path: `d${i}`, attrs: {} })));
+      const refused = dirs.filter((r) => r.kind === 'status' && r.code === StatusCode.FAILURE && r.message === 'Quota exceeded');
+      assert.equal(dirs.length - refused.length, 20, 'only 20 of the 50 folders fit under the limit of 100 entries');
+      assert.equal(refused.length, 30);
       await assertLive(ts, name, 0);
     });
   });

@@ -38,6 +38,8 @@ export interface TestUser {
   keys?: string[];
   disabled?: boolean;
   quota?: number | null;
+  /** Entry limit; absent = unlimited. */
+  maxFiles?: number | null;
 }
 
 /** A running test server. */
@@ -92,7 +94,7 @@ export async function addTestUser(store: UserStore, config: Config, name: string
   const passwordHash = user.password === undefined ? null : await hashPassword(user.password, TEST_SCRYPT);
   const keys = user.keys?.length ? parseAuthorizedKeys(user.keys.join('\n')) : [];
   await mkdir(homeDir(config.paths, name), { recursive: true, mode: 0o700 });
-  return store.add({ name, passwordHash, quotaBytes: user.quota ?? null, disabled: user.disabled ?? false, keys });
+  return store.add({ name, passwordHash, quotaBytes: user.quota ?? null, maxFiles: user.maxFiles ?? null, disabled: user.disabled ?? false, keys });
 }
 
 let cached: Promise<string> | undefined;

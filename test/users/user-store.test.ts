@@ -271,8 +271,8 @@ describe('UserStore', () => {
       assert.equal(store.get('alice').disabled, false);
     });
 
-    test('setUsedBytes, beyond 32 bits', () => {
-      store.setUsedBytes('alice', 5 * 1024 ** 4);
+    test('setUsage, beyond 32 bits', () => {
+      store.setUsage('alice', 5 * 1024 ** 4, 0);
       assert.equal(store.get('alice').usedBytes, 5 * 1024 ** 4);
       assert.equal(store.get('bob').usedBytes, 0);
     });
@@ -308,7 +308,7 @@ describe('UserStore', () => {
         ['remove', () => store.remove('ghost')],
         ['setQuota', () => store.setQuota('ghost', 1)],
         ['setDisabled', () => store.setDisabled('ghost', true)],
-        ['setUsedBytes', () => store.setUsedBytes('ghost', 1)],
+        ['setUsage', () => store.setUsage('ghost', 1, 0)],
         ['recordLogin', () => store.recordLogin('ghost')],
         ['setPasswordHash', () => store.setPasswordHash('ghost', PHC)],
         ['addKeys', () => store.addKeys('ghost', [newKey()])],

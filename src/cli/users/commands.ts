@@ -3,6 +3,7 @@
  * anything, and makes its change in one store transaction, so a refusal leaves everything as it was.
  */
 import type { Config } from '../../config/load.js';
+import { parseCount } from '../../config/settings.js';
 import { homeDir } from '../../config/paths.js';
 import { hashPassword } from '../../users/password.js';
 import type { PublicKey } from '../../users/public-keys.js';
@@ -21,6 +22,7 @@ export interface CommandContext {
   args: string[];
   flags: {
     quota?: string;
+    files?: string;
     key?: string[];
     passwordStdin?: boolean;
     noPassword?: boolean;
@@ -42,6 +44,15 @@ function size(text: string): Size {
   }
 }
 
+/** Parses an entry limit argument (a whole number or `unlimited`), re-raising as InputError. */
+function count(text: string): number | null {
+  const n = parseCount(text);
+  if (typeof n === 'object' && n !== null) throw new InputError(`bad entry limit '${text}': ${n.problem}`);
+  return n;
+}
+
+const formatCount = (n: number | null): string => (n === null ? 'unlimited' : String(n));
+
 /**
  * The password a command should set: from stdin, from a prompt on a terminal, or none (null).
  * With no way to get one, throws `missing`, or returns null when `missing` is null.
@@ -61,6 +72,7 @@ export async function add(ctx: CommandContext): Promise<void> {
   if (flags.passwordStdin && flags.noPassword) throw new InputError('--password-stdin and --no-password exclude each other');
   if (flags.passwordStdin && flags.key?.includes('-')) throw new InputError('--password-stdin and --key - cannot both read standard input');
   const quotaBytes = flags.quota !== undefined ? size(flags.quota) : config.defaultQuota;
+  const maxFiles = flags.files !== undefined ? count(flags.files) : config.defaultMaxFiles;
   const keys: PublicKey[] = [];
   for (const source of flags.key ?? []) keys.push(...(await readKeys(source)));
   const home = homeDir(config.paths, name);
@@ -69,11 +81,13 @@ export async function add(ctx: CommandContext): Promise<void> {
   const needed = 'a user needs a password or at least one key: give --password-stdin or --key FILE';
   const password = await newPassword(ctx, name, keys.length === 0 ? needed + ' (standard input is not a terminal)' : null);
   if (password === null && keys.length === 0) throw new InputError(needed);
-  const usedBytes = homeState === 'folder' ? (await countUsage(home)).bytes : 0;
+  const found = homeState === 'folder' ? await countUsage(home) : { bytes: 0, entries: 0 };
   const passwordHash = password === null ? null : await hashPassword(password);
-  ctx.store().add({ name, passwordHash, quotaBytes, usedBytes, disabled: Boolean(flags.disabled), keys }, () => createHome(home));
-  const reused = homeState === 'folder' ? ` (existing folder kept, ${formatSize(usedBytes)} in use)` : '';
-  ctx.print(`added user ${name}: quota ${formatSize(quotaBytes)}, ${password ? 'password' : 'no password'}, ${keys.length} key(s)${flags.disabled ? ', disabled' : ''}\n`);
+  const added = { name, passwordHash, quotaBytes, maxFiles, usedBytes: found.bytes, usedFiles: found.entries, disabled: Boolean(flags.disabled), keys };
+  ctx.store().add(added, () => createHome(home));
+  const reused = homeState === 'folder' ? ` (existing folder kept, ${formatSize(found.bytes)} in use, ${found.entries} entries)` : '';
+  const limits = `quota ${formatSize(quotaBytes)}, ${formatCount(maxFiles)} entries`;
+  ctx.print(`added user ${name}: ${limits}, ${password ? 'password' : 'no password'}, ${keys.length} key(s)${flags.disabled ? ', disabled' : ''}\n`);
   ctx.print(`home folder ${home}${reused}\n`);
 }
 
@@ -92,6 +106,14 @@ export async function quota(ctx: CommandContext): Promise<void> {
   ctx.store().setQuota(name, bytes);
   const user = ctx.store().get(name);
   ctx.print(`${name}: quota ${formatSize(bytes)}, used ${formatSize(user.usedBytes)}, free ${formatSize(freeBytes(user))}\n`);
+}
+
+export async function files(ctx: CommandContext): Promise<void> {
+  const [name, text] = ctx.args as [string, string];
+  const limit = count(text);
+  ctx.store().setMaxFiles(name, limit);
+  const user = ctx.store().get(name);
+  ctx.print(`${name}: entry limit ${formatCount(limit)}, used ${user.usedFiles}\n`);
 }
 
 export async function keyAdd(ctx: CommandContext): Promise<void> {
@@ -149,7 +171,10 @@ export async function rescan(ctx: CommandContext): Promise<void> {
   if (users.length === 0) ctx.print('no users\n');
   for (const user of users) {
     const counted = await countUsage(homeDir(ctx.config.paths, user.name));
-    ctx.store().setUsedBytes(user.name, counted.bytes);
-    ctx.print(`${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files)\n`);
+    ctx.store().setUsage(user.name, counted.bytes, counted.entries);
+    ctx.print(
+      `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
+        `entries ${user.usedFiles} -> ${counted.entries}\n`,
+    );
   }
 }

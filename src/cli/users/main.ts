@@ -13,6 +13,7 @@ const OPTIONS = {
   root: { type: 'string' },
   config: { type: 'string' },
   quota: { type: 'string' },
+  files: { type: 'string' },
   key: { type: 'string', multiple: true },
   'password-stdin': { type: 'boolean' },
   'no-password': { type: 'boolean' },
@@ -34,13 +35,14 @@ interface CommandSpec {
 
 const COMMANDS: Record<string, CommandSpec> = {
   add: {
-    usage: 'add NAME [--quota SIZE] [--key FILE|-]... [--password-stdin | --no-password] [--disabled]',
+    usage: 'add NAME [--quota SIZE] [--files N] [--key FILE|-]... [--password-stdin | --no-password] [--disabled]',
     args: [1, 1],
-    options: ['quota', 'key', 'password-stdin', 'no-password', 'disabled'],
+    options: ['quota', 'files', 'key', 'password-stdin', 'no-password', 'disabled'],
     run: cmd.add,
   },
   passwd: { usage: 'passwd NAME [--password-stdin | --no-password]', args: [1, 1], options: ['password-stdin', 'no-password'], run: cmd.passwd },
   quota: { usage: 'quota NAME SIZE', args: [2, 2], options: [], run: cmd.quota },
+  files: { usage: 'files NAME N|unlimited', args: [2, 2], options: [], run: cmd.files },
   'key add': { usage: 'key add NAME FILE|-', args: [2, 2], options: [], run: cmd.keyAdd },
   'key list': { usage: 'key list NAME [--json]', args: [1, 1], options: ['json'], run: cmd.keyList },
   'key remove': { usage: 'key remove NAME FINGERPRINT|INDEX', args: [2, 2], options: [], run: cmd.keyRemove },
@@ -68,6 +70,7 @@ Options:
   --root DIR          state folder with keys/, db/, homes/ (env COFFER_ROOT; default: the project folder)
   --config FILE       settings file (env COFFER_CONFIG; default: ROOT/coffer.json if present)
   --quota SIZE        512, 10K, 10M, 1.5G, 2T (powers of 1024) or unlimited; default: defaultQuota (1G)
+  --files N           entry limit (files, folders, links in the home) or unlimited; default: defaultMaxFiles (1000000)
   --key FILE|-        authorized_keys lines (ed25519, ecdsa, RSA >= 2048 bits); - reads stdin; repeatable
   --password-stdin    read the password from the first line of standard input
   --no-password       no password (add: key-only user; passwd: remove the password)
@@ -110,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
     args,
     flags: {
       quota: values.quota,
+      files: values.files,
       key: values.key,
       passwordStdin: values['password-stdin'],
       noPassword: values['no-password'],

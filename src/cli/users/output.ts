@@ -10,6 +10,8 @@ export interface UserJson {
   name: string;
   quotaBytes: number | null;
   usedBytes: number;
+  maxFiles: number | null;
+  usedFiles: number;
   disabled: boolean;
   keys: Array<{ fingerprint: string; type: string; comment: string }>;
   hasPassword: boolean;
@@ -23,6 +25,8 @@ export function userJson(u: User): UserJson {
     name: u.name,
     quotaBytes: u.quotaBytes,
     usedBytes: u.usedBytes,
+    maxFiles: u.maxFiles,
+    usedFiles: u.usedFiles,
     disabled: u.disabled,
     keys: u.keys.map((k) => ({ fingerprint: k.fingerprint, type: k.algorithm, comment: k.comment })),
     hasPassword: u.passwordHash !== null,
@@ -42,17 +46,21 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
+/** Entries used of the limit: `12 / 1000000`, or `12 / unlimited`. */
+const entries = (u: Pick<User, 'usedFiles' | 'maxFiles'>): string => `${u.usedFiles} / ${u.maxFiles ?? 'unlimited'}`;
+
 const when = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'never');
 
 /** The `list` table: one line per user. */
 export function usersTable(users: User[]): string {
-  const rows = [['NAME', 'QUOTA', 'USED', 'FREE', 'PASSWORD', 'KEYS', 'DISABLED', 'LAST LOGIN']];
+  const rows = [['NAME', 'QUOTA', 'USED', 'FREE', 'ENTRIES', 'PASSWORD', 'KEYS', 'DISABLED', 'LAST LOGIN']];
   for (const u of users) {
     rows.push([
       u.name,
       formatSize(u.quotaBytes),
       formatSize(u.usedBytes),
       formatSize(freeBytes(u)),
+      entries(u),
       u.passwordHash ? 'yes' : 'no',
       String(u.keys.length),
       u.disabled ? 'yes' : 'no',
@@ -78,6 +86,7 @@ export function userDetails(u: User, home: string): string {
     ['quota', formatSize(u.quotaBytes)],
     ['used', formatSize(u.usedBytes)],
     ['free', formatSize(freeBytes(u))],
+    ['entries', entries(u)],
     ['password', u.passwordHash ? 'yes' : 'no'],
     ['keys', String(u.keys.length)],
     ['disabled', u.disabled ? 'yes' : 'no'],
