@@ -46,6 +46,8 @@ export type Step =
 export interface Setup extends WorldSetup {
   /** The quota is the seeded usage plus this (always a limit: huge sparse files would make check-file slow). */
   quotaSlack: number;
+  /** The entry limit is the seeded entries plus this; absent = unlimited. */
+  entrySlack?: number;
   symlinks: boolean;
   maxHandles: number;
   highWaterMark: number;
@@ -323,6 +325,7 @@ export const setupArb: fc.Arbitrary<Setup> = fc.record({
   aSize: fc.constantFrom(0, 1, 100, 4096, 5000),
   bSize: fc.constantFrom(0, 10, 70000),
   quotaSlack: fc.constantFrom(0, 1, 10, 600, 4096, 70000, 1_000_000),
+  entrySlack: fc.constantFrom(0, 1, 3, 1000),
   symlinks: fc.boolean(),
   maxHandles: fc.constantFrom(1, 2, 4, 256),
   highWaterMark: fc.constantFrom(1, 64, 16384, 1 << 20),

@@ -210,10 +210,13 @@ async function checkDisk(world: World, quota: UserQuota, limit: number): Promise
   if (diff.length > 0) out.push(`outside the home changed:\n    ${diff.join('\n    ')}`);
   const fds = openFdsUnder(world.tmp);
   if (fds.length > 0) out.push(`descriptors left open after the session: ${fds.join(', ')}`);
-  if (quota.openFiles > 0) out.push(`${quota.openFiles} files still tracked as open for writing`);
-  const disk = (await countUsage(world.home)).bytes;
+  if (quota.openFiles > 0) out.push(`${quota.openFiles} files still tracked as open`);
+  const count = await countUsage(world.home);
+  const disk = count.bytes;
   if (quota.used !== disk) out.push(`ledger ${quota.used} != disk ${disk}`);
   if (disk > limit) out.push(`disk usage ${disk} is over the quota ${limit}`);
+  if (quota.usedFiles !== count.entries) out.push(`ledger ${quota.usedFiles} entries != disk ${count.entries}`);
+  if (quota.maxFiles !== null && count.entries > quota.maxFiles) out.push(`${count.entries} entries are over the limit ${quota.maxFiles}`);
   return out;
 }
 
@@ -256,9 +259,11 @@ export async function runSequence(seq: Sequence, opts: RunOptions): Promise<stri
   installCrashTrap();
   const world = makeWorld(seq.setup);
   try {
-    const initial = (await countUsage(world.home)).bytes;
+    const seeded = await countUsage(world.home);
+    const initial = seeded.bytes;
     const limit = initial + seq.setup.quotaSlack;
-    const quota = new UserQuota('fuzz', limit, initial);
+    const entrySlack = seq.setup.entrySlack;
+    const quota = new UserQuota('fuzz', limit, initial, entrySlack === undefined ? null : seeded.entries + entrySlack, seeded.entries);
     const vfs = await LocalVfs.create(world.home, { symlinks: seq.setup.symlinks, quota });
     const warnLog = new WarnLog();
     const log = pino({ level: 'warn', base: {} }, warnLog);
