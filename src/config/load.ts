@@ -65,7 +65,9 @@ function apply(target: Record<string, unknown>, raw: Record<string, unknown>, wh
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     const v = coerce(name as SettingName, value);
-    if (isProblem(v)) throw new ConfigError(`${where(name as SettingName)} ${v.problem} (got ${JSON.stringify(value)})`);
+    // A database URL may hold a password: it is never repeated in a message.
+    const got = SETTING_SPECS[name as SettingName]?.kind === 'database' ? '' : ` (got ${JSON.stringify(value)})`;
+    if (isProblem(v)) throw new ConfigError(`${where(name as SettingName)} ${v.problem}${got}`);
     target[name] = v;
   }
 }

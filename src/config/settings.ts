@@ -10,6 +10,8 @@ export type LogFormat = 'json' | 'pretty';
 
 /** Every server setting, fully resolved. */
 export interface Settings {
+  /** The store: '' = the SQLite file db/coffer.db, or a postgres:// URL (SPEC §7). */
+  database: string;
   host: string;
   port: number;
   maxConnections: number;
@@ -39,6 +41,7 @@ type Spec =
   | { kind: 'bool'; help: string }
   | { kind: 'size'; help: string }
   | { kind: 'count'; max: number; help: string }
+  | { kind: 'database'; help: string }
   | { kind: 'host'; help: string }
   | { kind: 'enum'; values: readonly string[]; help: string };
 
@@ -49,6 +52,7 @@ export const MAX_FILES = 1_000_000_000_000;
 
 /** Kind, bounds and a one-line description of each setting, in the order the README lists them. */
 export const SETTING_SPECS: Record<SettingName, Spec> = {
+  database: { kind: 'database', help: "empty: the SQLite file db/coffer.db; or a postgres:// URL (coffer-users reads it too)" },
   host: { kind: 'host', help: 'address to listen on' },
   port: int(0, 65_535, 'TCP port (0 picks a free one)'),
   maxConnections: int(1, 100_000, 'open connections in all'),
@@ -72,6 +76,7 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
 
 /** The defaults of SPEC §3; logFormat's default depends on stdout and is filled in by load.ts. */
 export const DEFAULTS: Omit<Settings, 'logFormat'> = {
+  database: '',
   host: '0.0.0.0',
   port: 2222,
   maxConnections: 256,
@@ -140,6 +145,8 @@ export function coerce(name: SettingName, raw: unknown): unknown | { problem: st
     }
     case 'count':
       return parseCount(raw, spec.max);
+    case 'database':
+      return parseDatabase(raw);
     case 'host':
       return fromText && /^[A-Za-z0-9.:_%-]{1,255}$/.test(raw) ? raw : { problem: 'must be a host name or address' };
     case 'enum':
@@ -154,6 +161,19 @@ export function parseCount(raw: unknown, max: number = MAX_FILES): number | null
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return { problem: "must be a whole number or 'unlimited'" };
   if (n > max) return { problem: `must be at most ${max} or 'unlimited'` };
   return n;
+}
+
+/** The `database` setting: empty, or a postgres:// / postgresql:// URL with a host. */
+function parseDatabase(raw: unknown): string | { problem: string } {
+  if (raw === null || raw === '') return '';
+  const problem = { problem: "must be empty (the SQLite file db/coffer.db) or a URL such as postgres://user:password@host:5432/coffer" };
+  if (typeof raw !== 'string') return problem;
+  try {
+    const url = new URL(raw.trim());
+    return ['postgres:', 'postgresql:'].includes(url.protocol) && url.hostname !== '' ? raw.trim() : problem;
+  } catch {
+    return problem;
+  }
 }
 
 /** True when coerce() refused the value. */

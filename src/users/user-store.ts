@@ -5,57 +5,10 @@
  */
 import { InputError, NoSuchUserError } from '../util/errors.js';
 import { openDatabase, type Db, type OpenOptions } from './database.js';
+import { NEEDS_CREDENTIAL, selectKey, type NewUser, type StoredKey, type UsageRow, type User } from '../store/store.js';
 import type { PublicKey } from './public-keys.js';
 
-/** A stored public key; `index` is its 1-based position in `key list`. */
-export interface StoredKey extends PublicKey {
-  index: number;
-  addedAt: string;
-}
-
-/** A user as stored. Times are ISO-8601 strings. */
-export interface User {
-  id: number;
-  name: string;
-  /** PHC string, or null for a key-only user. */
-  passwordHash: string | null;
-  /** null = unlimited. */
-  quotaBytes: number | null;
-  usedBytes: number;
-  /** Entry limit (files, folders, links); null = unlimited. */
-  maxFiles: number | null;
-  /** Entries in the home. */
-  usedFiles: number;
-  disabled: boolean;
-  createdAt: string;
-  lastLoginAt: string | null;
-  keys: StoredKey[];
-}
-
-/** A user's usage as the quota ledger reads it. */
-export interface UsageRow {
-  usedBytes: number;
-  quotaBytes: number | null;
-  usedFiles: number;
-  maxFiles: number | null;
-  /** Bumped by each rescan. */
-  epoch: number;
-  /** A server holds (or died holding) this usage in memory. */
-  held: boolean;
-}
-
-/** What `add` needs. */
-export interface NewUser {
-  name: string;
-  passwordHash: string | null;
-  quotaBytes: number | null;
-  /** Entry limit; absent or null = unlimited. */
-  maxFiles?: number | null;
-  disabled: boolean;
-  keys: PublicKey[];
-  usedBytes?: number;
-  usedFiles?: number;
-}
+export type { NewUser, StoredKey, UsageRow, User } from '../store/store.js';
 
 interface UserRow {
   id: number;
@@ -79,8 +32,6 @@ interface KeyRow {
   comment: string;
   added_at: string;
 }
-
-const NEEDS_CREDENTIAL = 'a user needs a password or at least one key';
 
 /** The user store on one SQLite file. */
 export class UserStore {
@@ -232,15 +183,39 @@ export class UserStore {
   removeKey(name: string, selector: string): StoredKey {
     return this.db.transaction(() => {
       const user = this.get(name);
-      const key = /^\d+$/.test(selector)
-        ? user.keys[Number(selector) - 1]
-        : user.keys.find((k) => k.fingerprint === selector || k.fingerprint === `SHA256:${selector}`);
+      const key = selectKey(user.keys, selector);
       if (!key) throw new InputError(`'${name}' has no key ${selector} (see 'coffer-users key list ${name}')`);
       if (user.keys.length === 1 && user.passwordHash === null) {
         throw new InputError(`${NEEDS_CREDENTIAL}; this is the last key of '${name}', who has no password`);
       }
       this.db.prepare('DELETE FROM user_keys WHERE user_id = ? AND fingerprint = ?').run(user.id, key.fingerprint);
       return key;
+    }).immediate();
+  }
+
+  /** How many users there are. */
+  countUsers(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  }
+
+  /**
+   * Inserts users exactly as given (names, hashes, limits, usage, times, keys), in one
+   * transaction; refused when the database already has a user (the target of copy-to).
+   */
+  restore(users: User[]): void {
+    this.db.transaction(() => {
+      if (this.countUsers() > 0) throw new InputError('the target store already has users; copy-to needs an empty one');
+      const insert = this.db.prepare(
+        `INSERT INTO users (name, password_hash, quota_bytes, used_bytes, max_files, used_files, disabled, created_at, last_login_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const key = this.db.prepare(
+        'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const u of users) {
+        const { lastInsertRowid } = insert.run(u.name, u.passwordHash, u.quotaBytes, u.usedBytes, u.maxFiles, u.usedFiles, u.disabled ? 1 : 0, u.createdAt, u.lastLoginAt);
+        for (const k of u.keys) key.run(Number(lastInsertRowid), k.algorithm, k.bits, k.blob, k.fingerprint, k.comment, k.addedAt);
+      }
     }).immediate();
   }
 

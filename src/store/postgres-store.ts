@@ -1,0 +1,332 @@
+/**
+ * The PostgreSQL store (SPEC §7): the Store port through node-postgres with a connection pool.
+ * Same rules as the SQLite store: each change is one transaction, checked inside it, so two
+ * coffer-users or servers racing on one user cannot break the invariants. BIGINT columns are read
+ * as numbers (sizes stay below 2^53). A connection failure rejects with StoreUnavailableError
+ * naming host:port/database, never the password.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+import type { PublicKey } from '../users/public-keys.js';
+import { InputError, NoSuchUserError } from '../util/errors.js';
+import { redactSecret, redactUrl } from '../util/redact.js';
+import { migratePostgres } from './postgres-schema.js';
+import { NEEDS_CREDENTIAL, selectKey, StoreUnavailableError, type Alongside, type NewUser, type Store, type StoredKey, type UsageRow, type User } from './store.js';
+
+/** BIGINT (oid 20) as a JS number; everything else as node-postgres reads it. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** SQLSTATE classes and codes that mean "the store is not there", not "the request was wrong". */
+const UNAVAILABLE = /^(08|53|57P0|3D000|28)/;
+const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+interface UserRow extends QueryResultRow {
+  id: number;
+  name: string;
+  password_hash: string | null;
+  quota_bytes: number | null;
+  used_bytes: number;
+  max_files: number | null;
+  used_files: number;
+  disabled: boolean;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+interface KeyRow extends QueryResultRow {
+  user_id: number;
+  algorithm: string;
+  bits: number;
+  key_blob: string;
+  fingerprint: string;
+  comment: string;
+  added_at: string;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly where: string,
+    private readonly password: string | undefined,
+  ) {}
+
+  /**
+   * Connects to `url`, checks that the store answers and applies pending migrations. Throws
+   * StoreUnavailableError (host named, password never) when it cannot.
+   */
+  static async connect(url: string, options: { max?: number } = {}): Promise<PostgresStore> {
+    const parsed = new URL(url);
+    const where = `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname || '/'}`;
+    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000, types: TYPES });
+    // An idle client losing its connection emits 'error' on the pool: never crash the process.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool, where, password);
+    try {
+      const client = await store.client();
+      try {
+        await migratePostgres(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw store.translate(err, true);
+    }
+    return store;
+  }
+
+  async find(name: string): Promise<User | undefined> {
+    return this.run(async (c) => {
+      const row = (await c.query<UserRow>('SELECT * FROM users WHERE name = $1', [name])).rows[0];
+      return row && toUser(row, (await c.query<KeyRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
+    });
+  }
+
+  async get(name: string): Promise<User> {
+    const user = await this.find(name);
+    if (!user) throw new NoSuchUserError(name);
+    return user;
+  }
+
+  async list(): Promise<User[]> {
+    return this.run(async (c) => {
+      const rows = (await c.query<UserRow>('SELECT * FROM users ORDER BY name')).rows;
+      const keys = (await c.query<KeyRow>('SELECT * FROM user_keys ORDER BY id')).rows;
+      return rows.map((r) => toUser(r, keys.filter((k) => k.user_id === r.id)));
+    });
+  }
+
+  async countUsers(): Promise<number> {
+    return this.run(async (c) => Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n));
+  }
+
+  async add(user: NewUser, alongside?: Alongside): Promise<User> {
+    if (user.passwordHash === null && user.keys.length === 0) throw new InputError(NEEDS_CREDENTIAL);
+    return this.tx(async (c) => {
+      const now = new Date().toISOString();
+      const inserted = await c.query<{ id: number }>(
+        `INSERT INTO users (name, password_hash, quota_bytes, used_bytes, max_files, used_files, disabled, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING RETURNING id`,
+        [user.name, user.passwordHash, user.quotaBytes, user.usedBytes ?? 0, user.maxFiles ?? null, user.usedFiles ?? 0, user.disabled, now],
+      );
+      if (inserted.rowCount === 0) throw new InputError(`user '${user.name}' already exists`);
+      await insertKeys(c, inserted.rows[0]!.id, user.keys, now);
+      const added = await this.findIn(c, user.name);
+      await alongside?.(added!);
+      return added!;
+    });
+  }
+
+  async remove(name: string, alongside?: Alongside): Promise<void> {
+    await this.tx(async (c) => {
+      const user = await this.lockUser(c, name);
+      await c.query('DELETE FROM users WHERE id = $1', [user.id]);
+      await alongside?.(user);
+    });
+  }
+
+  async setPasswordHash(name: string, hash: string | null): Promise<void> {
+    await this.tx(async (c) => {
+      const user = await this.lockUser(c, name);
+      if (hash === null && user.keys.length === 0) throw new InputError(`${NEEDS_CREDENTIAL}; '${name}' has no key`);
+      await c.query('UPDATE users SET password_hash = $1 WHERE id = $2', [hash, user.id]);
+    });
+  }
+
+  setQuota = (name: string, bytes: number | null): Promise<void> => this.update(name, 'quota_bytes', bytes);
+  setMaxFiles = (name: string, count: number | null): Promise<void> => this.update(name, 'max_files', count);
+  setDisabled = (name: string, disabled: boolean): Promise<void> => this.update(name, 'disabled', disabled);
+  recordLogin = (name: string, when = new Date()): Promise<void> => this.update(name, 'last_login_at', when.toISOString());
+
+  async addKeys(name: string, keys: PublicKey[]): Promise<void> {
+    await this.tx(async (c) => {
+      const user = await this.lockUser(c, name);
+      for (const key of keys) {
+        if (user.keys.some((k) => k.fingerprint === key.fingerprint)) throw new InputError(`key ${key.fingerprint} is already a key of '${name}'`);
+      }
+      await insertKeys(c, user.id, keys, new Date().toISOString());
+    });
+  }
+
+  async removeKey(name: string, selector: string): Promise<StoredKey> {
+    return this.tx(async (c) => {
+      const user = await this.lockUser(c, name);
+      const key = selectKey(user.keys, selector);
+      if (!key) throw new InputError(`'${name}' has no key ${selector} (see 'coffer-users key list ${name}')`);
+      if (user.keys.length === 1 && user.passwordHash === null) {
+        throw new InputError(`${NEEDS_CREDENTIAL}; this is the last key of '${name}', who has no password`);
+      }
+      await c.query('DELETE FROM user_keys WHERE user_id = $1 AND fingerprint = $2', [user.id, key.fingerprint]);
+      return key;
+    });
+  }
+
+  async setUsage(name: string, bytes: number, files: number): Promise<void> {
+    const r = await this.run((c) => c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_epoch = usage_epoch + 1 WHERE name = $3', [bytes, files, name]));
+    if (r.rowCount === 0) throw new NoSuchUserError(name);
+  }
+
+  async usage(name: string): Promise<UsageRow | undefined> {
+    const row = (
+      await this.run((c) =>
+        c.query<QueryResultRow>('SELECT used_bytes, quota_bytes, used_files, max_files, usage_epoch, usage_held FROM users WHERE name = $1', [name]),
+      )
+    ).rows[0];
+    return (
+      row && {
+        usedBytes: row.used_bytes as number,
+        quotaBytes: row.quota_bytes as number | null,
+        usedFiles: row.used_files as number,
+        maxFiles: row.max_files as number | null,
+        epoch: row.usage_epoch as number,
+        held: row.usage_held as boolean,
+      }
+    );
+  }
+
+  async saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean> {
+    const r = await this.run((c) =>
+      c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_held = $3 WHERE name = $4 AND usage_epoch = $5', [used, files, held, name, epoch]),
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async copyTo(target: Store): Promise<number> {
+    const users = await this.list();
+    await target.restore(users);
+    return users.length;
+  }
+
+  async restore(users: User[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('LOCK TABLE users IN EXCLUSIVE MODE');
+      const n = (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+      if (n > 0) throw new InputError('the target store already has users; copy-to needs an empty one');
+      for (const u of users) {
+        const { rows } = await c.query<{ id: number }>(
+          `INSERT INTO users (name, password_hash, quota_bytes, used_bytes, max_files, used_files, disabled, created_at, last_login_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+          [u.name, u.passwordHash, u.quotaBytes, u.usedBytes, u.maxFiles, u.usedFiles, u.disabled, u.createdAt, u.lastLoginAt],
+        );
+        for (const k of u.keys) {
+          await c.query(
+            'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+            [rows[0]!.id, k.algorithm, k.bits, k.blob, k.fingerprint, k.comment, k.addedAt],
+          );
+        }
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private async client(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  /** Runs `fn` on a pooled connection (no transaction). */
+  private async run<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.client();
+    try {
+      return await fn(c);
+    } catch (err) {
+      throw this.translate(err);
+    } finally {
+      c.release();
+    }
+  }
+
+  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return this.run(async (c) => {
+      await c.query('BEGIN');
+      try {
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  private async findIn(c: PoolClient, name: string, lock = false): Promise<User | undefined> {
+    const row = (await c.query<UserRow>(`SELECT * FROM users WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])).rows[0];
+    return row && toUser(row, (await c.query<KeyRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
+  }
+
+  /** The user's row, locked for this transaction, or NoSuchUserError. */
+  private async lockUser(c: PoolClient, name: string): Promise<User> {
+    const user = await this.findIn(c, name, true);
+    if (!user) throw new NoSuchUserError(name);
+    return user;
+  }
+
+  private async update(name: string, column: string, value: unknown): Promise<void> {
+    const r = await this.run((c) => c.query(`UPDATE users SET ${column} = $1 WHERE name = $2`, [value, name]));
+    if (r.rowCount === 0) throw new NoSuchUserError(name);
+  }
+
+  /** Connection-class failures become StoreUnavailableError; the caller's errors pass unchanged. */
+  private translate(err: unknown, starting = false): unknown {
+    if (err instanceof InputError || err instanceof NoSuchUserError || err instanceof StoreUnavailableError) return err;
+    const e = err as { code?: string; message?: string };
+    const unavailable = starting || (typeof e.code === 'string' && (UNAVAILABLE.test(e.code) || NET_ERRORS.has(e.code))) || /timeout|terminat|Connection/i.test(e.message ?? '');
+    if (!unavailable) return err;
+    const reason = redactSecret(redactUrl(e.message || e.code || String(err)), this.password);
+    return new StoreUnavailableError(`cannot reach the PostgreSQL store at ${this.where}: ${reason}`);
+  }
+}
+
+async function insertKeys(c: PoolClient, userId: number, keys: PublicKey[], now: string): Promise<void> {
+  const seen = new Set<string>();
+  for (const k of keys) {
+    if (seen.has(k.fingerprint)) throw new InputError(`key ${k.fingerprint} is given twice`);
+    seen.add(k.fingerprint);
+  }
+  for (const k of keys) {
+    await c.query(
+      'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [userId, k.algorithm, k.bits, k.blob, k.fingerprint, k.comment, now],
+    );
+  }
+}
+
+function toUser(r: UserRow, keys: KeyRow[]): User {
+  return {
+    id: r.id,
+    name: r.name,
+    passwordHash: r.password_hash,
+    quotaBytes: r.quota_bytes,
+    usedBytes: r.used_bytes,
+    maxFiles: r.max_files,
+    usedFiles: r.used_files,
+    disabled: r.disabled,
+    createdAt: r.created_at,
+    lastLoginAt: r.last_login_at,
+    keys: keys.map((k, i) => ({
+      index: i + 1,
+      algorithm: k.algorithm,
+      bits: k.bits,
+      blob: k.key_blob,
+      fingerprint: k.fingerprint,
+      comment: k.comment,
+      addedAt: k.added_at,
+    })),
+  };
+}

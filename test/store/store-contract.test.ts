@@ -1,0 +1,248 @@
+/**
+ * The store contract (SPEC §4, §7): every operation of the Store port, run against both
+ * implementations (Hono's shared-suite habit): SqliteStore on a temp file and PostgresStore on a
+ * PostgreSQL 15 the suite starts itself (initdb as the postgres user, 127.0.0.1, a free port,
+ * stopped by PID), a fresh database per test.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { openStore } from '../../src/store/open-store.js';
+import { PostgresStore } from '../../src/store/postgres-store.js';
+import { StoreUnavailableError, type NewUser, type Store } from '../../src/store/store.js';
+import { parseKeyLine, type PublicKey } from '../../src/users/public-keys.js';
+import { InputError, NoSuchUserError } from '../../src/util/errors.js';
+import { PG_PASSWORD, startPostgres, type PgServer } from '../support/postgres.js';
+
+const PHC = '$scrypt$ln=12,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}
+
+function newKey(comment = 'k'): PublicKey {
+  const blob = Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(randomBytes(32))]);
+  return parseKeyLine(`ssh-ed25519 ${blob.toString('base64')} ${comment}`, 'test');
+}
+
+const newUser = (name: string, over: Partial<NewUser> = {}): NewUser => ({ name, passwordHash: PHC, quotaBytes: 1024 ** 3, disabled: false, keys: [], ...over });
+
+async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
+    assert.match((err as Error).message, re);
+    return true;
+  });
+}
+
+let pgServer: PgServer;
+let tmp: string;
+let files = 0;
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'coffer-contract-'));
+  pgServer = await startPostgres();
+});
+after(async () => {
+  await pgServer?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A fresh, empty store of each kind. */
+const KINDS: Record<string, () => Promise<Store>> = {
+  sqlite: () => openStore({ database: '', paths: { dbFile: join(tmp, `s${++files}`, 'coffer.db') } as never }),
+  postgres: async () => openStore({ database: await pgServer.createDatabase(), paths: {} as never }),
+};
+
+for (const [kind, make] of Object.entries(KINDS)) {
+  describe(`store contract: ${kind}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await make();
+    });
+    afterEach(() => store.close());
+
+    it('is the kind the setting names', () => {
+      assert.equal(store.kind, kind);
+    });
+
+    it('add, find, get, list, countUsers', async () => {
+      const k = newKey('laptop');
+      const added = await store.add(newUser('bob', { keys: [k], maxFiles: 50, usedBytes: 7, usedFiles: 2 }));
+      await store.add(newUser('alice', { quotaBytes: null }));
+      assert.equal(added.name, 'bob');
+      assert.equal(added.maxFiles, 50);
+      assert.equal(added.usedBytes, 7);
+      assert.equal(added.usedFiles, 2);
+      assert.equal(added.keys[0]!.fingerprint, k.fingerprint);
+      assert.equal(added.keys[0]!.index, 1);
+      assert.deepEqual(await store.get('bob'), added);
+      assert.equal(await store.find('nobody'), undefined);
+      await rejectsWith(store.get('nobody'), NoSuchUserError, /nobody/);
+      assert.deepEqual((await store.list()).map((u) => u.name), ['alice', 'bob']);
+      assert.equal((await store.list())[0]!.quotaBytes, null);
+      assert.equal(await store.countUsers(), 2);
+    });
+
+    it('sizes beyond 32 bits survive', async () => {
+      await store.add(newUser('big', { quotaBytes: 5 * 1024 ** 4, maxFiles: 3_000_000_000 }));
+      await store.setUsage('big', 4 * 1024 ** 4 + 1, 2_500_000_000);
+      const u = await store.get('big');
+      assert.equal(u.quotaBytes, 5 * 1024 ** 4);
+      assert.equal(u.usedBytes, 4 * 1024 ** 4 + 1);
+      assert.equal(u.usedFiles, 2_500_000_000);
+      assert.equal(u.maxFiles, 3_000_000_000);
+    });
+
+    it('refuses a duplicate name, a user without credentials, and keys given twice, changing nothing', async () => {
+      await store.add(newUser('bob'));
+      await rejectsWith(store.add(newUser('bob')), InputError, /already exists/);
+      await rejectsWith(store.add(newUser('carol', { passwordHash: null })), InputError, /password or at least one key/);
+      const k = newKey();
+      await rejectsWith(store.add(newUser('dave', { keys: [k, k] })), InputError, /given twice/);
+      assert.deepEqual((await store.list()).map((u) => u.name), ['bob']);
+    });
+
+    it('add runs its work alongside in the transaction: a throw there adds nothing', async () => {
+      let seen = '';
+      await store.add(newUser('ok'), (u) => void (seen = u.name));
+      assert.equal(seen, 'ok');
+      await assert.rejects(store.add(newUser('nope'), () => {
+        throw new Error('mkdir failed');
+      }), /mkdir failed/);
+      assert.equal(await store.find('nope'), undefined);
+    });
+
+    it('remove (with work alongside), and a throw there keeps the user', async () => {
+      await store.add(newUser('bob', { keys: [newKey()] }));
+      await assert.rejects(store.remove('bob', () => {
+        throw new Error('rename failed');
+      }), /rename failed/);
+      assert.ok(await store.find('bob'));
+      let removed = '';
+      await store.remove('bob', (u) => void (removed = u.name));
+      assert.equal(removed, 'bob');
+      assert.equal(await store.find('bob'), undefined);
+      await rejectsWith(store.remove('bob'), NoSuchUserError, /bob/);
+    });
+
+    it('password: set, remove only with a key', async () => {
+      await store.add(newUser('bob'));
+      await rejectsWith(store.setPasswordHash('bob', null), InputError, /has no key/);
+      await store.addKeys('bob', [newKey()]);
+      await store.setPasswordHash('bob', null);
+      assert.equal((await store.get('bob')).passwordHash, null);
+      await store.setPasswordHash('bob', PHC);
+      assert.equal((await store.get('bob')).passwordHash, PHC);
+      await rejectsWith(store.setPasswordHash('ghost', PHC), NoSuchUserError, /ghost/);
+    });
+
+    it('quota, entry limit, disabled, last login', async () => {
+      await store.add(newUser('bob'));
+      await store.setQuota('bob', null);
+      await store.setMaxFiles('bob', 10);
+      await store.setDisabled('bob', true);
+      const when = new Date('2026-01-02T03:04:05.678Z');
+      await store.recordLogin('bob', when);
+      const u = await store.get('bob');
+      assert.equal(u.quotaBytes, null);
+      assert.equal(u.maxFiles, 10);
+      assert.equal(u.disabled, true);
+      assert.equal(u.lastLoginAt, when.toISOString());
+      for (const op of [() => store.setQuota('ghost', 1), () => store.setMaxFiles('ghost', 1), () => store.setDisabled('ghost', true), () => store.recordLogin('ghost')]) {
+        await rejectsWith(op(), NoSuchUserError, /ghost/);
+      }
+    });
+
+    it('keys: add (no duplicates), remove by index and fingerprint, never the last one of a key-only user', async () => {
+      const [a, b, c] = [newKey('a'), newKey('b'), newKey('c')];
+      await store.add(newUser('bob', { passwordHash: null, keys: [a] }));
+      await store.addKeys('bob', [b, c]);
+      await rejectsWith(store.addKeys('bob', [newKey(), a]), InputError, /already a key/);
+      assert.deepEqual((await store.get('bob')).keys.map((k) => k.comment), ['a', 'b', 'c']);
+      assert.equal((await store.removeKey('bob', '2')).comment, 'b');
+      assert.equal((await store.removeKey('bob', c.fingerprint.replace(/^SHA256:/, ''))).comment, 'c');
+      await rejectsWith(store.removeKey('bob', '1'), InputError, /last key/);
+      await rejectsWith(store.removeKey('bob', '9'), InputError, /has no key 9/);
+      await rejectsWith(store.addKeys('ghost', [newKey()]), NoSuchUserError, /ghost/);
+    });
+
+    it('usage: the ledger saves under an epoch; a rescan moves the epoch on', async () => {
+      await store.add(newUser('bob', { quotaBytes: 1000, maxFiles: 9 }));
+      let row = (await store.usage('bob'))!;
+      assert.deepEqual({ ...row, epoch: 0 }, { usedBytes: 0, quotaBytes: 1000, usedFiles: 0, maxFiles: 9, epoch: 0, held: false });
+      assert.equal(await store.saveUsage('bob', 100, 3, row.epoch, true), true);
+      row = (await store.usage('bob'))!;
+      assert.equal(row.usedBytes, 100);
+      assert.equal(row.usedFiles, 3);
+      assert.equal(row.held, true);
+      await store.setUsage('bob', 50, 2);
+      assert.equal(await store.saveUsage('bob', 999, 9, row.epoch, false), false, 'a stale epoch writes nothing');
+      const after = (await store.usage('bob'))!;
+      assert.equal(after.usedBytes, 50);
+      assert.equal(after.epoch, row.epoch + 1);
+      assert.equal(await store.usage('ghost'), undefined);
+      await rejectsWith(store.setUsage('ghost', 1, 1), NoSuchUserError, /ghost/);
+    });
+
+    it('copyTo copies every user, key, limit, usage and time into an empty PostgreSQL store; refused when it has users', async () => {
+      const k = newKey('desk');
+      await store.add(newUser('bob', { keys: [k], quotaBytes: 123456, maxFiles: 77, usedBytes: 1000, usedFiles: 4 }));
+      await store.add(newUser('ann', { passwordHash: null, keys: [newKey()], disabled: true }));
+      await store.recordLogin('bob', new Date('2026-05-05T05:05:05.000Z'));
+      const target = await openStore({ database: await pgServer.createDatabase(), paths: {} as never });
+      try {
+        assert.equal(await store.copyTo(target), 2);
+        const strip = (users: Awaited<ReturnType<Store['list']>>) => users.map((u) => ({ ...u, id: 0 }));
+        assert.deepEqual(strip(await target.list()), strip(await store.list()));
+        await rejectsWith(store.copyTo(target), InputError, /already has users/);
+        assert.equal(await target.countUsers(), 2);
+      } finally {
+        await target.close();
+      }
+    });
+  });
+}
+
+describe('PostgreSQL store: unreachable or refused', () => {
+  it('an unreachable server: StoreUnavailableError naming the host, never the password', async () => {
+    const url = `postgres://coffer:${PG_PASSWORD}@127.0.0.1:1/coffer`;
+    await assert.rejects(PostgresStore.connect(url), (err: unknown) => {
+      assert.ok(err instanceof StoreUnavailableError);
+      assert.match((err as Error).message, /^cannot reach the PostgreSQL store at 127\.0\.0\.1:1\/coffer: /);
+      assert.ok(!(err as Error).message.includes(PG_PASSWORD));
+      return true;
+    });
+  });
+
+  it('a wrong password or a missing database: the same, with the reason', async () => {
+    const wrong = pgServer.url().replace(PG_PASSWORD, 'not-the-password-9');
+    await assert.rejects(PostgresStore.connect(wrong), (err: unknown) => {
+      assert.ok(err instanceof StoreUnavailableError);
+      assert.match((err as Error).message, /password authentication failed/);
+      assert.ok(!(err as Error).message.includes('not-the-password-9'));
+      return true;
+    });
+    await assert.rejects(PostgresStore.connect(pgServer.url('no_such_db')), (err: unknown) => {
+      assert.ok(err instanceof StoreUnavailableError);
+      assert.match((err as Error).message, /no_such_db/);
+      return true;
+    });
+  });
+
+  it('two processes migrating one empty database at once apply the schema once', async () => {
+    const url = await pgServer.createDatabase();
+    const stores = await Promise.all([PostgresStore.connect(url), PostgresStore.connect(url), PostgresStore.connect(url)]);
+    try {
+      await stores[0]!.add(newUser('bob'));
+      assert.equal(await stores[2]!.countUsers(), 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+});
