@@ -3,12 +3,13 @@
  * anything, and makes its change in one store transaction, so a refusal leaves everything as it was.
  */
 import type { Config } from '../../config/load.js';
-import { parseCount } from '../../config/settings.js';
+import { coerce, isProblem, parseCount } from '../../config/settings.js';
 import { homeDir } from '../../config/paths.js';
 import { hashPassword } from '../../users/password.js';
 import type { PublicKey } from '../../users/public-keys.js';
 import { validateUserName } from '../../users/user-name.js';
-import type { UserStore } from '../../users/user-store.js';
+import { openStore } from '../../store/open-store.js';
+import type { Store } from '../../store/store.js';
 import { InputError } from '../../util/errors.js';
 import { formatSize, parseSize, type Size } from '../../util/size.js';
 import { createHome, deleteTree, existingHome, retireHome } from '../../vfs/home-folders.js';
@@ -31,7 +32,7 @@ export interface CommandContext {
     json?: boolean;
   };
   /** Opens the store on first use (so input is checked before the database is touched). */
-  store(): UserStore;
+  store(): Promise<Store>;
   print(text: string): void;
 }
 
@@ -77,14 +78,15 @@ export async function add(ctx: CommandContext): Promise<void> {
   for (const source of flags.key ?? []) keys.push(...(await readKeys(source)));
   const home = homeDir(config.paths, name);
   const homeState = existingHome(home);
-  if (ctx.store().find(name)) throw new InputError(`user '${name}' already exists`);
+  const store = await ctx.store();
+  if (await store.find(name)) throw new InputError(`user '${name}' already exists`);
   const needed = 'a user needs a password or at least one key: give --password-stdin or --key FILE';
   const password = await newPassword(ctx, name, keys.length === 0 ? needed + ' (standard input is not a terminal)' : null);
   if (password === null && keys.length === 0) throw new InputError(needed);
   const found = homeState === 'folder' ? await countUsage(home) : { bytes: 0, entries: 0 };
   const passwordHash = password === null ? null : await hashPassword(password);
   const added = { name, passwordHash, quotaBytes, maxFiles, usedBytes: found.bytes, usedFiles: found.entries, disabled: Boolean(flags.disabled), keys };
-  ctx.store().add(added, () => createHome(home));
+  await store.add(added, () => createHome(home));
   const reused = homeState === 'folder' ? ` (existing folder kept, ${formatSize(found.bytes)} in use, ${found.entries} entries)` : '';
   const limits = `quota ${formatSize(quotaBytes)}, ${formatCount(maxFiles)} entries`;
   ctx.print(`added user ${name}: ${limits}, ${password ? 'password' : 'no password'}, ${keys.length} key(s)${flags.disabled ? ', disabled' : ''}\n`);
@@ -94,62 +96,71 @@ export async function add(ctx: CommandContext): Promise<void> {
 export async function passwd(ctx: CommandContext): Promise<void> {
   const [name] = ctx.args as [string];
   if (ctx.flags.passwordStdin && ctx.flags.noPassword) throw new InputError('--password-stdin and --no-password exclude each other');
-  ctx.store().get(name);
+  const store = await ctx.store();
+  await store.get(name);
   const password = await newPassword(ctx, name, 'standard input is not a terminal: give the password with --password-stdin');
-  ctx.store().setPasswordHash(name, password === null ? null : await hashPassword(password));
+  await store.setPasswordHash(name, password === null ? null : await hashPassword(password));
   ctx.print(password === null ? `removed the password of ${name}\n` : `changed the password of ${name}\n`);
 }
 
 export async function quota(ctx: CommandContext): Promise<void> {
   const [name, text] = ctx.args as [string, string];
   const bytes = size(text);
-  ctx.store().setQuota(name, bytes);
-  const user = ctx.store().get(name);
+  const store = await ctx.store();
+  await store.setQuota(name, bytes);
+  const user = await store.get(name);
   ctx.print(`${name}: quota ${formatSize(bytes)}, used ${formatSize(user.usedBytes)}, free ${formatSize(freeBytes(user))}\n`);
 }
 
 export async function files(ctx: CommandContext): Promise<void> {
   const [name, text] = ctx.args as [string, string];
   const limit = count(text);
-  ctx.store().setMaxFiles(name, limit);
-  const user = ctx.store().get(name);
+  const store = await ctx.store();
+  await store.setMaxFiles(name, limit);
+  const user = await store.get(name);
   ctx.print(`${name}: entry limit ${formatCount(limit)}, used ${user.usedFiles}\n`);
 }
 
 export async function keyAdd(ctx: CommandContext): Promise<void> {
   const [name, source] = ctx.args as [string, string];
-  ctx.store().get(name);
+  const store = await ctx.store();
+  await store.get(name);
   const keys = await readKeys(source);
-  ctx.store().addKeys(name, keys);
+  await store.addKeys(name, keys);
   for (const k of keys) ctx.print(`added key ${k.fingerprint} (${k.algorithm}${k.comment ? ', ' + k.comment : ''}) to ${name}\n`);
 }
 
 export async function keyList(ctx: CommandContext): Promise<void> {
-  const user = ctx.store().get(ctx.args[0]!);
+  const store = await ctx.store();
+  const user = await store.get(ctx.args[0]!);
   ctx.print(ctx.flags.json ? JSON.stringify(userJson(user).keys, null, 2) + '\n' : keysTable(user));
 }
 
 export async function keyRemove(ctx: CommandContext): Promise<void> {
   const [name, selector] = ctx.args as [string, string];
-  const key = ctx.store().removeKey(name, selector);
+  const store = await ctx.store();
+  const key = await store.removeKey(name, selector);
   ctx.print(`removed key ${key.fingerprint} (${key.algorithm}${key.comment ? ', ' + key.comment : ''}) from ${name}\n`);
 }
 
 export async function list(ctx: CommandContext): Promise<void> {
-  const users = ctx.store().list();
+  const store = await ctx.store();
+  const users = await store.list();
   if (ctx.flags.json) ctx.print(JSON.stringify(users.map(userJson), null, 2) + '\n');
   else if (users.length === 0) ctx.print('no users yet; add one with: coffer-users add NAME\n');
   else ctx.print(usersTable(users));
 }
 
 export async function show(ctx: CommandContext): Promise<void> {
-  const user = ctx.store().get(ctx.args[0]!);
+  const store = await ctx.store();
+  const user = await store.get(ctx.args[0]!);
   ctx.print(ctx.flags.json ? JSON.stringify(userJson(user), null, 2) + '\n' : userDetails(user, homeDir(ctx.config.paths, user.name)));
 }
 
 export async function setDisabled(ctx: CommandContext, disabled: boolean): Promise<void> {
   const [name] = ctx.args as [string];
-  ctx.store().setDisabled(name, disabled);
+  const store = await ctx.store();
+  await store.setDisabled(name, disabled);
   ctx.print(disabled ? `disabled ${name}; a running server ends their sessions within seconds\n` : `enabled ${name}\n`);
 }
 
@@ -157,7 +168,8 @@ export async function remove(ctx: CommandContext): Promise<void> {
   const [name] = ctx.args as [string];
   const home = homeDir(ctx.config.paths, name);
   let retired: string | null = null;
-  ctx.store().remove(name, () => {
+  const store = await ctx.store();
+  await store.remove(name, () => {
     if (ctx.flags.purge) retired = retireHome(home);
   });
   if (retired) await deleteTree(retired);
@@ -166,12 +178,35 @@ export async function remove(ctx: CommandContext): Promise<void> {
   else ctx.print(retired ? `deleted home folder ${home}\n` : `no home folder to delete at ${home}\n`);
 }
 
+export async function copyTo(ctx: CommandContext): Promise<void> {
+  const [url] = ctx.args as [string];
+  const source = await ctx.store();
+  const checked = parseDatabaseUrl(url);
+  const target = await openStore({ database: checked, paths: ctx.config.paths });
+  try {
+    if (target.where === source.where && target.kind === source.kind) throw new InputError('copy-to: the target is the store in use');
+    const n = await source.copyTo(target);
+    ctx.print(`copied ${n} user(s) with their keys, limits and usage from ${source.where} to ${target.where}\n`);
+    ctx.print(`serve from it with: database = the same URL (coffer.json "database", COFFER_DATABASE or --database)\n`);
+  } finally {
+    await target.close();
+  }
+}
+
+/** The URL of copy-to: a postgres:// URL (InputError otherwise, without repeating it). */
+function parseDatabaseUrl(url: string): string {
+  const v = coerce('database', url);
+  if (isProblem(v) || v === '') throw new InputError('copy-to needs a PostgreSQL URL such as postgres://user:password@host:5432/coffer');
+  return v as string;
+}
+
 export async function rescan(ctx: CommandContext): Promise<void> {
-  const users = ctx.args[0] ? [ctx.store().get(ctx.args[0])] : ctx.store().list();
+  const store = await ctx.store();
+  const users = ctx.args[0] ? [await store.get(ctx.args[0])] : await store.list();
   if (users.length === 0) ctx.print('no users\n');
   for (const user of users) {
     const counted = await countUsage(homeDir(ctx.config.paths, user.name));
-    ctx.store().setUsage(user.name, counted.bytes, counted.entries);
+    await store.setUsage(user.name, counted.bytes, counted.entries);
     ctx.print(
       `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
         `entries ${user.usedFiles} -> ${counted.entries}\n`,

@@ -4,7 +4,8 @@
  */
 import { loadConfig } from '../../config/load.js';
 import { packageVersion } from '../../config/paths.js';
-import { UserStore } from '../../users/user-store.js';
+import { openStore } from '../../store/open-store.js';
+import type { Store } from '../../store/store.js';
 import { EXIT, parseCommandLine, runProgram, UsageError } from '../common/run.js';
 import * as cmd from './commands.js';
 import type { CommandContext } from './commands.js';
@@ -12,6 +13,7 @@ import type { CommandContext } from './commands.js';
 const OPTIONS = {
   root: { type: 'string' },
   config: { type: 'string' },
+  database: { type: 'string' },
   quota: { type: 'string' },
   files: { type: 'string' },
   key: { type: 'string', multiple: true },
@@ -52,9 +54,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   enable: { usage: 'enable NAME', args: [1, 1], options: [], run: (c) => cmd.setDisabled(c, false) },
   remove: { usage: 'remove NAME [--purge]', args: [1, 1], options: ['purge'], run: cmd.remove },
   rescan: { usage: 'rescan [NAME]', args: [0, 1], options: [], run: cmd.rescan },
+  'copy-to': { usage: 'copy-to URL', args: [1, 1], options: [], run: cmd.copyTo },
 };
 
-const GLOBAL_OPTIONS = ['root', 'config', 'debug', 'help', 'version'];
+const GLOBAL_OPTIONS = ['root', 'config', 'database', 'debug', 'help', 'version'];
 
 const HELP = `Usage: coffer-users [--root DIR] [--config FILE] COMMAND ...
 
@@ -69,6 +72,8 @@ ${Object.values(COMMANDS)
 Options:
   --root DIR          state folder with keys/, db/, homes/ (env COFFER_ROOT; default: the project folder)
   --config FILE       settings file (env COFFER_CONFIG; default: ROOT/coffer.json if present)
+  --database URL      the store: a postgres:// URL (env COFFER_DATABASE, coffer.json "database");
+                      default: the SQLite file ROOT/db/coffer.db
   --quota SIZE        512, 10K, 10M, 1.5G, 2T (powers of 1024) or unlimited; default: defaultQuota (1G)
   --files N           entry limit (files, folders, links in the home) or unlimited; default: defaultMaxFiles (1000000)
   --key FILE|-        authorized_keys lines (ed25519, ecdsa, RSA >= 2048 bits); - reads stdin; repeatable
@@ -106,8 +111,8 @@ async function main(argv: string[]): Promise<number> {
     if (!GLOBAL_OPTIONS.includes(opt) && !spec.options.includes(opt)) throw new UsageError(`option --${opt} does not apply to '${name}'`);
   }
   if (args.length < spec.args[0] || args.length > spec.args[1]) throw new UsageError(`usage: coffer-users ${spec.usage}`);
-  const config = loadConfig({ rootFlag: values.root, configFlag: values.config, stdoutIsTTY: false });
-  let store: UserStore | undefined;
+  const config = loadConfig({ rootFlag: values.root, configFlag: values.config, flags: { database: values.database }, stdoutIsTTY: false });
+  let store: Promise<Store> | undefined;
   const ctx: CommandContext = {
     config,
     args,
@@ -121,13 +126,13 @@ async function main(argv: string[]): Promise<number> {
       purge: values.purge,
       json: values.json,
     },
-    store: () => (store ??= UserStore.open(config.paths.dbFile)),
+    store: () => (store ??= openStore(config)),
     print: (text) => process.stdout.write(text),
   };
   try {
     await spec.run(ctx);
   } finally {
-    store?.close();
+    await (await store?.catch(() => undefined))?.close();
   }
   return EXIT.ok;
 }
