@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ScpConnectionLost, ScpReader } from '../../src/scp/channel-io.js';
 import { isScpCommand, parseScpCommand, ScpCommandError, splitShellWords, wordPath } from '../../src/scp/command.js';
-import { globMatches, globToRegExp, splitPattern } from '../../src/scp/glob.js';
+import { compileGlob, splitPattern } from '../../src/scp/glob.js';
 import { dirRecord, errorRecord, fileRecord, isValidName, parseRecord, ScpNameError, ScpProtocolError, timesRecord, visible } from '../../src/scp/records.js';
 
 describe('scp command line', () => {
@@ -168,7 +168,7 @@ describe('scp records', () => {
 
 describe('download patterns', () => {
   it('matches *, ? and [...] in one component, dot files only explicitly', () => {
-    const m = (pattern: string, name: string) => globMatches(globToRegExp(pattern)!, pattern, name);
+    const m = (pattern: string, name: string) => compileGlob(pattern)!.matches(name);
     assert.ok(m('*.txt', 'a.txt'));
     assert.ok(!m('*.txt', 'a.txt.gz'));
     assert.ok(!m('*.txt', '.hidden.txt'));
@@ -189,6 +189,8 @@ describe('download patterns', () => {
     assert.deepEqual(splitPattern('*.txt'), { dir: '', last: '*.txt' });
     assert.deepEqual(splitPattern('a\\ b/*'), { dir: 'a b', last: '*' });
     assert.equal(splitPattern('*/x*'), null);
+    assert.equal(splitPattern('a\\\\*/x'), null, 'a star after an escaped backslash is a glob in the folder');
+    assert.deepEqual(splitPattern('a\\*/x*'), { dir: 'a*', last: 'x*' }, 'an escaped star is not');
   });
 });
 
