@@ -107,33 +107,43 @@ function toggleBit(v: Uint32Array, bit: number): void {
   v[bit >>> 5] = v[bit >>> 5]! ^ (1 << (bit & 31));
 }
 
+/** An event's position in the sort key: above the token (21 bits) and the direction (1 bit). */
+const AT = 2 ** 22;
+
 /**
  * The code points cut into intervals at every range boundary, with the tokens each interval's
  * characters take: one sweep over the sorted boundaries (a token's bit flips when its count of
- * covering ranges leaves or reaches 0). Intervals: at most two per range, plus one.
+ * covering ranges leaves or reaches 0). Intervals: at most two per range, plus one. Events are
+ * numbers in a Float64Array sorted natively: tuples and a comparator took ~3 ms for 1000 tokens.
+ * Tokens must number below 2^21 (glob.ts compiles at most 1024 bytes).
  */
 function buildTable(sets: readonly CharSet[], words: number): { starts: number[]; takes: Uint32Array } {
-  const events: Array<[at: number, token: number, delta: number]> = [];
+  let count = 0;
+  for (const set of sets) count += set.ranges.length;
+  const events = new Float64Array(count);
+  let n = 0;
   sets.forEach((set, j) => {
     for (let k = 0; k + 1 < set.ranges.length; k += 2) {
-      events.push([set.ranges[k]!, j, 1], [set.ranges[k + 1]! + 1, j, -1]);
+      events[n++] = set.ranges[k]! * AT + j * 2 + 1;
+      events[n++] = (set.ranges[k + 1]! + 1) * AT + j * 2;
     }
   });
-  events.sort((a, b) => a[0] - b[0]);
+  events.sort();
   const covered = new Int32Array(sets.length);
   const current = new Uint32Array(words);
   sets.forEach((set, j) => set.negate && setBit(current, j + 1));
   const starts: number[] = [0];
   const rows: Uint32Array[] = [current.slice()];
   for (let e = 0; e < events.length; ) {
-    const at = events[e]![0];
-    for (; e < events.length && events[e]![0] === at; e += 1) {
-      const [, j, delta] = events[e]!;
+    const at = Math.floor(events[e]! / AT);
+    for (; e < events.length && Math.floor(events[e]! / AT) === at; e += 1) {
+      const rest = events[e]! - at * AT;
+      const j = rest >>> 1;
       const before = covered[j]!;
-      covered[j] = before + delta;
+      covered[j] = before + (rest & 1 ? 1 : -1);
       if ((before === 0) !== (covered[j] === 0)) toggleBit(current, j + 1);
     }
-    if (starts.at(-1) === at) rows[rows.length - 1] = current.slice();
+    if (at === 0) rows[0] = current.slice();
     else {
       starts.push(at);
       rows.push(current.slice());
