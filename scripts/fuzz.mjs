@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// The long fuzz run (`npm run fuzz`): the property of test/fuzz/harness.ts (compiled, so run
-// `npm run build` first) in rounds with random seeds until --minutes M (default 30) have passed.
-// Prints progress every minute; on a failure prints the seed, fast-check's shrunk counterexample
-// and the violations, saves them to a file under the temp folder, and exits 1.
+// The long fuzz run (`npm run fuzz`): the property of test/fuzz/harness.ts and those of the scp
+// pattern matcher (test/fuzz/glob-properties.ts), compiled (so run `npm run build` first), in
+// rounds with random seeds until --minutes M (default 30) have passed. Prints progress every
+// minute; on a failure prints the seed, fast-check's shrunk counterexample and the violations,
+// saves them to a file under the temp folder, and exits 1.
 //
-//   node scripts/fuzz.mjs [--minutes 30] [--seed N] [--runs 100] [--timeout-ms 20000] [--strict] [--keep-going]
+//   node scripts/fuzz.mjs [--minutes 30] [--seed N] [--runs 100] [--timeout-ms 20000] [--strict] [--keep-going] [--only sftp|glob]
 //
-// --seed fixes the first round's seed (then seed+1, ...); --runs is sessions per round; --strict
-// fails on the known findings too (see KNOWN_FINDINGS in test/fuzz/harness.ts); --keep-going
-// reports each finding and carries on with the next seed until the time is up (then exits 1).
+// --seed fixes the first round's seed (then seed+1, ...); --runs is sessions per round (each round
+// also checks 20x as many pattern/name pairs against the RegExp reference and 2x as many hostile
+// patterns for time); --strict fails on the known findings too (see KNOWN_FINDINGS in
+// test/fuzz/harness.ts); --keep-going reports each finding and carries on with the next seed until
+// the time is up (then exits 1); --only runs one family of properties.
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,8 +27,13 @@ const { values } = parseArgs({
     'timeout-ms': { type: 'string', default: '20000' },
     strict: { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
+if (values.only !== undefined && values.only !== 'sftp' && values.only !== 'glob') {
+  console.error(`fuzz: --only takes sftp or glob, not ${values.only}`);
+  process.exit(2);
+}
 const minutes = Number(values.minutes);
 const runsPerRound = Number(values.runs);
 const harness = await import(new URL('../dist/test/fuzz/harness.js', import.meta.url).href).catch((err) => {
@@ -33,9 +41,16 @@ const harness = await import(new URL('../dist/test/fuzz/harness.js', import.meta
   process.exit(2);
 });
 const { installCrashTrap, sftpProperty, stats, KNOWN_FINDINGS } = harness;
+const { globAgreementProperty, globCostProperty } = await import(new URL('../dist/test/fuzz/glob-properties.js', import.meta.url).href);
 
 installCrashTrap();
-const property = sftpProperty({ timeoutMs: Number(values['timeout-ms']), strict: values.strict });
+/** The properties of a round, each with its runs per round. */
+const properties = [
+  { name: 'sftp', property: sftpProperty({ timeoutMs: Number(values['timeout-ms']), strict: values.strict }), runs: runsPerRound },
+  { name: 'glob-agreement', property: globAgreementProperty(), runs: runsPerRound * 20 },
+  { name: 'glob-cost', property: globCostProperty(5), runs: runsPerRound * 2 },
+].filter((p) => values.only === undefined || p.name.startsWith(values.only));
+let globChecks = 0;
 const started = Date.now();
 const deadline = started + minutes * 60_000;
 let rounds = 0;
@@ -49,7 +64,7 @@ function progress(label) {
   const reqRate = (stats.requests / Math.max(secs, 1)).toFixed(0);
   console.log(
     `[fuzz ${label} ${(secs / 60).toFixed(1)} min] sessions=${stats.sequences} (${rate}/s) requests=${stats.requests} (${reqRate}/s) ` +
-      `replies=${stats.replies} fatal-sessions=${stats.fatalSessions} rounds=${rounds} findings=${findings}`,
+      `replies=${stats.replies} fatal-sessions=${stats.fatalSessions} glob-checks=${globChecks} rounds=${rounds} findings=${findings}`,
   );
   console.log(`  reply kinds/status codes (${stats.replyKinds.size} distinct): ${top(stats.replyKinds, 20)}`);
   console.log(`  request outcomes: ${stats.outcomes.size} distinct kind->reply pairs`);
@@ -59,23 +74,28 @@ function progress(label) {
 
 const timer = setInterval(() => progress('progress'), 60_000);
 timer.unref();
-console.log(`fuzz: ${minutes} min, ${runsPerRound} sessions per round, known findings tolerated: ${values.strict ? 'none (--strict)' : KNOWN_FINDINGS.map((k) => k.id).join(', ')}`);
+console.log(
+  `fuzz: ${minutes} min, ${properties.map((p) => `${p.name} x${p.runs}`).join(', ')} per round, known findings tolerated: ${values.strict ? 'none (--strict)' : KNOWN_FINDINGS.map((k) => k.id).join(', ')}`,
+);
 
 let seed = values.seed !== undefined ? Number(values.seed) : randomInt(2 ** 31);
 while (Date.now() < deadline) {
-  const details = await fc.check(property, { seed, numRuns: runsPerRound, interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()) });
-  rounds += 1;
-  if (details.failed) {
-    findings += 1;
-    const counterexample = fc.stringify(details.counterexample);
-    const error = String(details.errorInstance?.message ?? details.error);
-    const file = join(tmpdir(), `coffer-fuzz-finding-${details.seed}.txt`);
-    const report = `seed: ${details.seed}\npath: ${details.counterexamplePath}\nshrinks: ${details.numShrinks}\ncounterexample:\n${counterexample}\n\n${error}\n`;
-    writeFileSync(file, report);
-    progress('FINDING');
-    console.log(`\nFINDING ${findings} after ${((Date.now() - started) / 60_000).toFixed(1)} min\n${report}(saved to ${file})\n`);
-    if (!values['keep-going']) process.exit(1);
+  for (const { name, property, runs } of properties) {
+    const details = await fc.check(property, { seed, numRuns: runs, interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()) });
+    if (name !== 'sftp') globChecks += details.numRuns;
+    if (details.failed) {
+      findings += 1;
+      const counterexample = fc.stringify(details.counterexample);
+      const error = String(details.errorInstance?.message ?? details.error);
+      const file = join(tmpdir(), `coffer-fuzz-finding-${name}-${details.seed}.txt`);
+      const report = `property: ${name}\nseed: ${details.seed}\npath: ${details.counterexamplePath}\nshrinks: ${details.numShrinks}\ncounterexample:\n${counterexample}\n\n${error}\n`;
+      writeFileSync(file, report);
+      progress('FINDING');
+      console.log(`\nFINDING ${findings} after ${((Date.now() - started) / 60_000).toFixed(1)} min\n${report}(saved to ${file})\n`);
+      if (!values['keep-going']) process.exit(1);
+    }
   }
+  rounds += 1;
   seed = (seed + 1) % 2 ** 31;
 }
 progress('done');

@@ -136,14 +136,18 @@ export class ScpReader {
     return Buffer.concat(parts, length);
   }
 
-  /** A client's status byte and, for \x01/\x02 (or anything else), the rest of its line. */
+  /**
+   * A client's status byte and, for \x01/\x02, the rest of its line. Any other byte throws
+   * ScpProtocolError, as OpenSSH's response() exits on it: the stream is out of step (a file sent
+   * longer than its C record said), and reading on would take its data for records.
+   */
   async readResponse(): Promise<ScpResponse> {
     const first = await this.readByte();
     if (first === null) throw new ScpConnectionLost();
     if (first === 0) return { ok: true };
+    if (first !== 1 && first !== 2) throw new ScpProtocolError(`expected a status byte, got 0x${first.toString(16).padStart(2, '0')}`);
     const rest = (await this.readLine(2048)) ?? Buffer.alloc(0);
-    const text = rest.toString('utf8');
-    return { ok: false, fatal: first === 2, message: first === 1 || first === 2 ? text : String.fromCharCode(first) + text };
+    return { ok: false, fatal: first === 2, message: rest.toString('utf8') };
   }
 }
 

@@ -81,15 +81,24 @@ function parseTimes(rest: string): ScpRecord {
   return { kind: 'times', mtime: Number(m[1]), atime: Number(m[3]) };
 }
 
-/** `<4 octal digits> <size> <name>` of a C or D record. */
+/**
+ * `<4 octal digits> <size> <name>` of a C or D record, refused with OpenSSH sink()'s messages. The
+ * size is decimal digits (no sign: `-1` and `+5` have no size), leading zeros allowed as strtoull
+ * allows them, at most 2^53 - 1.
+ */
 function parseEntry(type: 'C' | 'D', rest: string): ScpRecord {
-  const m = /^([0-7]{4}) (\d+) ([^]*)$/.exec(rest);
-  if (!m) throw new ScpProtocolError(/^[0-7]{4} /.test(rest) ? 'size not delimited' : 'bad mode');
-  const size = Number(m[2]);
-  if (m[2]!.length > 16 || !Number.isSafeInteger(size)) throw new ScpProtocolError('size out of range');
-  const name = m[3]!;
+  if (!/^[0-7]{4}/.test(rest)) throw new ScpProtocolError('bad mode');
+  if (rest[4] !== ' ') throw new ScpProtocolError('mode not delimited');
+  const digits = /^\d*/.exec(rest.slice(5))![0];
+  if (digits === '') throw new ScpProtocolError('size not present');
+  const end = 5 + digits.length;
+  if (rest[end] !== ' ') throw new ScpProtocolError('size not delimited');
+  const significant = digits.replace(/^0+(?=\d)/, '');
+  const size = Number(significant);
+  if (significant.length > 16 || !Number.isSafeInteger(size)) throw new ScpProtocolError('size out of range');
+  const name = rest.slice(end + 1);
   if (!isValidName(name)) throw new ScpNameError(name);
-  const mode = parseInt(m[1]!, 8);
+  const mode = parseInt(rest.slice(0, 4), 8);
   return type === 'C' ? { kind: 'file', mode, size, name } : { kind: 'dir', mode, name };
 }
 

@@ -9,7 +9,7 @@ import type { Vfs } from '../vfs/vfs.js';
 import { ScpConnectionLost, ScpReader, ScpWriter } from './channel-io.js';
 import { wordPath, type ScpCommand } from './command.js';
 import { ScpClientFatal, ScpFatalError, type ScpContext } from './context.js';
-import { errorRecord } from './records.js';
+import { errorRecord, ScpProtocolError } from './records.js';
 import { runSink } from './sink.js';
 import { runSource } from './source.js';
 
@@ -80,6 +80,11 @@ async function endWithError(ctx: ScpContext, err: unknown): Promise<boolean> {
   if (err instanceof ScpFatalError) {
     ctx.log.info({ event: 'scp.fatal', reason: err.message }, 'scp stopped');
     return send(err.message);
+  }
+  // A status byte out of step, or a client's error line past its length limit.
+  if (err instanceof ScpProtocolError) {
+    ctx.log.info({ event: 'scp.fatal', reason: `protocol error: ${err.message}` }, 'scp stopped');
+    return send(`protocol error: ${err.message}`);
   }
   if (err instanceof ScpConnectionLost) {
     ctx.log.info({ event: 'scp.lost' }, 'scp connection lost');

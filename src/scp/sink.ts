@@ -5,7 +5,9 @@
  * opened gets `\x01scp: PATH: reason` and the client skips it. A write that fails drains the rest
  * of that file's data (so the client reads the answer), then: an exceeded quota ends the session
  * with `\x02scp: PATH: Quota exceeded` (nothing more is stored), another error is reported with
- * \x01 and the transfer goes on, as OpenSSH does. Bad records and names end it with \x02.
+ * \x01 and the transfer goes on, as OpenSSH does. Bad records and names end it with \x02, and so
+ * does input that ends inside a file's data (`PATH: input ended after N of M bytes`, or the quota's
+ * refusal if it came first); a status byte other than 0, 1 or 2 is a protocol error (channel-io.ts).
  */
 import type { Stats } from 'node:fs';
 import { QuotaExceededError } from '../quota/user-quota.js';
@@ -130,20 +132,37 @@ async function receiveFile(ctx: ScpContext, rec: FileRecord, path: string, times
   await ctx.writer.write(OK);
   const startedAt = Date.now();
   let outcome: TransferOutcome = 'interrupted';
-  const progress = { stored: 0 };
+  const progress = { stored: 0, received: 0 };
   let failure: unknown = null;
+  let ended = false;
   ctx.setBusy(true);
   try {
-    failure = await receiveData(ctx, file, rec.size, progress);
-    if (failure === null && ctx.preserve) failure = await file.setStat({ permissions: mode }).then(() => null, (err: unknown) => err);
-    if (failure === null && times) failure = await file.setStat(times).then(() => null, (err: unknown) => err);
-    outcome = failure === null ? 'ok' : 'error';
+    ({ failure, ended } = await receiveData(ctx, file, rec.size, progress));
+    if (!ended) {
+      if (failure === null && ctx.preserve) failure = await file.setStat({ permissions: mode }).then(() => null, (err: unknown) => err);
+      if (failure === null && times) failure = await file.setStat(times).then(() => null, (err: unknown) => err);
+      outcome = failure === null ? 'ok' : 'error';
+    }
   } finally {
     await file.close().catch((err: unknown) => ctx.log.warn({ event: 'scp.close_failed', path, err: errorText(err) }, 'close failed'));
     ctx.setBusy(false);
     logTransfer(ctx, path, 'upload', progress.stored, startedAt, outcome);
   }
+  if (ended) inputEnded(ctx, path, failure, `input ended after ${progress.received} of ${rec.size} bytes`);
   await finishFile(ctx, path, failure);
+}
+
+/**
+ * The input ended inside a file's data (a C record that promised more than came, then EOF): the
+ * bytes stored stay, charged. The session ends with a line naming the file, the quota's refusal if
+ * that came first (it would be lost otherwise: the client never reads a status it did not wait for).
+ */
+function inputEnded(ctx: ScpContext, path: string, failure: unknown, why: string): never {
+  if (failure instanceof QuotaExceededError) {
+    ctx.log.info({ event: 'quota.refused', op: 'scp', path }, 'quota exceeded');
+    throw new ScpFatalError(`${visible(path)}: ${failure.message}`);
+  }
+  throw new ScpFatalError(`${visible(path)}: ${why}`);
 }
 
 /** After the data: read the client's status, then answer ok, \x01 (error) or \x02 (quota). */
@@ -163,25 +182,25 @@ async function finishFile(ctx: ScpContext, path: string, failure: unknown): Prom
 }
 
 /**
- * Reads exactly `size` bytes and writes them at increasing offsets, counting what is stored in
- * `progress`; resolves with the first write error (or null). After a failed write the rest is
- * read and dropped, so the client stays in step and reads the answer.
+ * Reads `size` bytes and writes them at increasing offsets, counting what is received and stored
+ * in `progress`; resolves with the first write error (or null), and `ended` when the input ended
+ * first. After a failed write the rest is read and dropped, so the client stays in step and reads
+ * the answer (as OpenSSH's sink does; the reader holds at most its high-water mark meanwhile).
  */
-async function receiveData(ctx: ScpContext, file: VfsFile, size: number, progress: { stored: number }): Promise<unknown> {
-  let offset = 0;
+async function receiveData(ctx: ScpContext, file: VfsFile, size: number, progress: { stored: number; received: number }): Promise<{ failure: unknown; ended: boolean }> {
   let failure: unknown = null;
-  while (offset < size) {
-    const block = await ctx.reader.read(Math.min(WRITE_BLOCK, size - offset));
-    if (block === null) throw new ScpConnectionLost();
+  while (progress.received < size) {
+    const block = await ctx.reader.read(Math.min(WRITE_BLOCK, size - progress.received));
+    if (block === null) return { failure, ended: true };
     if (failure === null) {
       try {
-        await file.write(offset, block);
+        await file.write(progress.received, block);
         progress.stored += block.length;
       } catch (err) {
         failure = err;
       }
     }
-    offset += block.length;
+    progress.received += block.length;
   }
-  return failure;
+  return { failure, ended: false };
 }

@@ -3,14 +3,15 @@
  * rsource(). Each path is a file (T with -p, then C, the data and \0), a folder with -r (T, D,
  * its entries, E), or an error line `\x01scp: PATH: reason` the client prints before going on.
  * Data is read in blocks and written only when the channel has room. Modes are sent masked to
- * 0777. A pattern in the last component (`*.txt`) is expanded as the remote shell would.
+ * 0777. A pattern in the last component (`*.txt`) is expanded as the remote shell would
+ * (glob-expand.ts), within bounds.
  */
 import type { Stats } from 'node:fs';
 import type { OpenFlags, VfsFile } from '../vfs/vfs.js';
 import { normalizePath, splitPath } from '../vfs/virtual-path.js';
 import { wordPath, type ShellWord } from './command.js';
 import { errorText, joinPath, logTransfer, ScpClientFatal, type ScpContext, type TransferOutcome } from './context.js';
-import { globMatches, globToRegExp, splitPattern } from './glob.js';
+import { expandPattern } from './glob-expand.js';
 import { dirRecord, END_RECORD, errorRecord, fileRecord, OK, timesRecord, visible } from './records.js';
 
 /** Largest block read from disk and sent at once. */
@@ -32,28 +33,23 @@ export async function runSource(ctx: ScpContext, words: ShellWord[]): Promise<vo
   }
 }
 
-/** Sends the entries matching a pattern word; false when nothing matched (then it is a name). */
+/**
+ * Sends the entries matching a pattern word; false when it stands for a name (nothing matched).
+ * The whole expansion comes first, so a pattern over a limit sends nothing but its error line.
+ */
 async function sendMatches(ctx: ScpContext, word: ShellWord): Promise<boolean> {
-  const split = splitPattern(word.pattern!);
-  const re = split && globToRegExp(split.last);
-  if (!split || !re) return false;
-  const dirWord = { ...word, text: split.dir === '' && word.pattern!.startsWith('/') ? '/' : split.dir };
-  const dir = await ctx.vfs.openDir(wordPath(dirWord) || '/').catch(() => null);
-  if (!dir) return false;
-  let matched = false;
-  try {
-    for (let batch = await dir.next(LIST_BATCH); batch; batch = await dir.next(LIST_BATCH)) {
-      for (const entry of batch) {
-        if (!globMatches(re, split.last, entry.name)) continue;
-        matched = true;
-        const shown = dirWord.text === '' ? entry.name : joinPath(dirWord.text, entry.name);
-        await sendPath(ctx, joinPath(wordPath(dirWord) || '/', entry.name), shown, 0, new Set());
-      }
-    }
-  } finally {
-    await dir.close();
+  const found = await expandPattern(ctx.vfs, word);
+  if (found.kind === 'name') return false;
+  if (found.kind === 'refused') {
+    ctx.log.info({ event: 'scp.glob_refused', reason: found.reason }, 'scp pattern refused');
+    await warn(ctx, word.text, found.reason);
+    return true;
   }
-  return matched;
+  for (const name of found.names) {
+    const shown = found.shownDir === '' ? name : joinPath(found.shownDir, name);
+    await sendPath(ctx, joinPath(found.dir, name), shown, 0, new Set());
+  }
+  return true;
 }
 
 /** Sends `\x01scp: shown: reason`; the transfer goes on. */

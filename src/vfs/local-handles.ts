@@ -245,6 +245,18 @@ export class LocalDir implements VfsDir {
     return out;
   }
 
+  async names(max: number): Promise<string[] | null> {
+    const batch = Math.floor(max);
+    if (!(batch >= 1)) return [];
+    const out: string[] = [];
+    while (out.length < batch) {
+      const entry = await this.dir.read();
+      if (entry === null) break;
+      out.push(entry.name);
+    }
+    return out.length === 0 ? null : out;
+  }
+
   /** Reads up to `batch` names and queues their lstats (vanished entries are skipped). */
   private async fill(batch: number): Promise<void> {
     const names: string[] = [];

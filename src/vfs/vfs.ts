@@ -62,6 +62,11 @@ export interface VfsFile {
 export interface VfsDir {
   /** Up to `max` entries, or null when the listing is done. */
   next(max: number): Promise<DirEntry[] | null>;
+  /**
+   * Up to `max` names, or null when the listing is done: no lstat, for matching a pattern against
+   * a large folder without filling the thread pool. A listing uses next() or names(), not both.
+   */
+  names(max: number): Promise<string[] | null>;
   close(): Promise<void>;
 }
 

@@ -82,11 +82,17 @@ export const PATHS: readonly string[] = [
   '/etc/passwd', '../../../../../../etc/passwd', '@@HOME@@', '@@HOME@@/a.txt', '@@BOX@@/outside/secret.txt', '@@BOX@@/home2', '@@BOX@@/../top.txt',
 ];
 
+/**
+ * Names full of glob characters (`*?[]\!^-`): SFTP takes them literally, and scp's download
+ * patterns (src/scp/glob.ts) must meet them as names; one is the issue 23 attack pattern.
+ */
+const GLOBISH: readonly string[] = ['[a]', '[!a]*', 'a\\*', '\\[x\\]', '^-!', '[]', '[z-a]', 'x[', ']*?', '*a*a*a*a*a*a*a*a*b', '\\'];
+
 /** Name components to build paths from. */
 const SEGMENTS: readonly string[] = [
   '.', '..', '', 'a.txt', 'empty.txt', 'dir', 'sub', 'b.bin', 'new.txt', 'n1', 'n2', 'link-in', 'link-dir', 'out', 'out-file', 'dangling',
   'up', 'sib', 'abs', 'abs-dir', 'loop', 'fifo', 'back', 'esc', 'outside', 'home', 'home2', 'secret.txt', 'top.txt', '\\', '..\\..',
-  ' ', '-', '*', '?', 'x\u0000', '\t',
+  ' ', '-', '*', '?', 'x\u0000', '\t', ...GLOBISH,
 ];
 
 const longPath = fc.constantFrom(255, 256, 1024, 4095, 4096, 4097, 70000).chain((n) =>
@@ -94,7 +100,10 @@ const longPath = fc.constantFrom(255, 256, 1024, 4095, 4096, 4097, 70000).chain(
 );
 
 /** Names that exist or that earlier steps create, so that steps build on each other. */
-const PLAIN: readonly string[] = ['a.txt', '/a.txt', 'new.txt', '/new.txt', 'n1', 'n2', 'dir/b.bin', 'dir/new', 'dir/sub/n3', 'empty.txt', 'link-in', 'link-dir/b.bin', 'dir', 'dir/sub', '/', 'd2', 'd2/n4'];
+const PLAIN: readonly string[] = [
+  'a.txt', '/a.txt', 'new.txt', '/new.txt', 'n1', 'n2', 'dir/b.bin', 'dir/new', 'dir/sub/n3', 'empty.txt', 'link-in', 'link-dir/b.bin', 'dir', 'dir/sub', '/', 'd2', 'd2/n4',
+  '[g]*?.txt', 'dir/a\\*[!^-]', 'd2/*a*a*a*a*a*a*a*a*b',
+];
 
 /** A virtual path (a valid UTF-8 string). */
 export const pathArb: fc.Arbitrary<string> = fc.oneof(

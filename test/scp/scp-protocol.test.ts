@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ScpConnectionLost, ScpReader } from '../../src/scp/channel-io.js';
 import { isScpCommand, parseScpCommand, ScpCommandError, splitShellWords, wordPath } from '../../src/scp/command.js';
-import { globMatches, globToRegExp, splitPattern } from '../../src/scp/glob.js';
+import { compileGlob, splitPattern } from '../../src/scp/glob.js';
 import { dirRecord, errorRecord, fileRecord, isValidName, parseRecord, ScpNameError, ScpProtocolError, timesRecord, visible } from '../../src/scp/records.js';
 
 describe('scp command line', () => {
@@ -110,6 +110,8 @@ describe('scp records', () => {
     assert.deepEqual(parseRecord('\x01scp: x: No such file'), { kind: 'error', fatal: false, message: 'scp: x: No such file' });
     assert.deepEqual(parseRecord('\x02boom'), { kind: 'error', fatal: true, message: 'boom' });
     assert.equal((parseRecord(`C0644 ${Number.MAX_SAFE_INTEGER} big`) as { size: number }).size, Number.MAX_SAFE_INTEGER);
+    assert.equal((parseRecord(`C0644 ${'0'.repeat(40)}5 z`) as { size: number }).size, 5, 'leading zeros, as strtoull reads them');
+    assert.equal((parseRecord('C0644 0 z') as { size: number }).size, 0);
   });
 
   it('refuses hostile names: .., ., slashes, empty, control characters, over-long', () => {
@@ -133,15 +135,20 @@ describe('scp records', () => {
 
   it('refuses malformed records', () => {
     const bad: Array<[string, RegExp]> = [
-      ['C644 5 a', /bad mode/],
-      ['C06444 5 a', /size not delimited|bad mode/],
-      ['C0844 5 a', /bad mode/],
-      ['C0644 -1 a', /size not delimited|bad mode/],
-      ['C0644 5', /size not delimited|bad mode/],
-      ['C0644  5 a', /size not delimited|bad mode/],
-      ['C0644 99999999999999999999 a', /size out of range/],
-      ['C0644 9007199254740992 a', /size out of range/],
-      ['C0644 0x10 a', /size not delimited|bad mode/],
+      ['C644 5 a', /^bad mode$/],
+      ['C06444 5 a', /^mode not delimited$/],
+      ['C0844 5 a', /^bad mode$/],
+      ['C 5 a', /^bad mode$/],
+      ['C0644 -1 a', /^size not present$/],
+      ['C0644 +5 a', /^size not present$/],
+      ['C0644 5', /^size not delimited$/],
+      ['C0644  5 a', /^size not present$/],
+      ['C0644 5x a', /^size not delimited$/],
+      ['C0644 99999999999999999999 a', /^size out of range$/],
+      ['C0644 9007199254740992 a', /^size out of range$/],
+      ['C0644 ' + '9'.repeat(4000) + ' a', /^size out of range$/],
+      ['C0644 0x10 a', /^size not delimited$/],
+      ['C0644 ５ a', /^size not present$/],
       ['T1 2 3', /bad time record/],
       ['T1 1000000 1 0', /bad time record/],
       ['T-1 0 1 0', /bad time record/],
@@ -168,7 +175,7 @@ describe('scp records', () => {
 
 describe('download patterns', () => {
   it('matches *, ? and [...] in one component, dot files only explicitly', () => {
-    const m = (pattern: string, name: string) => globMatches(globToRegExp(pattern)!, pattern, name);
+    const m = (pattern: string, name: string) => compileGlob(pattern)!.matches(name);
     assert.ok(m('*.txt', 'a.txt'));
     assert.ok(!m('*.txt', 'a.txt.gz'));
     assert.ok(!m('*.txt', '.hidden.txt'));
@@ -189,6 +196,8 @@ describe('download patterns', () => {
     assert.deepEqual(splitPattern('*.txt'), { dir: '', last: '*.txt' });
     assert.deepEqual(splitPattern('a\\ b/*'), { dir: 'a b', last: '*' });
     assert.equal(splitPattern('*/x*'), null);
+    assert.equal(splitPattern('a\\\\*/x'), null, 'a star after an escaped backslash is a glob in the folder');
+    assert.deepEqual(splitPattern('a\\*/x*'), { dir: 'a*', last: 'x*' }, 'an escaped star is not');
   });
 });
 
@@ -206,6 +215,14 @@ describe('scp channel reader', () => {
     assert.deepEqual(await r.readResponse(), { ok: false, fatal: false, message: 'scp: oops' });
     assert.equal(await r.readLine(100), null);
     assert.equal(await r.readByte(), null);
+  });
+
+  it('takes only 0, 1 and 2 as a status byte: anything else is a stream out of step', async () => {
+    const s = new PassThrough();
+    const r = new ScpReader(s);
+    s.end('\x02fatal\nEXTRA\n');
+    assert.deepEqual(await r.readResponse(), { ok: false, fatal: true, message: 'fatal' });
+    await assert.rejects(r.readResponse(), (err: Error) => err instanceof ScpProtocolError && err.message === 'expected a status byte, got 0x45');
   });
 
   it('refuses an endless line and reports a line cut by the end of input', async () => {

@@ -813,6 +813,25 @@ describe('folders', () => {
     assert.equal(names.size, 250);
   });
 
+  test('names() lists names only, in batches of at most max: 130 by 100 -> 100, 30, null', async () => {
+    mkdirSync(H('nm'));
+    for (let i = 0; i < 129; i++) writeFileSync(H(`nm/f${i}`), '');
+    symlinkSync('nowhere', H('nm/dangling'));
+    const d = await vfs.openDir('/nm');
+    const sizes: number[] = [];
+    const names: string[] = [];
+    assert.deepEqual(await d.names(0), [], 'max 0: nothing, not the end');
+    for (let b = await d.names(100); b; b = await d.names(100)) {
+      sizes.push(b.length);
+      names.push(...b);
+    }
+    assert.equal(await d.names(100), null, 'stays done');
+    await d.close();
+    assert.deepEqual(sizes, [100, 30]);
+    assert.equal(new Set(names).size, 130);
+    assert.ok(names.includes('dangling') && names.includes('f128'));
+  });
+
   test('an empty folder lists nothing', async () => {
     mkdirSync(H('e'));
     const d = await vfs.openDir('/e');
