@@ -8,7 +8,7 @@ import { coalesceWrites } from '../util/cork.js';
 import { poolPackets } from '../util/ssh-packets.js';
 import { clip } from '../util/logger.js';
 import { dropSha1HostKey } from './algorithms.js';
-import { normalizeAddress } from './bans.js';
+import { addressKey, normalizeAddress } from './address-key.js';
 import { onAuthentication, countUnauthenticatedClose } from './login.js';
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
@@ -23,17 +23,18 @@ let nextId = 1;
 export function admitSocket(state: ServerState, socket: Socket): ConnectionRecord | null {
   socket.on('error', () => {}); // ssh2 reports socket errors on the connection; this covers refusals
   const address = normalizeAddress(socket.remoteAddress);
+  const key = addressKey(address);
   const port = socket.remotePort ?? 0;
   if (state.closing || socket.destroyed) {
     socket.destroy();
     return null;
   }
-  if (state.bans.isBanned(address)) {
+  if (state.bans.isBanned(key)) {
     state.log.debug({ event: 'connection.refused', address, port, reason: 'banned' }, 'connection from a banned address refused');
     socket.destroy();
     return null;
   }
-  const refusal = state.table.admit(address);
+  const refusal = state.table.admit(key);
   if (refusal) {
     state.log.warn({ event: 'connection.refused', address, port, reason: refusal }, 'connection refused: too many connections');
     // Text before the identification line is allowed (RFC 4253 §4.2); OpenSSH shows it.
@@ -44,7 +45,7 @@ export function admitSocket(state: ServerState, socket: Socket): ConnectionRecor
   // ssh2 leaves Nagle on: logins took 121 ms instead of 40 and uploads halved (bench-baseline.md).
   socket.setNoDelay(true);
   coalesceWrites(socket);
-  const rec = newRecord(state, socket, address, port);
+  const rec = newRecord(state, socket, address, key, port);
   state.table.add(rec);
   const grace = setTimeout(() => onGraceExpired(state, rec), state.config.loginGraceSeconds * 1000);
   socket.once('close', () => {
@@ -54,12 +55,13 @@ export function admitSocket(state: ServerState, socket: Socket): ConnectionRecor
   return rec;
 }
 
-function newRecord(state: ServerState, socket: Socket, address: string, port: number): ConnectionRecord {
+function newRecord(state: ServerState, socket: Socket, address: string, key: string, port: number): ConnectionRecord {
   const id = nextId++;
   const now = Date.now();
   return {
     id,
     address,
+    key,
     port,
     socket,
     log: state.log.child({ conn: id, address }),

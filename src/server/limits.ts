@@ -1,6 +1,6 @@
 /**
  * The table of open connections and the caps on it (SPEC §3): maxConnections in all,
- * maxConnectionsPerIp per source address, maxSessionsPerUser authenticated connections per user.
+ * maxConnectionsPerIp per address key, maxSessionsPerUser authenticated connections per user.
  * ssh2 itself caps nothing (its Server.maxConnections is Infinity), so every socket passes here
  * before ssh2 sees a byte.
  */
@@ -11,7 +11,10 @@ import type { Logger } from '../util/logger.js';
 /** One open TCP connection, from accept to close. */
 export interface ConnectionRecord {
   id: number;
+  /** The peer's address as logged (IPv4-mapped IPv6 as IPv4). */
   address: string;
+  /** What limits and bans count it under (address-key.ts: the IPv4 address, or the IPv6 /64). */
+  key: string;
   port: number;
   socket: Socket;
   log: Logger;
@@ -51,7 +54,7 @@ export interface ConnectionCaps {
   maxSessionsPerUser: number;
 }
 
-/** Every open connection, by peer, by address and by user. */
+/** Every open connection, by peer, by address key and by user. */
 export class ConnectionTable {
   private readonly byPeer = new Map<string, ConnectionRecord>();
   private readonly perAddress = new Map<string, number>();
@@ -63,24 +66,24 @@ export class ConnectionTable {
     return this.byPeer.size;
   }
 
-  /** Null when one more connection from `address` is allowed, else why not. */
-  admit(address: string): AdmitRefusal | null {
+  /** Null when one more connection from address key `key` is allowed, else why not. */
+  admit(key: string): AdmitRefusal | null {
     if (this.byPeer.size >= this.caps.maxConnections) return 'max-connections';
-    if ((this.perAddress.get(address) ?? 0) >= this.caps.maxConnectionsPerIp) return 'max-connections-per-ip';
+    if ((this.perAddress.get(key) ?? 0) >= this.caps.maxConnectionsPerIp) return 'max-connections-per-ip';
     return null;
   }
 
   add(rec: ConnectionRecord): void {
     this.byPeer.set(peerKey(rec.address, rec.port), rec);
-    this.perAddress.set(rec.address, (this.perAddress.get(rec.address) ?? 0) + 1);
+    this.perAddress.set(rec.key, (this.perAddress.get(rec.key) ?? 0) + 1);
   }
 
   remove(rec: ConnectionRecord): void {
     if (this.byPeer.get(peerKey(rec.address, rec.port)) !== rec) return;
     this.byPeer.delete(peerKey(rec.address, rec.port));
-    const n = (this.perAddress.get(rec.address) ?? 1) - 1;
-    if (n > 0) this.perAddress.set(rec.address, n);
-    else this.perAddress.delete(rec.address);
+    const n = (this.perAddress.get(rec.key) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(rec.key, n);
+    else this.perAddress.delete(rec.key);
     if (rec.user) this.perUser.get(rec.user)?.delete(rec);
     if (rec.user && this.perUser.get(rec.user)?.size === 0) this.perUser.delete(rec.user);
   }

@@ -94,17 +94,17 @@ function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Ex
   }
 }
 
-/** One failure toward a ban of the address; a new ban ends the address's other logins in progress. */
+/** One failure toward a ban of the address key; a new ban ends the key's other logins in progress. */
 export function countBanFailure(state: ServerState, rec: ConnectionRecord): void {
   rec.banFailures += 1;
-  const result = state.bans.fail(rec.address);
+  const result = state.bans.fail(rec.key);
   if (!result.banned) return;
   state.log.warn(
-    { event: 'ban', address: rec.address, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
-    `address ${rec.address} banned for ${state.config.banSeconds} s`,
+    { event: 'ban', address: rec.address, key: rec.key, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
+    `address ${rec.key} banned for ${state.config.banSeconds} s`,
   );
   for (const other of state.table.all()) {
-    if (other.address === rec.address && !other.user) state.endConnection(other, 'address banned');
+    if (other.key === rec.key && !other.user) state.endConnection(other, 'address banned');
   }
 }
 

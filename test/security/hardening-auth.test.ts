@@ -1,10 +1,13 @@
 /**
- * Issue 23 (hardening): probes before login, reproduced against the real server: client-supplied
- * text in the logs, keyboard-interactive answers of every size.
+ * Issue 23 (hardening), item 4 and probes before login, reproduced against the real server: IPv6
+ * clients counted by /64, client-supplied text in the logs, keyboard-interactive answers.
  */
 import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
+import { admitSocket } from '../../src/server/connection.js';
+import { countBanFailure } from '../../src/server/login.js';
 import { tryLogin } from '../support/ssh-clients.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -48,5 +51,40 @@ describe('client text before login (probes)', () => {
       }
     }
     assert.match(String(lines[1]!.user), /^evil\\nfrom 9\.9\.9\.9 \\x1b\[31mred\\u202etxt\.exe\\x85$/);
+  });
+});
+
+/** A socket the server takes for one from `address` (no network: admission is all that runs). */
+function socketFrom(address: string): Socket {
+  const sock = new Socket();
+  Object.defineProperty(sock, 'remoteAddress', { value: address });
+  Object.defineProperty(sock, 'remotePort', { value: 40_000 + Math.floor(Math.random() * 20_000) });
+  return sock;
+}
+
+describe('IPv6 clients are counted by /64 (item 4)', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startTestServer({ settings: { maxConnectionsPerIp: 3, banThreshold: 2, banSeconds: 60 } });
+  });
+  after(() => ts.close());
+
+  it('limits and bans one /64 as one address; IPv4-mapped addresses count as IPv4', () => {
+    const state = ts.server.state;
+    const admitted = ['2001:db8:1:2::a', '2001:db8:1:2:ffff::b', '2001:db8:1:2:1:2:3:4'].map((a) => admitSocket(state, socketFrom(a)));
+    assert.ok(admitted.every((r) => r !== null));
+    assert.equal(admitSocket(state, socketFrom('2001:0db8:0001:0002::99')), null, 'a 4th connection from the same /64');
+    assert.ok(admitSocket(state, socketFrom('2001:db8:1:3::1')), 'the next /64 is another address');
+    const v4 = admitSocket(state, socketFrom('::ffff:192.0.2.7'));
+    assert.equal(v4?.address, '192.0.2.7');
+    countBanFailure(state, admitted[0]!);
+    countBanFailure(state, admitted[1]!);
+    const ban = ts.logs.events('ban')[0];
+    assert.ok(ban, 'two failures from one /64 ban it');
+    assert.equal(ban.key, '2001:db8:1:2::/64');
+    for (const rec of state.table.all()) rec.socket.destroy();
+    assert.equal(admitSocket(state, socketFrom('2001:db8:1:2:dead::1')), null, 'the whole /64 is banned');
+    assert.ok(admitSocket(state, socketFrom('2001:db8:1:3::1')), 'the next /64 is not');
+    for (const rec of state.table.all()) rec.socket.destroy();
   });
 });
