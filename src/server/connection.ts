@@ -1,6 +1,7 @@
 /**
- * One connection's life: admission (bans, caps) before ssh2 sees a byte, the login grace timer,
- * TCP_NODELAY, listeners on ssh2's connection object, and the log lines at its start and end.
+ * One connection's life: admission (bans, caps, eviction of an unauthenticated connection) before
+ * ssh2 sees a byte, the login grace timer, TCP_NODELAY, listeners on ssh2's connection object,
+ * and the log lines at its start and end.
  */
 import type { Socket } from 'node:net';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
@@ -34,14 +35,15 @@ export function admitSocket(state: ServerState, socket: Socket): ConnectionRecor
     socket.destroy();
     return null;
   }
-  const refusal = state.table.admit(key);
-  if (refusal) {
-    state.log.warn({ event: 'connection.refused', address, port, reason: refusal }, 'connection refused: too many connections');
+  const admission = state.table.admit(key);
+  if (admission.refused) {
+    state.log.warn({ event: 'connection.refused', address, port, reason: admission.refused }, 'connection refused: too many connections');
     // Text before the identification line is allowed (RFC 4253 §4.2); OpenSSH shows it.
     socket.end('Too many connections\r\n');
     setTimeout(() => socket.destroy(), 1000);
     return null;
   }
+  if (admission.evict) evict(state, admission.evict);
   // ssh2 leaves Nagle on: logins took 121 ms instead of 40 and uploads halved (bench-baseline.md).
   socket.setNoDelay(true);
   coalesceWrites(socket);
@@ -73,6 +75,20 @@ function newRecord(state: ServerState, socket: Socket, address: string, key: str
     abort: new AbortController(),
     ending: false,
   };
+}
+
+/**
+ * Makes room for a new connection by ending an unauthenticated one at once: its slot is free
+ * now, and it is destroyed rather than ended politely, so a flood of evictions leaves no sockets
+ * lingering in the table. Being evicted is no failure of the client (SPEC §5).
+ */
+function evict(state: ServerState, victim: ConnectionRecord): void {
+  state.table.remove(victim);
+  victim.ending = true;
+  victim.evicted = true;
+  victim.log.info({ event: 'connection.evicted', port: victim.port, startups: state.table.unauthenticated }, 'unauthenticated connection evicted to make room');
+  victim.abort.abort('evicted');
+  victim.socket.destroy();
 }
 
 /** OpenSSH LoginGraceTime: ssh2 has no such timer, so a silent socket would stay forever. */

@@ -111,8 +111,9 @@ export function countBanFailure(state: ServerState, rec: ConnectionRecord): void
 /**
  * A connection that tried keys, never logged in and never made a counted failure counts once:
  * offering keys is normal, but endless connections that only offer wrong keys are a scan
- * (OpenSSH PerSourcePenalties `authfail` also counts per connection).
+ * (OpenSSH PerSourcePenalties `authfail` also counts per connection). An evicted connection was
+ * ended by the server, not given up by its client: it does not count.
  */
 export function countUnauthenticatedClose(state: ServerState, rec: ConnectionRecord): void {
-  if (rec.failures > 0 && rec.banFailures === 0 && !state.closing) countBanFailure(state, rec);
+  if (rec.failures > 0 && rec.banFailures === 0 && !state.closing && !rec.evicted) countBanFailure(state, rec);
 }

@@ -1,6 +1,7 @@
 /**
- * Issue 23 (hardening), item 4 and probes before login, reproduced against the real server: IPv6
- * clients counted by /64, client-supplied text in the logs, keyboard-interactive answers.
+ * Issue 23 (hardening), item 4 and probes before login, reproduced against the real server:
+ * silent and slow sockets holding every connection slot, IPv6 clients counted by /64,
+ * client-supplied text in the logs, keyboard-interactive answers.
  */
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
@@ -9,9 +10,19 @@ import ssh2 from 'ssh2';
 import { admitSocket } from '../../src/server/connection.js';
 import { countBanFailure } from '../../src/server/login.js';
 import { tryLogin } from '../support/ssh-clients.js';
+import { loopbackRange, silentSockets } from '../support/preauth-clients.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import { waitFor } from '../support/wait.js';
 
 const PW = 'the right password';
+
+async function timedLogin(ts: TestServer, username: string, localAddress: string): Promise<{ result: string; ms: number }> {
+  const t0 = Date.now();
+  const result = await tryLogin(ts.port, { username, password: PW, localAddress, readyTimeout: 15_000 });
+  return { result, ms: Date.now() - t0 };
+}
+
+const inRange = (addresses: string[]) => (l: Record<string, unknown>) => addresses.includes(String(l.address));
 
 describe('client text before login (probes)', () => {
   let ts: TestServer;
@@ -86,5 +97,58 @@ describe('IPv6 clients are counted by /64 (item 4)', () => {
     assert.equal(admitSocket(state, socketFrom('2001:db8:1:2:dead::1')), null, 'the whole /64 is banned');
     assert.ok(admitSocket(state, socketFrom('2001:db8:1:3::1')), 'the next /64 is not');
     for (const rec of state.table.all()) rec.socket.destroy();
+  });
+});
+
+describe('silent and slow sockets before login (item 4)', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startTestServer();
+    await ts.addUser('alice', { password: PW });
+  });
+  after(() => ts.close());
+
+  // SPEC §5: a client that logs in within 2 s is never kept out. On this shared machine a login
+  // alone took 0.1-1 s; under attack the bound is 2 s, or 3 logins-alone when the machine is slower.
+  let limitMs = 2000;
+  before(async () => {
+    const alone = await timedLogin(ts, 'alice', '127.0.0.1');
+    assert.equal(alone.result, 'ok');
+    limitMs = Math.max(2000, 3 * alone.ms);
+  });
+
+  it('20 silent sockets from each of 13 addresses do not keep a login out', async (t) => {
+    const silent = loopbackRange(2, 14);
+    const attack = await silentSockets({ port: ts.port, localAddresses: silent, perAddress: 20, reopen: false });
+    try {
+      const login = await timedLogin(ts, 'alice', '127.0.0.1');
+      t.diagnostic(`${attack.stats.opened} silent sockets; login ${login.ms} ms (${login.result}); ${attack.stats.open} still open, server holds ${ts.server.state.table.size}`);
+      assert.equal(login.result, 'ok');
+      await waitFor(() => ts.server.state.table.size <= 64, 5000, 'at most maxStartups connections held');
+      assert.ok(login.ms < limitMs, `login took ${login.ms} ms (limit ${limitMs})`);
+      assert.ok(attack.stats.open <= 64, `${attack.stats.open} silent sockets still open`);
+    } finally {
+      await attack.stop();
+    }
+    assert.equal(ts.logs.lines.filter(inRange(silent)).filter((l) => l.event === 'auth.failure' || l.event === 'ban').length, 0, 'silence is never a failure');
+  });
+
+  it('slow clients from 50 addresses that reopen every closed socket never keep a login out', async (t) => {
+    const slow = loopbackRange(2, 51);
+    const attack = await silentSockets({ port: ts.port, localAddresses: slow, perAddress: 8, sendIdent: true, reopen: true });
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const login = await timedLogin(ts, 'alice', '127.0.0.1');
+        if (login.result !== 'ok') t.diagnostic(`login ${i + 1} after ${login.ms} ms: ${login.result}; ${attack.stats.open} slow sockets open`);
+        assert.equal(login.result, 'ok', `login ${i + 1}: ${login.result}`);
+        times.push(login.ms);
+      }
+    } finally {
+      await attack.stop();
+    }
+    t.diagnostic(`logins took ${times.join(', ')} ms; ${attack.stats.opened} slow sockets opened, ${attack.stats.closedByServer} closed by the server`);
+    for (const ms of times) assert.ok(ms < limitMs, `a login took ${ms} ms (limit ${limitMs})`);
+    assert.equal(ts.logs.lines.filter(inRange(slow)).filter((l) => l.event === 'auth.failure' || l.event === 'ban').length, 0, 'slowness is never a failure');
   });
 });

@@ -1,10 +1,12 @@
 /**
- * Unit tests of what guards the server before login: clip() on client-supplied text and the
- * address key (IPv6 /64).
+ * Unit tests of what guards the server before login: clip() on client-supplied text, the address
+ * key (IPv6 /64), the unauthenticated connection slots and the table's admission with eviction.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addressKey, normalizeAddress } from '../../src/server/address-key.js';
+import { ConnectionTable, type ConnectionRecord } from '../../src/server/limits.js';
+import { StartupSlots } from '../../src/server/startup-slots.js';
 import { clip } from '../../src/util/logger.js';
 
 describe('clip', () => {
@@ -50,5 +52,86 @@ describe('addressKey', () => {
     assert.equal(normalizeAddress('2001:db8::1'), '2001:db8::1', 'other IPv6 addresses are logged as they are');
     assert.equal(normalizeAddress(undefined), 'unknown');
     assert.equal(addressKey('unknown'), 'unknown');
+  });
+});
+
+describe('StartupSlots', () => {
+  it('evicts the oldest connection of the address holding the most slots', () => {
+    const slots = new StartupSlots<{ key: string; name: string }>();
+    const recs = [
+      { key: 'a', name: 'a1' },
+      { key: 'b', name: 'b1' },
+      { key: 'b', name: 'b2' },
+      { key: 'c', name: 'c1' },
+      { key: 'b', name: 'b3' },
+    ];
+    for (const r of recs) slots.add(r);
+    assert.equal(slots.size, 5);
+    assert.equal(slots.countOf('b'), 3);
+    assert.equal(slots.victim()?.name, 'b1');
+    slots.remove(recs[1]!);
+    slots.remove(recs[2]!);
+    assert.equal(slots.victim()?.name, 'a1', 'a tie goes to the oldest');
+    assert.equal(slots.remove(recs[1]!), false, 'a second remove is harmless');
+    for (const r of recs) slots.remove(r);
+    assert.equal(slots.size, 0);
+    assert.equal(slots.victim(), undefined);
+  });
+});
+
+let port = 1;
+function record(key: string): ConnectionRecord {
+  return { id: port, address: key, key, port: port++, failures: 0, banFailures: 0, authRequests: 0, sessions: new Set(), abort: new AbortController(), ending: false } as unknown as ConnectionRecord;
+}
+
+describe('ConnectionTable admission', () => {
+  const caps = { maxConnections: 6, maxConnectionsPerIp: 4, maxSessionsPerUser: 2, maxStartups: 4, maxStartupsPerIp: 2 };
+
+  it('refuses an address at maxStartupsPerIp, evicts when maxStartups is full, and logged-in connections hold no slot', () => {
+    const table = new ConnectionTable(caps);
+    const admitted = (key: string) => {
+      const a = table.admit(key);
+      assert.equal(a.refused, null, `admit ${key}: ${a.refused}`);
+      if (a.refused === null && a.evict) table.remove(a.evict);
+      const rec = record(key);
+      table.add(rec);
+      return { rec, evicted: a.refused === null ? a.evict : undefined };
+    };
+    const a1 = admitted('a').rec;
+    admitted('a');
+    assert.deepEqual(table.admit('a'), { refused: 'max-startups-per-ip' });
+    admitted('b');
+    const c1 = admitted('c').rec;
+    // Four unauthenticated: the next one evicts the oldest of `a`, which holds the most.
+    assert.equal(admitted('d').evicted, a1);
+    assert.equal(table.unauthenticated, 4);
+    table.setUser(c1, 'alice');
+    assert.equal(table.unauthenticated, 3, 'a login gives its slot back');
+    assert.equal(admitted('e').evicted, undefined);
+    assert.equal(table.size, 5);
+  });
+
+  it('evicts an unauthenticated connection when maxConnections is full, and refuses when only logged-in ones are left', () => {
+    const table = new ConnectionTable({ ...caps, maxConnections: 3, maxStartups: 3 });
+    const recs = ['a', 'b', 'c'].map((k) => {
+      const r = record(k);
+      table.add(r);
+      return r;
+    });
+    table.setUser(recs[0]!, 'u1');
+    table.setUser(recs[1]!, 'u2');
+    const a = table.admit('d');
+    assert.equal(a.refused === null && a.evict, recs[2]);
+    table.remove(recs[2]!);
+    table.add(record('d'));
+    table.setUser(table.all()[2]!, 'u3');
+    assert.deepEqual(table.admit('e'), { refused: 'max-connections' });
+  });
+
+  it('counts maxConnectionsPerIp by address key', () => {
+    const table = new ConnectionTable({ ...caps, maxStartupsPerIp: 4, maxConnectionsPerIp: 2 });
+    for (let i = 0; i < 2; i++) table.add(record('2001:db8::/64'));
+    assert.deepEqual(table.admit('2001:db8::/64'), { refused: 'max-connections-per-ip' });
+    assert.equal(table.admit('2001:db8:0:1::/64').refused, null);
   });
 });
