@@ -10,7 +10,7 @@ import { poolPackets } from '../util/ssh-packets.js';
 import { clip } from '../util/logger.js';
 import { dropSha1HostKey } from './algorithms.js';
 import { addressKey, normalizeAddress } from './address-key.js';
-import { onAuthentication, countUnauthenticatedClose } from './login.js';
+import { onAuthentication, countAbandonedCheck, countUnauthenticatedClose } from './login.js';
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
 import { onSession } from './sessions.js';
@@ -107,6 +107,7 @@ function onSocketClose(state: ServerState, rec: ConnectionRecord): void {
     const durationMs = Date.now() - rec.startedAt;
     rec.log.info({ event: 'session.end', port: rec.port, durationMs }, 'session ended');
   } else {
+    countAbandonedCheck(state, rec);
     countUnauthenticatedClose(state, rec);
     rec.log.debug({ event: 'connection.end', port: rec.port }, 'connection closed before login');
   }

@@ -9,6 +9,12 @@ import type { Connection } from 'ssh2';
 import type { Logger } from '../util/logger.js';
 import { StartupSlots } from './startup-slots.js';
 
+/** A password attempt whose verdict the client has not been sent yet. */
+export interface PendingCheck {
+  user: string;
+  method: string;
+}
+
 /** One open TCP connection, from accept to close. */
 export interface ConnectionRecord {
   id: number;
@@ -30,6 +36,8 @@ export interface ConnectionRecord {
   failures: number;
   /** Failures already counted toward a ban of the address. */
   banFailures: number;
+  /** The password check in progress (queued or running), until its verdict is sent. */
+  pendingCheck?: PendingCheck;
   /** Open session channels. */
   sessions: Set<SessionRecord>;
   /** Aborted when the connection must end (shutdown, user disabled or removed). */

@@ -1,14 +1,16 @@
 /**
- * What follows an authentication verdict: accept (with the per-user session cap), or reject and
- * count the failure toward maxAuthTries (per connection, as OpenSSH's MaxAuthTries) and toward a
- * ban of the address. Every failure line carries the address, for fail2ban.
+ * Authentication requests from arrival to verdict: the password check in the bounded queue, then
+ * accept (with the per-user session cap), or reject and count the failure toward maxAuthTries
+ * (per connection, as OpenSSH's MaxAuthTries) and toward a ban of the address. A password attempt
+ * whose connection closes before its verdict was sent is a failure too (SPEC §5). Every failure
+ * line carries the address, for fail2ban.
  */
 import type { AuthContext } from 'ssh2';
 import { hashPassword, needsRehash } from '../users/password.js';
 import { fingerprintOf } from '../users/public-keys.js';
 import type { User } from '../users/user-store.js';
 import { clip } from '../util/logger.js';
-import { AUTH_METHODS, checkCredentials, type Verdict } from './auth.js';
+import { AUTH_METHODS, checkCredentials, type CredentialDeps, type Verdict } from './auth.js';
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
 
@@ -18,13 +20,26 @@ export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx:
     answer(() => ctx.reject(AUTH_METHODS));
     return;
   }
-  checkCredentials(ctx, state)
+  checkCredentials(ctx, credentialDeps(state, rec, ctx))
     .then((verdict) => decide(state, rec, ctx, verdict))
     .catch((err: unknown) => {
       // A database error or a bug: refuse this request, never crash the process.
+      rec.pendingCheck = undefined;
       rec.log.error({ event: 'auth.error', err: err instanceof Error ? err.message : String(err) }, 'authentication failed with an error');
       answer(() => ctx.reject(AUTH_METHODS));
     });
+}
+
+/** Password checks of this request wait in the server's bounded queue, under the connection's key and signal. */
+function credentialDeps(state: ServerState, rec: ConnectionRecord, ctx: AuthContext): CredentialDeps {
+  return {
+    store: state.store,
+    scrypt: state.scrypt,
+    runCheck: (work) => {
+      rec.pendingCheck = { user: ctx.username, method: ctx.method };
+      return state.passwords.run(rec.key, rec.abort.signal, work);
+    },
+  };
 }
 
 /** accept()/reject() on a connection that just closed may throw inside ssh2: ignore that. */
@@ -37,7 +52,9 @@ function answer(fn: () => void): void {
 }
 
 function decide(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, verdict: Verdict): void {
+  // Not sent: if the client hung up, its close counts the pending check (countAbandonedCheck).
   if (rec.ending || rec.socket.destroyed) return;
+  rec.pendingCheck = undefined;
   if (verdict.kind === 'pk-ok') return answer(() => ctx.accept());
   if (verdict.kind === 'reject') return fail(state, rec, ctx, verdict);
   if (state.closing) return answer(() => ctx.reject(AUTH_METHODS));
@@ -83,15 +100,34 @@ function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Ex
   answer(() => ctx.reject(AUTH_METHODS));
   if (v.quiet) return; // `none`: not a failure
   rec.failures += 1;
-  rec.log.info(
-    { event: 'auth.failure', user: clip(v.user), method: ctx.method, port: rec.port, reason: v.reason, counted: v.countsForBan },
-    `authentication failure for ${clip(v.user)} from ${rec.address}`,
-  );
+  logFailure(rec, v.user, ctx.method, v.reason, v.countsForBan);
   if (v.countsForBan) countBanFailure(state, rec);
   if (rec.failures >= state.config.maxAuthTries && !rec.ending) {
     rec.log.info({ event: 'auth.too-many-failures', port: rec.port, failures: rec.failures }, 'too many authentication failures: disconnecting');
     state.endConnection(rec, 'too many authentication failures');
   }
+}
+
+function logFailure(rec: ConnectionRecord, user: string, method: string, reason: string, counted: boolean): void {
+  // clip() shortens and escapes: user names are the client's text (30 KB, newlines, escapes).
+  rec.log.info(
+    { event: 'auth.failure', user: clip(user), method, port: rec.port, reason, counted },
+    `authentication failure for ${clip(user)} from ${rec.address}`,
+  );
+}
+
+/**
+ * A password attempt the client abandoned before its verdict (it hung up while the check waited
+ * or ran) is a failure toward maxAuthTries and a ban (SPEC §5): otherwise hanging up after each
+ * guess made a flood free and invisible. Not when the server ended the connection itself.
+ */
+export function countAbandonedCheck(state: ServerState, rec: ConnectionRecord): void {
+  const attempt = rec.pendingCheck;
+  rec.pendingCheck = undefined;
+  if (!attempt || rec.ending || state.closing) return;
+  rec.failures += 1;
+  logFailure(rec, attempt.user, attempt.method, 'abandoned', true);
+  countBanFailure(state, rec);
 }
 
 /** One failure toward a ban of the address key; a new ban ends the key's other logins in progress. */

@@ -1,11 +1,13 @@
 /**
- * Unit tests of what guards the server before login: clip() on client-supplied text, the address
- * key (IPv6 /64), the unauthenticated connection slots and the table's admission with eviction.
+ * Unit tests of what guards the server before login: the address key (IPv6 /64), the bounded
+ * password check queue, the unauthenticated connection slots and the table's admission with
+ * eviction, and clip() on client-supplied text.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addressKey, normalizeAddress } from '../../src/server/address-key.js';
 import { ConnectionTable, type ConnectionRecord } from '../../src/server/limits.js';
+import { CheckRefusedError, PasswordQueue } from '../../src/server/password-queue.js';
 import { StartupSlots } from '../../src/server/startup-slots.js';
 import { clip } from '../../src/util/logger.js';
 
@@ -133,5 +135,112 @@ describe('ConnectionTable admission', () => {
     for (let i = 0; i < 2; i++) table.add(record('2001:db8::/64'));
     assert.deepEqual(table.admit('2001:db8::/64'), { refused: 'max-connections-per-ip' });
     assert.equal(table.admit('2001:db8:0:1::/64').refused, null);
+  });
+});
+
+/** A work item the test finishes by hand. */
+function deferred(): { promise: Promise<string>; finish(v: string): void; started: boolean; work(): Promise<string> } {
+  let finish!: (v: string) => void;
+  const promise = new Promise<string>((r) => (finish = r));
+  const d = { promise, finish, started: false, work: () => ((d.started = true), promise) };
+  return d;
+}
+const tick = () => new Promise((r) => setImmediate(r));
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ran',
+    (e: unknown) => (e instanceof CheckRefusedError ? e.code : String(e)),
+  );
+
+describe('PasswordQueue', () => {
+  it('runs `parallel` checks at once, in arrival order', async () => {
+    const q = new PasswordQueue({ perKey: 5, total: 10, parallel: 2 });
+    const live = new AbortController().signal;
+    const items = [deferred(), deferred(), deferred()];
+    const results = items.map((d, i) => q.run(`k${i}`, live, d.work));
+    await tick();
+    assert.deepEqual(items.map((d) => d.started), [true, true, false]);
+    assert.equal(q.running, 2);
+    items[1]!.finish('b');
+    assert.equal(await results[1], 'b');
+    await tick();
+    assert.equal(items[2]!.started, true);
+    items[0]!.finish('a');
+    items[2]!.finish('c');
+    assert.deepEqual(await Promise.all(results), ['a', 'b', 'c']);
+    assert.equal(q.size, 0);
+  });
+
+  it('refuses at once a check that would wait beyond perKey for one address or beyond total in all', async () => {
+    const q = new PasswordQueue({ perKey: 2, total: 3, parallel: 1 });
+    const live = new AbortController().signal;
+    const held = [deferred(), deferred(), deferred()];
+    const a = held.map((d) => q.run('a', live, d.work)); // one runs, two wait
+    assert.equal(q.running, 1);
+    assert.equal(q.sizeOf('a'), 2);
+    assert.equal(await refusal(q.run('a', live, deferred().work)), 'COFFER_AUTH_QUEUE_FULL', 'a third waiting check of one address');
+    const b = deferred();
+    const fromB = q.run('b', live, b.work);
+    assert.equal(q.size, 3);
+    assert.equal(await refusal(q.run('c', live, deferred().work)), 'COFFER_AUTH_QUEUE_FULL', 'a fourth waiting check in all');
+    for (const d of [...held, b]) d.finish('x');
+    await Promise.all([...a, fromB]);
+    assert.equal(q.size, 0);
+    assert.equal(q.sizeOf('a'), 0);
+  });
+
+  it('starts a check at once when a slot is free, whatever its address already has running', async () => {
+    const q = new PasswordQueue({ perKey: 1, total: 1, parallel: 4 });
+    const live = new AbortController().signal;
+    const four = Array.from({ length: 4 }, () => deferred());
+    const runs = four.map((d) => q.run('a', live, d.work));
+    await tick();
+    assert.ok(four.every((d) => d.started), 'four sessions of one client log in at once');
+    for (const d of four) d.finish('ok');
+    assert.deepEqual(await Promise.all(runs), ['ok', 'ok', 'ok', 'ok']);
+  });
+
+  it('drops a waiting check whose connection went away, without running it', async () => {
+    const q = new PasswordQueue({ perKey: 5, total: 5, parallel: 1 });
+    const running = deferred();
+    const first = q.run('a', new AbortController().signal, running.work);
+    const gone = new AbortController();
+    const waiting = deferred();
+    const dropped = refusal(q.run('a', gone.signal, waiting.work));
+    assert.equal(q.size, 1);
+    gone.abort();
+    assert.equal(await dropped, 'COFFER_AUTH_CHECK_DROPPED');
+    assert.equal(q.size, 0, 'its place is free at once');
+    running.finish('done');
+    await first;
+    await tick();
+    assert.equal(waiting.started, false, 'the dropped check never ran');
+    assert.equal(await refusal(q.run('a', gone.signal, deferred().work)), 'COFFER_AUTH_CHECK_DROPPED', 'an already closed connection is not queued');
+  });
+
+  it('lets a running check finish when its connection goes (libuv cannot stop it), then starts the next', async () => {
+    const q = new PasswordQueue({ perKey: 1, total: 5, parallel: 1 });
+    const gone = new AbortController();
+    const d = deferred();
+    const result = q.run('a', gone.signal, d.work);
+    const next = deferred();
+    const second = q.run('b', new AbortController().signal, next.work);
+    await tick();
+    gone.abort();
+    assert.equal(q.running, 1, 'still running');
+    d.finish('late');
+    assert.equal(await result, 'late');
+    await tick();
+    assert.equal(next.started, true);
+    next.finish('b');
+    await second;
+    assert.equal(q.running, 0);
+  });
+
+  it('passes a failing check on and keeps counting right', async () => {
+    const q = new PasswordQueue({ perKey: 1, total: 1, parallel: 1 });
+    await assert.rejects(q.run('a', new AbortController().signal, () => Promise.reject(new Error('db down'))), /db down/);
+    assert.equal(q.size, 0);
+    assert.equal(await q.run('a', new AbortController().signal, async () => 'ok'), 'ok');
   });
 });
