@@ -71,6 +71,7 @@ function newRecord(state: ServerState, socket: Socket, address: string, key: str
     lastActivity: now,
     failures: 0,
     banFailures: 0,
+    authRequests: 0,
     sessions: new Set(),
     abort: new AbortController(),
     ending: false,

@@ -36,6 +36,8 @@ export interface ConnectionRecord {
   failures: number;
   /** Failures already counted toward a ban of the address. */
   banFailures: number;
+  /** Authentication requests of any method on this connection. */
+  authRequests: number;
   /** The password check in progress (queued or running), until its verdict is sent. */
   pendingCheck?: PendingCheck;
   /** Open session channels. */

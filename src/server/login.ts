@@ -1,9 +1,9 @@
 /**
- * Authentication requests from arrival to verdict: the password check in the bounded queue, then
- * accept (with the per-user session cap), or reject and count the failure toward maxAuthTries
- * (per connection, as OpenSSH's MaxAuthTries) and toward a ban of the address. A password attempt
- * whose connection closes before its verdict was sent is a failure too (SPEC §5). Every failure
- * line carries the address, for fail2ban.
+ * Authentication requests from arrival to verdict: the per-connection request cap, the password
+ * check in the bounded queue, then accept (with the per-user session cap), or reject and count the
+ * failure toward maxAuthTries (per connection, as OpenSSH's MaxAuthTries) and toward a ban of the
+ * address. A password attempt whose connection closes before its verdict was sent is a failure
+ * too (SPEC §5). Every failure line carries the address, for fail2ban.
  */
 import type { AuthContext } from 'ssh2';
 import { hashPassword, needsRehash } from '../users/password.js';
@@ -14,10 +14,28 @@ import { AUTH_METHODS, checkCredentials, type CredentialDeps, type Verdict } fro
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
 
+/**
+ * Authentication requests of any method one connection may send. `none` and an abandoned
+ * keyboard-interactive exchange are no failures, so maxAuthTries never ends a client that
+ * repeats them: one connection answered 20,000 `none` requests in 3 s, and ssh2 keeps an entry
+ * for every aborted keyboard-interactive request until the connection ends. Clients send a
+ * handful (none, then a query and a signature per key, a few passwords); OpenSSH auth2.c stops
+ * at 1024.
+ */
+export function authRequestCap(maxAuthTries: number): number {
+  return Math.max(32, 4 * maxAuthTries);
+}
+
 /** Handles ssh2's 'authentication' event. */
 export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx: AuthContext): void {
   if (state.closing || rec.ending) {
     answer(() => ctx.reject(AUTH_METHODS));
+    return;
+  }
+  rec.authRequests += 1;
+  if (rec.authRequests > authRequestCap(state.config.maxAuthTries)) {
+    rec.log.info({ event: 'auth.too-many-requests', port: rec.port, requests: rec.authRequests - 1 }, 'too many authentication requests: disconnecting');
+    state.endConnection(rec, 'too many authentication requests');
     return;
   }
   checkCredentials(ctx, credentialDeps(state, rec, ctx))

@@ -11,7 +11,7 @@ import ssh2 from 'ssh2';
 import { admitSocket } from '../../src/server/connection.js';
 import { countBanFailure } from '../../src/server/login.js';
 import { hashPassword, type ScryptParams } from '../../src/users/password.js';
-import { tryLogin } from '../support/ssh-clients.js';
+import { closed, tryLogin } from '../support/ssh-clients.js';
 import { cpuPercentOver, hangupFlood, loopbackRange, silentSockets } from '../support/preauth-clients.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 import { waitFor } from '../support/wait.js';
@@ -234,5 +234,69 @@ describe('abandoned password attempts count toward a ban (item 3)', () => {
     assert.ok(flood.stats.sent <= 8, `banned only after ${flood.stats.sent} attempts (banThreshold 4)`);
     assert.notEqual(await tryLogin(ts.port, { username: 'alice', password: PW, localAddress: '127.0.0.8' }), 'ok', 'the address is banned');
     assert.equal(await tryLogin(ts.port, { username: 'alice', password: PW, localAddress: '127.0.0.9' }), 'ok', 'others are not');
+  });
+});
+
+/** An ssh2 client past key exchange whose protocol object the test drives directly. */
+function rawAuthClient(ts: TestServer, username: string): Promise<{ client: ssh2.Client; proto: RawProto }> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.on('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port: ts.port,
+      username,
+      authHandler: (() => resolve({ client, proto: (client as unknown as { _protocol: RawProto })._protocol })) as never,
+    });
+  });
+}
+interface RawProto {
+  authNone(user: string): void;
+  authKeyboard(user: string): void;
+  authPassword(user: string, password: string): void;
+  _handlers: Record<string, (...a: unknown[]) => void>;
+}
+
+describe('authentication requests on one connection (probes)', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startTestServer({ settings: { banThreshold: 0 } });
+    await ts.addUser('alice', { password: PW });
+  });
+  after(() => ts.close());
+
+  it('ends a connection that sends `none` requests forever', async () => {
+    const { client, proto } = await rawAuthClient(ts, 'alice');
+    let answers = 0;
+    let wake: (() => void) | undefined;
+    proto._handlers.USERAUTH_FAILURE = () => {
+      answers += 1;
+      wake?.();
+    };
+    let gone = false;
+    const done = closed(client).then(() => (gone = true));
+    for (let i = 0; i < 2000 && !gone; i++) {
+      const answered = new Promise<void>((r) => (wake = r));
+      proto.authNone('alice');
+      await Promise.race([answered, done]);
+    }
+    assert.ok(gone, `still connected after ${answers} answered requests`);
+    assert.ok(answers <= 64, `${answers} requests answered before the end`);
+    await ts.logs.waitFor('auth.too-many-requests');
+  });
+
+  it('ends a connection that restarts keyboard-interactive forever (ssh2 keeps every aborted request)', async () => {
+    const { client, proto } = await rawAuthClient(ts, 'alice');
+    let prompts = 0;
+    proto._handlers.USERAUTH_INFO_REQUEST = () => (prompts += 1);
+    let gone = false;
+    const done = closed(client).then(() => (gone = true));
+    for (let i = 0; i < 2000 && !gone; i++) {
+      proto.authKeyboard('alice');
+      if (i % 50 === 49) await Promise.race([new Promise((r) => setImmediate(r)), done]);
+    }
+    await Promise.race([done, waitFor(() => gone, 5000, 'the connection to end').catch(() => {})]);
+    assert.ok(gone, `still connected after ${prompts} prompts`);
+    assert.ok(prompts <= 64, `${prompts} prompts sent before the end`);
   });
 });
