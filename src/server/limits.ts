@@ -104,6 +104,7 @@ export class ConnectionTable {
     return evict ? { refused: null, evict } : { refused: 'max-connections' };
   }
 
+  /** Records an admitted connection; it holds an unauthenticated slot until setUser() or its close. */
   add(rec: ConnectionRecord): void {
     this.byPeer.set(peerKey(rec.address, rec.port), rec);
     this.perAddress.set(rec.key, (this.perAddress.get(rec.key) ?? 0) + 1);
