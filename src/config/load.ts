@@ -51,17 +51,33 @@ export function loadConfig(src: ConfigSources = {}): Config {
   const paths = statePaths(root);
   const { file, values: fileValues } = readConfigFile(src.configFlag ?? nonEmpty(env.COFFER_CONFIG), paths);
   const settings: Record<string, unknown> = { ...DEFAULTS, logFormat: src.stdoutIsTTY ? 'pretty' : 'json' };
-  apply(settings, fileValues, (n) => `${file}: setting '${n}'`);
-  apply(settings, envValues(env), (n) => `environment variable COFFER_${upperSnake(n)}`);
-  apply(settings, src.flags ?? {}, (n) => `flag --${kebab(n)}`);
-  return { ...(settings as unknown as Settings), paths, configFile: file };
+  const given = new Map<SettingName, string>();
+  apply(settings, given, fileValues, (n) => `${file}: setting '${n}'`);
+  apply(settings, given, envValues(env), (n) => `environment variable COFFER_${upperSnake(n)}`);
+  apply(settings, given, src.flags ?? {}, (n) => `flag --${kebab(n)}`);
+  const resolved = settings as unknown as Settings;
+  capBelow(resolved, given, 'maxStartups', 'maxConnections');
+  capBelow(resolved, given, 'maxStartupsPerIp', 'maxStartups');
+  return { ...resolved, paths, configFile: file };
+}
+
+/**
+ * Keeps `name` at most `limit` (maxStartups <= maxConnections, maxStartupsPerIp <= maxStartups):
+ * a value given that way is refused, naming where it came from; a default is lowered to fit, so
+ * `--max-connections 10` alone still starts.
+ */
+function capBelow(settings: Settings, given: Map<SettingName, string>, name: 'maxStartups' | 'maxStartupsPerIp', limit: 'maxConnections' | 'maxStartups'): void {
+  if (settings[name] <= settings[limit]) return;
+  const where = given.get(name);
+  if (where) throw new ConfigError(`${where} must be at most ${limit} (${settings[limit]}) (got ${settings[name]})`);
+  settings[name] = settings[limit];
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-function apply(target: Record<string, unknown>, raw: Record<string, unknown>, where: (n: SettingName) => string) {
+function apply(target: Record<string, unknown>, given: Map<SettingName, string>, raw: Record<string, unknown>, where: (n: SettingName) => string) {
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     const v = coerce(name as SettingName, value);
@@ -69,6 +85,7 @@ function apply(target: Record<string, unknown>, raw: Record<string, unknown>, wh
     const got = SETTING_SPECS[name as SettingName]?.kind === 'database' ? '' : ` (got ${JSON.stringify(value)})`;
     if (isProblem(v)) throw new ConfigError(`${where(name as SettingName)} ${v.problem}${got}`);
     target[name] = v;
+    given.set(name as SettingName, where(name as SettingName));
   }
 }
 

@@ -16,6 +16,8 @@ export interface Settings {
   port: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  maxStartups: number;
+  maxStartupsPerIp: number;
   maxSessionsPerUser: number;
   maxAuthTries: number;
   loginGraceSeconds: number;
@@ -56,7 +58,9 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
   host: { kind: 'host', help: 'address to listen on' },
   port: int(0, 65_535, 'TCP port (0 picks a free one)'),
   maxConnections: int(1, 100_000, 'open connections in all'),
-  maxConnectionsPerIp: int(1, 100_000, 'open connections from one address'),
+  maxConnectionsPerIp: int(1, 100_000, 'open connections from one address (an IPv6 /64 is one address)'),
+  maxStartups: int(1, 100_000, 'connections not logged in yet, in all (at most maxConnections)'),
+  maxStartupsPerIp: int(1, 100_000, 'connections not logged in yet from one address (at most maxStartups)'),
   maxSessionsPerUser: int(1, 10_000, "a user's authenticated connections"),
   maxAuthTries: int(1, 100, 'failed authentication attempts per connection'),
   loginGraceSeconds: int(1, 3600, 'time allowed from connect to login'),
@@ -81,6 +85,8 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   port: 2222,
   maxConnections: 256,
   maxConnectionsPerIp: 20,
+  maxStartups: 64,
+  maxStartupsPerIp: 8,
   maxSessionsPerUser: 10,
   maxAuthTries: 6,
   loginGraceSeconds: 60,

@@ -7,6 +7,7 @@ import type { AuthContext, AuthenticationType, KeyboardAuthContext, PasswordAuth
 import { isValidUserName } from '../users/user-name.js';
 import { verifyPassword, MAX_PASSWORD_BYTES, type ScryptParams } from '../users/password.js';
 import type { User, UserStore } from '../users/user-store.js';
+import { CheckRefusedError } from './password-queue.js';
 import { verifyPublicKey } from './public-key-auth.js';
 
 /** The methods offered after a failure (never `none`). */
@@ -22,6 +23,8 @@ export type Verdict =
 export interface CredentialDeps {
   store: UserStore;
   scrypt: ScryptParams;
+  /** Runs one password check when the server's bounded queue lets it (default: at once); may reject with CheckRefusedError. */
+  runCheck?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /** Decides one authentication request; never throws for anything a client sends. */
@@ -70,10 +73,24 @@ async function checkPassword(name: string, password: unknown, deps: CredentialDe
     return reject(name, 'malformed password request', true);
   }
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return reject(name, 'password too long', true);
-  const user = isValidUserName(name) ? deps.store.find(name) : undefined;
-  // Same scrypt work whatever the outcome: a missing user (or one without a password) is
-  // checked against a dummy hash (OpenSSH CVE-2016-6210).
-  const ok = await verifyPassword(password, user?.passwordHash ?? null, deps.scrypt);
+  const runCheck = deps.runCheck ?? ((work) => work());
+  let checked: { user: User | undefined; ok: boolean };
+  try {
+    // Every attempt waits in the same queue, whoever it names, so the wait reveals nothing. The
+    // user is read once the check's turn comes, so a change made while it waited applies.
+    checked = await runCheck(async () => {
+      const user = isValidUserName(name) ? deps.store.find(name) : undefined;
+      // Same scrypt work whatever the outcome: a missing user (or one without a password) is
+      // checked against a dummy hash (OpenSSH CVE-2016-6210).
+      return { user, ok: await verifyPassword(password, user?.passwordHash ?? null, deps.scrypt) };
+    });
+  } catch (err) {
+    if (!(err instanceof CheckRefusedError)) throw err;
+    // A full queue refuses at once (that reveals the load, not the user) and is no guess, so
+    // it does not count toward a ban; a dropped check's connection is gone (no one to answer).
+    return err.code === 'COFFER_AUTH_QUEUE_FULL' ? reject(name, 'password check queue full', false) : reject(name, 'abandoned', false, true);
+  }
+  const { user, ok } = checked;
   if (!user) return reject(name, 'unknown user', true);
   if (!ok) return reject(name, 'wrong password', true);
   if (user.disabled) return reject(name, 'user disabled', true);

@@ -1,7 +1,8 @@
 /**
  * Temporary bans of source addresses after repeated authentication failures (SPEC §5, security
- * catalog §3.6). Each address counts on its own; failures older than the window are forgotten.
- * Memory is bounded: at most MAX_TRACKED addresses, the stalest dropped first.
+ * catalog §3.6). Each address key (address-key.ts: an IPv4 address, or an IPv6 /64) counts on its
+ * own; failures older than the window are forgotten. Memory is bounded: at most MAX_TRACKED
+ * keys, the stalest dropped first.
  */
 
 /** Ban settings, in milliseconds. threshold 0 turns banning off. */
@@ -81,10 +82,4 @@ export class BanList {
     const oldest = this.entries.keys().next();
     if (this.entries.size >= MAX_TRACKED && !oldest.done) this.entries.delete(oldest.value);
   }
-}
-
-/** The address as one string per host: IPv4-mapped IPv6 (::ffff:1.2.3.4) becomes 1.2.3.4. */
-export function normalizeAddress(address: string | undefined): string {
-  if (!address) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -1,6 +1,7 @@
 /**
- * One connection's life: admission (bans, caps) before ssh2 sees a byte, the login grace timer,
- * TCP_NODELAY, listeners on ssh2's connection object, and the log lines at its start and end.
+ * One connection's life: admission (bans, caps, eviction of an unauthenticated connection) before
+ * ssh2 sees a byte, the login grace timer, TCP_NODELAY, listeners on ssh2's connection object,
+ * and the log lines at its start and end.
  */
 import type { Socket } from 'node:net';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
@@ -8,8 +9,8 @@ import { coalesceWrites } from '../util/cork.js';
 import { poolPackets } from '../util/ssh-packets.js';
 import { clip } from '../util/logger.js';
 import { dropSha1HostKey } from './algorithms.js';
-import { normalizeAddress } from './bans.js';
-import { onAuthentication, countUnauthenticatedClose } from './login.js';
+import { addressKey, normalizeAddress } from './address-key.js';
+import { onAuthentication, countAbandonedCheck, countUnauthenticatedClose } from './login.js';
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
 import { onSession } from './sessions.js';
@@ -23,28 +24,30 @@ let nextId = 1;
 export function admitSocket(state: ServerState, socket: Socket): ConnectionRecord | null {
   socket.on('error', () => {}); // ssh2 reports socket errors on the connection; this covers refusals
   const address = normalizeAddress(socket.remoteAddress);
+  const key = addressKey(address);
   const port = socket.remotePort ?? 0;
   if (state.closing || socket.destroyed) {
     socket.destroy();
     return null;
   }
-  if (state.bans.isBanned(address)) {
+  if (state.bans.isBanned(key)) {
     state.log.debug({ event: 'connection.refused', address, port, reason: 'banned' }, 'connection from a banned address refused');
     socket.destroy();
     return null;
   }
-  const refusal = state.table.admit(address);
-  if (refusal) {
-    state.log.warn({ event: 'connection.refused', address, port, reason: refusal }, 'connection refused: too many connections');
+  const admission = state.table.admit(key);
+  if (admission.refused) {
+    state.log.warn({ event: 'connection.refused', address, port, reason: admission.refused }, 'connection refused: too many connections');
     // Text before the identification line is allowed (RFC 4253 §4.2); OpenSSH shows it.
     socket.end('Too many connections\r\n');
     setTimeout(() => socket.destroy(), 1000);
     return null;
   }
+  if (admission.evict) evict(state, admission.evict);
   // ssh2 leaves Nagle on: logins took 121 ms instead of 40 and uploads halved (bench-baseline.md).
   socket.setNoDelay(true);
   coalesceWrites(socket);
-  const rec = newRecord(state, socket, address, port);
+  const rec = newRecord(state, socket, address, key, port);
   state.table.add(rec);
   const grace = setTimeout(() => onGraceExpired(state, rec), state.config.loginGraceSeconds * 1000);
   socket.once('close', () => {
@@ -54,12 +57,13 @@ export function admitSocket(state: ServerState, socket: Socket): ConnectionRecor
   return rec;
 }
 
-function newRecord(state: ServerState, socket: Socket, address: string, port: number): ConnectionRecord {
+function newRecord(state: ServerState, socket: Socket, address: string, key: string, port: number): ConnectionRecord {
   const id = nextId++;
   const now = Date.now();
   return {
     id,
     address,
+    key,
     port,
     socket,
     log: state.log.child({ conn: id, address }),
@@ -67,10 +71,25 @@ function newRecord(state: ServerState, socket: Socket, address: string, port: nu
     lastActivity: now,
     failures: 0,
     banFailures: 0,
+    authRequests: 0,
     sessions: new Set(),
     abort: new AbortController(),
     ending: false,
   };
+}
+
+/**
+ * Makes room for a new connection by ending an unauthenticated one at once: its slot is free
+ * now, and it is destroyed rather than ended politely, so a flood of evictions leaves no sockets
+ * lingering in the table. Being evicted is no failure of the client (SPEC §5).
+ */
+function evict(state: ServerState, victim: ConnectionRecord): void {
+  state.table.remove(victim);
+  victim.ending = true;
+  victim.evicted = true;
+  victim.log.info({ event: 'connection.evicted', port: victim.port, startups: state.table.unauthenticated }, 'unauthenticated connection evicted to make room');
+  victim.abort.abort('evicted');
+  victim.socket.destroy();
 }
 
 /** OpenSSH LoginGraceTime: ssh2 has no such timer, so a silent socket would stay forever. */
@@ -89,6 +108,7 @@ function onSocketClose(state: ServerState, rec: ConnectionRecord): void {
     const durationMs = Date.now() - rec.startedAt;
     rec.log.info({ event: 'session.end', port: rec.port, durationMs }, 'session ended');
   } else {
+    countAbandonedCheck(state, rec);
     countUnauthenticatedClose(state, rec);
     rec.log.debug({ event: 'connection.end', port: rec.port }, 'connection closed before login');
   }

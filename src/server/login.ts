@@ -1,16 +1,30 @@
 /**
- * What follows an authentication verdict: accept (with the per-user session cap), or reject and
- * count the failure toward maxAuthTries (per connection, as OpenSSH's MaxAuthTries) and toward a
- * ban of the address. Every failure line carries the address, for fail2ban.
+ * Authentication requests from arrival to verdict: the per-connection request cap, the password
+ * check in the bounded queue, then accept (with the per-user session cap), or reject and count the
+ * failure toward maxAuthTries (per connection, as OpenSSH's MaxAuthTries) and toward a ban of the
+ * address. A password attempt whose connection closes before its verdict was sent is a failure
+ * too (SPEC §5). Every failure line carries the address, for fail2ban.
  */
 import type { AuthContext } from 'ssh2';
 import { hashPassword, needsRehash } from '../users/password.js';
 import { fingerprintOf } from '../users/public-keys.js';
 import type { User } from '../users/user-store.js';
 import { clip } from '../util/logger.js';
-import { AUTH_METHODS, checkCredentials, type Verdict } from './auth.js';
+import { AUTH_METHODS, checkCredentials, type CredentialDeps, type Verdict } from './auth.js';
 import type { ConnectionRecord } from './limits.js';
 import type { ServerState } from './server-state.js';
+
+/**
+ * Authentication requests of any method one connection may send. `none` and an abandoned
+ * keyboard-interactive exchange are no failures, so maxAuthTries never ends a client that
+ * repeats them: one connection answered 20,000 `none` requests in 3 s, and ssh2 keeps an entry
+ * for every aborted keyboard-interactive request until the connection ends. Clients send a
+ * handful (none, then a query and a signature per key, a few passwords); OpenSSH auth2.c stops
+ * at 1024.
+ */
+export function authRequestCap(maxAuthTries: number): number {
+  return Math.max(32, 4 * maxAuthTries);
+}
 
 /** Handles ssh2's 'authentication' event. */
 export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx: AuthContext): void {
@@ -18,13 +32,32 @@ export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx:
     answer(() => ctx.reject(AUTH_METHODS));
     return;
   }
-  checkCredentials(ctx, state)
+  rec.authRequests += 1;
+  if (rec.authRequests > authRequestCap(state.config.maxAuthTries)) {
+    rec.log.info({ event: 'auth.too-many-requests', port: rec.port, requests: rec.authRequests - 1 }, 'too many authentication requests: disconnecting');
+    state.endConnection(rec, 'too many authentication requests');
+    return;
+  }
+  checkCredentials(ctx, credentialDeps(state, rec, ctx))
     .then((verdict) => decide(state, rec, ctx, verdict))
     .catch((err: unknown) => {
       // A database error or a bug: refuse this request, never crash the process.
+      rec.pendingCheck = undefined;
       rec.log.error({ event: 'auth.error', err: err instanceof Error ? err.message : String(err) }, 'authentication failed with an error');
       answer(() => ctx.reject(AUTH_METHODS));
     });
+}
+
+/** Password checks of this request wait in the server's bounded queue, under the connection's key and signal. */
+function credentialDeps(state: ServerState, rec: ConnectionRecord, ctx: AuthContext): CredentialDeps {
+  return {
+    store: state.store,
+    scrypt: state.scrypt,
+    runCheck: (work) => {
+      rec.pendingCheck = { user: ctx.username, method: ctx.method };
+      return state.passwords.run(rec.key, rec.abort.signal, work);
+    },
+  };
 }
 
 /** accept()/reject() on a connection that just closed may throw inside ssh2: ignore that. */
@@ -37,7 +70,9 @@ function answer(fn: () => void): void {
 }
 
 function decide(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, verdict: Verdict): void {
+  // Not sent: if the client hung up, its close counts the pending check (countAbandonedCheck).
   if (rec.ending || rec.socket.destroyed) return;
+  rec.pendingCheck = undefined;
   if (verdict.kind === 'pk-ok') return answer(() => ctx.accept());
   if (verdict.kind === 'reject') return fail(state, rec, ctx, verdict);
   if (state.closing) return answer(() => ctx.reject(AUTH_METHODS));
@@ -83,10 +118,7 @@ function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Ex
   answer(() => ctx.reject(AUTH_METHODS));
   if (v.quiet) return; // `none`: not a failure
   rec.failures += 1;
-  rec.log.info(
-    { event: 'auth.failure', user: clip(v.user), method: ctx.method, port: rec.port, reason: v.reason, counted: v.countsForBan },
-    `authentication failure for ${clip(v.user)} from ${rec.address}`,
-  );
+  logFailure(rec, v.user, ctx.method, v.reason, v.countsForBan);
   if (v.countsForBan) countBanFailure(state, rec);
   if (rec.failures >= state.config.maxAuthTries && !rec.ending) {
     rec.log.info({ event: 'auth.too-many-failures', port: rec.port, failures: rec.failures }, 'too many authentication failures: disconnecting');
@@ -94,25 +126,48 @@ function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Ex
   }
 }
 
-/** One failure toward a ban of the address; a new ban ends the address's other logins in progress. */
+function logFailure(rec: ConnectionRecord, user: string, method: string, reason: string, counted: boolean): void {
+  // clip() shortens and escapes: user names are the client's text (30 KB, newlines, escapes).
+  rec.log.info(
+    { event: 'auth.failure', user: clip(user), method, port: rec.port, reason, counted },
+    `authentication failure for ${clip(user)} from ${rec.address}`,
+  );
+}
+
+/**
+ * A password attempt the client abandoned before its verdict (it hung up while the check waited
+ * or ran) is a failure toward maxAuthTries and a ban (SPEC §5): otherwise hanging up after each
+ * guess made a flood free and invisible. Not when the server ended the connection itself.
+ */
+export function countAbandonedCheck(state: ServerState, rec: ConnectionRecord): void {
+  const attempt = rec.pendingCheck;
+  rec.pendingCheck = undefined;
+  if (!attempt || rec.ending || state.closing) return;
+  rec.failures += 1;
+  logFailure(rec, attempt.user, attempt.method, 'abandoned', true);
+  countBanFailure(state, rec);
+}
+
+/** One failure toward a ban of the address key; a new ban ends the key's other logins in progress. */
 export function countBanFailure(state: ServerState, rec: ConnectionRecord): void {
   rec.banFailures += 1;
-  const result = state.bans.fail(rec.address);
+  const result = state.bans.fail(rec.key);
   if (!result.banned) return;
   state.log.warn(
-    { event: 'ban', address: rec.address, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
-    `address ${rec.address} banned for ${state.config.banSeconds} s`,
+    { event: 'ban', address: rec.address, key: rec.key, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
+    `address ${rec.key} banned for ${state.config.banSeconds} s`,
   );
   for (const other of state.table.all()) {
-    if (other.address === rec.address && !other.user) state.endConnection(other, 'address banned');
+    if (other.key === rec.key && !other.user) state.endConnection(other, 'address banned');
   }
 }
 
 /**
  * A connection that tried keys, never logged in and never made a counted failure counts once:
  * offering keys is normal, but endless connections that only offer wrong keys are a scan
- * (OpenSSH PerSourcePenalties `authfail` also counts per connection).
+ * (OpenSSH PerSourcePenalties `authfail` also counts per connection). An evicted connection was
+ * ended by the server, not given up by its client: it does not count.
  */
 export function countUnauthenticatedClose(state: ServerState, rec: ConnectionRecord): void {
-  if (rec.failures > 0 && rec.banFailures === 0 && !state.closing) countBanFailure(state, rec);
+  if (rec.failures > 0 && rec.banFailures === 0 && !state.closing && !rec.evicted) countBanFailure(state, rec);
 }

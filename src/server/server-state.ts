@@ -1,6 +1,6 @@
 /**
- * What the parts of the server share: settings, stores, the connection table, the ban list and
- * the session routing table. One per running server.
+ * What the parts of the server share: settings, stores, the connection table, the ban list, the
+ * password check queue and the session routing table. One per running server.
  */
 import type { Config } from '../config/load.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
@@ -9,6 +9,7 @@ import type { UserStore } from '../users/user-store.js';
 import type { Logger } from '../util/logger.js';
 import type { BanList } from './bans.js';
 import type { ConnectionRecord, ConnectionTable } from './limits.js';
+import type { PasswordQueue } from './password-queue.js';
 import type { SessionRouter } from './session-router.js';
 
 /** The running server's shared state. */
@@ -21,6 +22,8 @@ export interface ServerState {
   router: SessionRouter;
   bans: BanList;
   table: ConnectionTable;
+  /** The bounded queue every password check waits in. */
+  passwords: PasswordQueue;
   scrypt: ScryptParams;
   /** True once shutdown began: no new connections, logins or sessions. */
   closing: boolean;

@@ -37,7 +37,28 @@ export function createLogger(opts: LoggerOptions): Logger {
   return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
-/** Shortens client-supplied text (user names, commands) before it is logged. */
+/**
+ * Makes client-supplied text (user names, commands, identification lines) safe to log: control,
+ * line-separator and bidi-formatting characters, lone surrogates and backslashes are written as
+ * escapes (`\n`, `\x1b`, `\u202e`, `\\`), so a name cannot forge a line or recolour a terminal
+ * in the pretty format, and the result is at most `max` characters, then `...`.
+ */
 export function clip(text: string, max = 64): string {
-  return text.length > max ? `${text.slice(0, max)}...` : text;
+  let out = '';
+  // By code point, so a surrogate pair is never cut in two; stops early on long input.
+  for (const ch of text) {
+    const piece = UNSAFE.test(ch) ? escapeChar(ch) : ch;
+    if (out.length + piece.length > max) return `${out}...`;
+    out += piece;
+  }
+  return out;
+}
+
+// C0, DEL, C1, U+2028/9, bidi marks, embeddings, overrides and isolates, lone surrogates, backslash.
+const UNSAFE = /^(?:[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\\]|[\ud800-\udfff])$/;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+
+function escapeChar(ch: string): string {
+  const code = ch.charCodeAt(0);
+  return NAMED[ch] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
 }

@@ -58,6 +58,8 @@ describe('defaults', () => {
       port: 2222,
       maxConnections: 256,
       maxConnectionsPerIp: 20,
+      maxStartups: 64,
+      maxStartupsPerIp: 8,
       maxSessionsPerUser: 10,
       maxAuthTries: 6,
       loginGraceSeconds: 60,
@@ -315,6 +317,8 @@ describe('refusals', () => {
     { name: 'port', file: -1, env: '-1', flag: '-1' },
     { name: 'port', file: 22.5, env: '22.5', flag: '' },
     { name: 'maxAuthTries', file: 0, env: '0', flag: '0' },
+    { name: 'maxStartups', file: 0, env: '0', flag: '0' },
+    { name: 'maxStartupsPerIp', file: 'eight', env: '8.5', flag: '-1' },
     { name: 'logLevel', file: 'loud', env: 'loud', flag: 'loud' },
     { name: 'logFormat', file: 'xml', env: 'xml', flag: 'xml' },
     { name: 'defaultQuota', file: '10X', env: '10X', flag: '10X' },
@@ -358,5 +362,30 @@ describe('refusals', () => {
     const c = loadConfig({ rootFlag: root, env: { COFFER_ROOT: root, COFFER_PASSWORD: 'secret', PORT: '1', COFFERX: '1', coffer_port: '1' } });
     assert.equal(c.port, DEFAULTS.port);
     assert.equal((c as unknown as Record<string, unknown>).password, undefined);
+  });
+});
+
+describe('maxStartups within maxConnections (SPEC §5)', () => {
+  test('defaults are lowered to fit a smaller maxConnections or maxStartups', () => {
+    const small = load(freshRoot(), { flags: { maxConnections: '10' } });
+    assert.equal(small.maxStartups, 10);
+    assert.equal(small.maxStartupsPerIp, 8);
+    const tiny = load(freshRoot(), { env: { COFFER_MAX_STARTUPS: '4' } });
+    assert.equal(tiny.maxStartupsPerIp, 4);
+  });
+
+  test('maxStartups given above maxConnections is refused, naming where it came from', () => {
+    const root = rootWithConfig({ maxConnections: 32, maxStartups: 64 });
+    assertConfigError(() => load(root), `${join(root, 'coffer.json')}: setting 'maxStartups'`, 'at most maxConnections (32)', '(got 64)');
+    assertConfigError(() => load(freshRoot(), { env: { COFFER_MAX_STARTUPS: '300' } }), 'environment variable COFFER_MAX_STARTUPS', 'at most maxConnections (256)');
+  });
+
+  test('maxStartupsPerIp given above maxStartups is refused', () => {
+    assertConfigError(() => load(freshRoot(), { flags: { maxStartups: '4', maxStartupsPerIp: '5' } }), 'flag --max-startups-per-ip', 'at most maxStartups (4)');
+  });
+
+  test('values within the bounds are kept', () => {
+    const c = load(freshRoot(), { flags: { maxConnections: '100', maxStartups: '100', maxStartupsPerIp: '100' } });
+    assert.deepEqual([c.maxConnections, c.maxStartups, c.maxStartupsPerIp], [100, 100, 100]);
   });
 });

@@ -21,8 +21,9 @@ const GRACE_S = 2;
 describe('stalled and idle connections', () => {
   let ts: TestServer;
   before(async () => {
+    // Caps raised so all 200 from one address stay until the grace timer (hardening-auth tests the caps).
     ts = await startTestServer({
-      settings: { loginGraceSeconds: GRACE_S, idleTimeoutSeconds: 1, maxConnections: 500, maxConnectionsPerIp: 500, logLevel: 'info' },
+      settings: { loginGraceSeconds: GRACE_S, idleTimeoutSeconds: 1, maxConnections: 500, maxConnectionsPerIp: 500, maxStartups: 500, maxStartupsPerIp: 500, logLevel: 'info' },
       router: defaultRouter(),
     });
     await ts.addUser('alice', { password: PW });
