@@ -18,6 +18,8 @@ export interface Settings {
   maxConnectionsPerIp: number;
   maxStartups: number;
   maxStartupsPerIp: number;
+  passwordQueue: number;
+  passwordQueuePerIp: number;
   maxSessionsPerUser: number;
   maxAuthTries: number;
   loginGraceSeconds: number;
@@ -61,6 +63,8 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
   maxConnectionsPerIp: int(1, 100_000, 'open connections from one address (an IPv6 /64 is one address)'),
   maxStartups: int(1, 100_000, 'connections not logged in yet, in all (at most maxConnections)'),
   maxStartupsPerIp: int(1, 100_000, 'connections not logged in yet from one address (at most maxStartups)'),
+  passwordQueue: int(1, 100_000, 'password checks that may wait, in all (beyond: the attempt fails at once)'),
+  passwordQueuePerIp: int(1, 100_000, 'password checks that may wait from one address'),
   maxSessionsPerUser: int(1, 10_000, "a user's authenticated connections"),
   maxAuthTries: int(1, 100, 'failed authentication attempts per connection'),
   loginGraceSeconds: int(1, 3600, 'time allowed from connect to login'),
@@ -87,6 +91,8 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   maxConnectionsPerIp: 20,
   maxStartups: 64,
   maxStartupsPerIp: 8,
+  passwordQueue: 64,
+  passwordQueuePerIp: 2,
   maxSessionsPerUser: 10,
   maxAuthTries: 6,
   loginGraceSeconds: 60,

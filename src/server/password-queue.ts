@@ -26,7 +26,7 @@ export interface PasswordQueueLimits {
   parallel: number;
 }
 
-/** SPEC §5: 2 per address, 64 in all; 2 at once, as password.ts lets scrypt run. */
+/** SPEC §5 defaults: 2 per address, 64 in all (the settings passwordQueuePerIp, passwordQueue); 2 at once, as password.ts lets scrypt run. */
 export const PASSWORD_QUEUE_LIMITS: PasswordQueueLimits = { perKey: 2, total: 64, parallel: 2 };
 
 interface Entry {

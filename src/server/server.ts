@@ -16,7 +16,7 @@ import { BanList } from './bans.js';
 import { admitSocket, onClient } from './connection.js';
 import { loadHostKeys, type HostKey } from './host-keys.js';
 import { ConnectionTable } from './limits.js';
-import { PasswordQueue } from './password-queue.js';
+import { PASSWORD_QUEUE_LIMITS, PasswordQueue } from './password-queue.js';
 import { SessionRouter } from './session-router.js';
 import { endConnection, type ServerState } from './server-state.js';
 import { shutdown } from './shutdown.js';
@@ -74,7 +74,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     router: options.router ?? new SessionRouter(),
     bans: new BanList({ threshold: config.banThreshold, windowMs: config.banWindowSeconds * 1000, banMs: config.banSeconds * 1000 }),
     table: new ConnectionTable(config),
-    passwords: new PasswordQueue(),
+    passwords: new PasswordQueue({ ...PASSWORD_QUEUE_LIMITS, perKey: config.passwordQueuePerIp, total: config.passwordQueue }),
     closing: false,
     endConnection,
   };

@@ -61,6 +61,8 @@ describe('defaults', () => {
       maxConnectionsPerIp: 20,
       maxStartups: 64,
       maxStartupsPerIp: 8,
+      passwordQueue: 64,
+      passwordQueuePerIp: 2,
       maxSessionsPerUser: 10,
       maxAuthTries: 6,
       loginGraceSeconds: 60,
