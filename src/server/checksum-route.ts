@@ -9,7 +9,7 @@ import { toStatus } from '../sftp/status.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
 import { LocalVfs } from '../vfs/local-vfs.js';
-import type { Vfs } from '../vfs/vfs.js';
+import type { HashOptions, Vfs } from '../vfs/vfs.js';
 import { VfsError } from '../vfs/vfs-error.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
 
@@ -90,34 +90,67 @@ function reason(err: unknown): string {
   return toStatus(err).message;
 }
 
-async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm: ChecksumAlgorithm): Promise<string> {
+async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm: ChecksumAlgorithm, work: HashOptions): Promise<string> {
   // Iterate without destroying the channel at the end of input: the digest still has to be sent.
   if (name === '-') return (await checksumStream(channel.iterator({ destroyOnReturn: false }), algorithm)).toString('hex');
   const file = await vfs.open(name, READ_ONLY);
   try {
-    const [digest] = await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 });
+    const [digest] = await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 }, work);
     return digest!.toString('hex');
   } finally {
     await file.close();
   }
 }
 
+/**
+ * A signal aborted when the channel closes or the connection ends, and its disposal. The hashing
+ * of a closed channel's files is dropped: nobody is left to read the digests (SPEC §5).
+ */
+function channelEnd(channel: ServerChannel, connection: AbortSignal): { signal: AbortSignal; dispose(): void } {
+  const ended = new AbortController();
+  const end = (): void => ended.abort();
+  channel.once('close', end);
+  if (connection.aborted) end();
+  else connection.addEventListener('abort', end, { once: true });
+  return {
+    signal: ended.signal,
+    dispose: () => {
+      channel.off('close', end);
+      connection.removeEventListener('abort', end);
+    },
+  };
+}
+
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
+  const ended = channelEnd(channel, ctx.signal);
+  try {
+    await sumFiles(channel, command, ctx, ended.signal);
+  } finally {
+    ended.dispose();
+  }
+}
+
+async function sumFiles(channel: ServerChannel, command: string, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   let status = 0;
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
     const { files, binary } = fileArguments(name, args);
     const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks });
+    // Nothing reads standard input when only files are named: discard it, so that the client's
+    // close reaches 'close' (ssh2 emits it after 'end', which an unread stream never reaches).
+    if (!files.includes('-')) channel.resume();
     for (const file of files) {
+      if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,
       // or a hash worker that yields to busy sessions): the idle timeout must not end it, and
       // shutdown waits for it. Standard input keeps the default (data seen lately): a client
       // that sends nothing is idle.
       if (file !== '-') ctx.isBusy = () => true;
       try {
-        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm), file, binary));
+        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm, { owner: ctx.user, signal }), file, binary));
       } catch (err) {
+        if (signal.aborted) return;
         status = 1;
         channel.stderr.write(`${name}: ${quoteName(file)}: ${reason(err)}\n`);
       } finally {

@@ -70,12 +70,14 @@ export class SftpSession {
   private finish!: () => void;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.teardown();
+  /** Aborted at teardown: drops the session's queued hash work (ctx.signal). */
+  private readonly ended = new AbortController();
 
   constructor(
     private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
-    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log };
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal };
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.onData(chunk));
     channel.on('end', () => {
@@ -195,6 +197,9 @@ export class SftpSession {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.closed = true;
     this.queue.length = 0;
+    // Before draining: a handle's queued check-file settles once its hash is dropped (a slice
+    // being hashed comes back first, so no descriptor is closed under a worker's pread).
+    this.ended.abort();
     for (const target of await this.ctx.handles.drain()) {
       if (target.kind === 'file') {
         await target.file.close().catch(() => undefined);
