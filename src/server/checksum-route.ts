@@ -95,8 +95,7 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
   if (name === '-') return (await checksumStream(channel.iterator({ destroyOnReturn: false }), algorithm)).toString('hex');
   const file = await vfs.open(name, READ_ONLY);
   try {
-    const [digest] = await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 }, work);
-    return digest!.toString('hex');
+    return (await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 }, work)).toString('hex');
   } finally {
     await file.close();
   }

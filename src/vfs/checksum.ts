@@ -45,11 +45,12 @@ export interface ChecksumRange {
 }
 
 /**
- * Digests of a range of an open regular file. A range past the end hashes what exists (an empty
+ * Digests of a range of an open regular file, concatenated (as the check-file reply carries
+ * them): one per block, or one for the range. A range past the end hashes what exists (an empty
  * range gives the digest of nothing, as sha256sum of an empty file does). `opts` names the user
  * the work is for and the signal that drops it (a worker's hash then rejects).
  */
-export async function checksumFile(file: VfsFile, algorithm: ChecksumAlgorithm, range: ChecksumRange, opts: HashOptions = {}): Promise<Buffer[]> {
+export async function checksumFile(file: VfsFile, algorithm: ChecksumAlgorithm, range: ChecksumRange, opts: HashOptions = {}): Promise<Buffer> {
   const { start, blockSize } = range;
   if (blockSize !== 0 && blockSize < MIN_BLOCK_SIZE) throw new VfsError('FAILURE', `Block size must be 0 or at least ${MIN_BLOCK_SIZE}`);
   const st = await file.stat();
@@ -65,7 +66,7 @@ export async function checksumFile(file: VfsFile, algorithm: ChecksumAlgorithm, 
   return hashRange(file, algorithm, start, total, block);
 }
 
-async function hashRange(file: VfsFile, algorithm: ChecksumAlgorithm, start: number, total: number, block: number): Promise<Buffer[]> {
+async function hashRange(file: VfsFile, algorithm: ChecksumAlgorithm, start: number, total: number, block: number): Promise<Buffer> {
   const out: Buffer[] = [];
   const buf = Buffer.allocUnsafe(Math.max(total, 1));
   let hash = createHash(algorithm);
@@ -85,7 +86,7 @@ async function hashRange(file: VfsFile, algorithm: ChecksumAlgorithm, start: num
     }
   }
   if (inBlock > 0 || out.length === 0) out.push(hash.digest());
-  return out;
+  return Buffer.concat(out);
 }
 
 /** Hashes a stream (exec `md5sum` with no file reads stdin) without holding it. */

@@ -40,13 +40,14 @@ interface Job extends ScheduledJob<Slot> {
   total: number;
   block: number;
   done: number;
+  /** Digests so far: one buffer per slice that completed any. */
   digests: Buffer[];
   signal: AbortSignal | undefined;
   /** A slice of it is being hashed (a worker may be reading fd). */
   running: boolean;
   cancelled: boolean;
   settled: boolean;
-  resolve(digests: Buffer[]): void;
+  resolve(digests: Buffer): void;
   reject(err: Error): void;
 }
 
@@ -60,7 +61,8 @@ interface Slot {
 interface Reply {
   id: number;
   bytes?: number;
-  digests?: Uint8Array[];
+  /** The slice's digests, concatenated. */
+  digests?: Uint8Array;
   error?: { message: string; code?: string };
 }
 
@@ -80,13 +82,14 @@ export class HashPool {
   constructor(private readonly size: number = Math.max(1, Math.min(4, availableParallelism()))) {}
 
   /**
-   * Digests of [start, start + total) of `fd`: one per `block` bytes (block = total: one for the
-   * range). Stops early, like a read loop, when the file ends. Null when no worker is available.
+   * Digests of [start, start + total) of `fd`, concatenated: one per `block` bytes (block = total:
+   * one for the range). Stops early, like a read loop, when the file ends. Null when no worker is
+   * available.
    */
-  hash(fd: number, algorithm: string, start: number, total: number, block: number, opts: HashOptions = {}): Promise<Buffer[]> | null {
+  hash(fd: number, algorithm: string, start: number, total: number, block: number, opts: HashOptions = {}): Promise<Buffer> | null {
     if (opts.signal?.aborted) return Promise.reject(hashCancelled());
     if (this.slots.length === 0 && !this.spawn()) return null;
-    return new Promise<Buffer[]>((resolve, reject) => {
+    return new Promise<Buffer>((resolve, reject) => {
       const id = this.nextId++;
       const job: Job = {
         id, owner: opts.owner ?? '', seq: id, remaining: total, worker: null,
@@ -180,7 +183,8 @@ export class HashPool {
       this.queue.finish(job);
       this.settle(job, Object.assign(new Error(m.error.message), m.error.code ? { code: m.error.code } : {}));
     } else {
-      for (const d of m.digests ?? []) job.digests.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+      const d = m.digests;
+      if (d && d.byteLength > 0) job.digests.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
       job.done += m.bytes ?? 0;
       job.remaining = job.total - job.done;
       if (ended) {
@@ -206,7 +210,7 @@ export class HashPool {
     this.live -= 1;
     this.unwatch(job);
     if (err) job.reject(err);
-    else job.resolve(job.digests);
+    else job.resolve(job.digests.length === 1 ? job.digests[0]! : Buffer.concat(job.digests));
   }
 
   private readonly onAbort = (event: Event): void => {

@@ -146,7 +146,7 @@ export class LocalFile implements VfsFile {
   }
 
   // On a worker thread by descriptor: callers keep the handle open until this settles (see VfsFile).
-  hashRange(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer[]> | null {
+  hashRange(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer> | null {
     return hashPool.hash(this.fh.fd, algorithm, start, total, block, opts);
   }
 

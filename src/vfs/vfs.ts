@@ -60,11 +60,11 @@ export interface VfsFile {
   sync(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Optional: digests of [start, start + total), one per `block` bytes, computed off the event
+   * Optional: digests of [start, start + total), one per `block` bytes, concatenated, computed off the event
    * loop; null when that is not possible now (checksum.ts then decides). Rejects once
    * `opts.signal` aborts, never while a thread may still read the file.
    */
-  hashRange?(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer[]> | null;
+  hashRange?(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer> | null;
 }
 
 /** An open folder listing. */

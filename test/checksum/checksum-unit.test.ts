@@ -27,6 +27,9 @@ const READ_ONLY = { read: true, write: false, append: false, creat: false, trunc
 const SIZE = 3 * MiB + 777;
 
 const hex = (b: Buffer): string => b.toString('hex');
+/** Concatenated digests of `alg` as hex strings, one per digest. */
+const split = (d: Buffer, alg: ChecksumAlgorithm): string[] =>
+  Array.from({ length: d.length / DIGEST_BYTES[alg] }, (_, i) => hex(d.subarray(i * DIGEST_BYTES[alg], (i + 1) * DIGEST_BYTES[alg])));
 const digestOf = (alg: ChecksumAlgorithm, data: Buffer): string => createHash(alg).update(data).digest('hex');
 /** What check-file must answer for `range` of `data`, computed independently of checksum.ts. */
 function expected(alg: ChecksumAlgorithm, data: Buffer, start: number, length: number, blockSize: number): string[] {
@@ -61,7 +64,7 @@ describe('checksumFile over a LocalVfs file', () => {
   let data: Buffer;
   let file: VfsFile;
   let emptyFile: VfsFile;
-  const sums = (alg: ChecksumAlgorithm, range: ChecksumRange, f: VfsFile = file) => checksumFile(f, alg, range).then((ds) => ds.map(hex));
+  const sums = (alg: ChecksumAlgorithm, range: ChecksumRange, f: VfsFile = file) => checksumFile(f, alg, range).then((d) => split(d, alg));
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'coffer-checksum-unit-'));
@@ -180,9 +183,9 @@ describe('checksumFile over a LocalVfs file', () => {
       assert.match(err.message, /Too many blocks/);
       return true;
     });
-    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 256, maxDigests: blocks })).length, blocks);
+    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 256, maxDigests: blocks })).length, blocks * DIGEST_BYTES.md5);
     // A whole-range digest is one digest, whatever the limit.
-    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 0, maxDigests: 1 })).length, 1);
+    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 0, maxDigests: 1 })).length, DIGEST_BYTES.md5);
   });
 });
 
@@ -217,8 +220,8 @@ describe('checksumFile read pattern and file kinds', () => {
   it('without a worker, a range of at most IN_THREAD_MAX is hashed on the event loop through one buffer, in sequential reads', async () => {
     const content = randomBytes(IN_THREAD_MAX);
     const f = recordingFile(content);
-    const [digest] = await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 });
-    assert.equal(hex(digest!), digestOf('sha256', content));
+    const digest = await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 });
+    assert.equal(hex(digest), digestOf('sha256', content));
     assert.equal(f.buffers.size, 1, 'one buffer for the whole range');
     let next = 0;
     for (const r of f.reads) {
@@ -237,13 +240,13 @@ describe('checksumFile read pattern and file kinds', () => {
     const busy = Object.assign(recordingFile(randomBytes(IN_THREAD_MAX + 1)), { hashRange: () => null });
     await assert.rejects(checksumFile(busy, 'md5', { start: 0, length: 0, blockSize: 0 }), (err: unknown) => err instanceof VfsError && err.code === 'FAILURE');
     assert.equal(busy.reads.length, 0, 'nothing read');
-    assert.equal((await checksumFile(busy, 'md5', { start: 1, length: 0, blockSize: 0 })).length, 1, 'one byte less fits');
+    assert.equal((await checksumFile(busy, 'md5', { start: 1, length: 0, blockSize: 0 })).length, DIGEST_BYTES.md5, 'one byte less fits');
   });
 
   it("passes the owner and the session's signal to the file's off-thread hashing", async () => {
     const seen: Array<HashOptions | undefined> = [];
     const f = Object.assign(recordingFile(randomBytes(10)), {
-      hashRange: (_a: string, _s: number, _t: number, _b: number, opts?: HashOptions) => (seen.push(opts), Promise.resolve([Buffer.alloc(32)])),
+      hashRange: (_a: string, _s: number, _t: number, _b: number, opts?: HashOptions) => (seen.push(opts), Promise.resolve(Buffer.alloc(32))),
     });
     const signal = new AbortController().signal;
     await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 }, { owner: 'alice', signal });
@@ -262,8 +265,8 @@ describe('checksumFile read pattern and file kinds', () => {
   it('a file that shrinks while being hashed: the digest of what was read, no hang', async () => {
     const content = randomBytes(IN_THREAD_MAX);
     const f = recordingFile(content.subarray(0, IN_THREAD_MAX / 2 + 5), { size: content.length }); // stat says more, data ends early
-    const [digest] = await checksumFile(f, 'sha1', { start: 0, length: 0, blockSize: 0 });
-    assert.equal(hex(digest!), digestOf('sha1', content.subarray(0, IN_THREAD_MAX / 2 + 5)));
+    const digest = await checksumFile(f, 'sha1', { start: 0, length: 0, blockSize: 0 });
+    assert.equal(hex(digest), digestOf('sha1', content.subarray(0, IN_THREAD_MAX / 2 + 5)));
   });
 
   it('anything but a regular file is refused with NOT_A_FILE', async () => {
