@@ -101,44 +101,15 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
   }
 }
 
-/**
- * A signal aborted when the channel closes or the connection ends, and its disposal. The hashing
- * of a closed channel's files is dropped: nobody is left to read the digests (SPEC §5).
- */
-function channelEnd(channel: ServerChannel, connection: AbortSignal): { signal: AbortSignal; dispose(): void } {
-  const ended = new AbortController();
-  const end = (): void => ended.abort();
-  channel.once('close', end);
-  if (connection.aborted) end();
-  else connection.addEventListener('abort', end, { once: true });
-  return {
-    signal: ended.signal,
-    dispose: () => {
-      channel.off('close', end);
-      connection.removeEventListener('abort', end);
-    },
-  };
-}
-
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
-  const ended = channelEnd(channel, ctx.signal);
-  try {
-    await sumFiles(channel, command, ctx, ended.signal);
-  } finally {
-    ended.dispose();
-  }
-}
-
-async function sumFiles(channel: ServerChannel, command: string, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   let status = 0;
+  // Nobody reads the digests of a session whose channel the peer closed: its hashing stops.
+  const signal = ctx.closed;
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
     const { files, binary } = fileArguments(name, args);
     const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks });
-    // Nothing reads standard input when only files are named: discard it, so that the client's
-    // close reaches 'close' (ssh2 emits it after 'end', which an unread stream never reaches).
-    if (!files.includes('-')) channel.resume();
     for (const file of files) {
       if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,

@@ -6,9 +6,12 @@
  * requests on each (2,560 sha256 hashes of a 45 MiB file, ~115 GiB of hashing). Before the fix
  * the pool served those jobs round-robin, so another user's `sha256sum` of a small file waited a
  * turn behind all of them (3.6 s in the issue), and the workers kept hashing for tens of seconds
- * after the attacker disconnected. The tests watch the pool's gauge of queued and running jobs
- * (`hashPool.pending`; the server runs in this process) and bound both waits well below what the
- * old code takes, with margin for a loaded 2-core machine.
+ * after the attacker disconnected. The same holds for a session whose channel alone is closed: an
+ * SFTP channel holding more requests than it serves at once (ssh2 emits that channel's 'close'
+ * only once its input is read), and an exec sha256sum. The tests watch the pool's gauges (jobs
+ * pending and queued, slices started; the server runs in this process), count the slices started
+ * after the session ended, and bound the waits well below what the old code takes, with margin for
+ * a loaded 2-core machine.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -142,6 +145,26 @@ describe('hardening: hash work is shared fairly and stops with its session (issu
     // The workers' slices under way finish; a session's end racing a slice's return may start one more each.
     assert.ok(after <= 2 * hashPool.workers, `${after} slices were started after the attacker left (${hashPool.workers} workers)`);
     assert.equal((await exec(bob, 'sha256sum small.txt')).stdout, `${smallSum}  small.txt\n`, 'the pool still serves afterwards');
+  });
+
+  it('closing an SFTP channel that holds more requests than it serves at once (the connection kept) drops its hashing', async (t) => {
+    const mallory = await login('mallory');
+    const s = await RawSftp.open(mallory);
+    await s.init();
+    for (let i = 0; i < 200; i++) {
+      s.request({ kind: 'check-file-name', path: 'huge.bin', algorithms: ['sha256'], start: 0, length: 0, blockSize: 0 }).catch(() => undefined);
+    }
+    await waitFor(() => hashPool.pending >= 64, 10_000, 'the session to serve its first 64 requests');
+    s.stream.close();
+    await s.closed;
+    const t0 = Date.now();
+    const slices = hashPool.slices;
+    await waitFor(() => hashPool.pending === 0, 120_000, 'the hash pool to go idle');
+    const idle = Date.now() - t0;
+    const after = hashPool.slices - slices;
+    t.diagnostic(`after the SFTP channel closed: pool idle in ${idle} ms, ${after} slices started since`);
+    assert.ok(after <= 2 * hashPool.workers, `${after} slices were started after the channel closed`);
+    assert.ok(idle < STOP_BOUND_MS, `the pool went idle ${idle} ms after the channel closed (bound ${STOP_BOUND_MS} ms)`);
   });
 
   it("closing an exec channel stops its sha256sum's hashing after the slice under way (idle within 2 s); the connection stays usable", async (t) => {
