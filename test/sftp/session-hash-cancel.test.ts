@@ -4,6 +4,7 @@
  * handle before closing it) finishes after at most the slices already being hashed, instead of
  * after every queued hash; and no file is closed while a hash worker may still pread its
  * descriptor (a closed descriptor's number is reused by the next open: another user's file).
+ * The peer's close (the `closed` signal) drops the hashing at once, before teardown.
  */
 import assert from 'node:assert/strict';
 import { open, readdir, readlink, rm, mkdtemp } from 'node:fs/promises';
@@ -102,5 +103,37 @@ describe('SFTP session ending while check-file hashes', () => {
     } finally {
       LocalFile.prototype.close = close;
     }
+  });
+
+  it("the peer's close (closed signal) drops the hashing at once; other requests are served until teardown", async () => {
+    const vfs = await LocalVfs.create(home, { symlinks: false });
+    const channel = new Channel();
+    const connection = new AbortController();
+    const peer = new AbortController();
+    const session = serveSftp(channel, { vfs, user: 'u', log: pino({ level: 'silent' }), maxHandles: 8, signal: connection.signal, closed: peer.signal });
+    const send = (req: Parameters<typeof encodeRequest>[0]) => channel.push(encodeRequest(req));
+    send({ kind: 'init', version: 3 });
+    send({ kind: 'open', id: 1, path: '/big.bin', pflags: OpenFlags.READ, attrs: {} });
+    await waitFor(() => channel.replies.length >= 2, 5000, 'VERSION and HANDLE');
+    const handle = (decodeReply(channel.replies[1]!) as { handle: Buffer }).handle;
+    const check = { algorithms: ['sha256'], start: 0, length: 0, blockSize: 0 };
+    send({ kind: 'check-file-handle', id: 2, handle, legacy: false, ...check });
+    send({ kind: 'check-file-name', id: 3, path: '/big.bin', ...check });
+    await waitFor(() => hashPool.pending === 2 && hashPool.slices > 1, 10_000, 'the hashes to be under way');
+
+    const slices = hashPool.slices;
+    peer.abort();
+    await waitFor(() => hashPool.pending === 0, 10_000, 'the hashes to be dropped');
+    assert.ok(hashPool.slices - slices <= hashPool.workers, `${hashPool.slices - slices} slices started after the peer closed`);
+    await waitFor(() => channel.replies.length >= 4, 5000, 'the failed check-file replies');
+    const statuses = channel.replies.slice(2).map((r) => decodeReply(r));
+    assert.ok(statuses.every((r) => r.kind === 'status' && r.code === 4), 'each dropped hash fails (FAILURE)');
+    send({ kind: 'realpath', id: 4, path: '.' });
+    await waitFor(() => channel.replies.length >= 5, 5000, 'REALPATH answered after the peer closed');
+    assert.equal(decodeReply(channel.replies[4]!).kind, 'name');
+    assert.equal(await fdsOn(join(home, 'big.bin')), 1, 'the handle stays open until teardown');
+    connection.abort();
+    await session.done;
+    assert.equal(await fdsOn(join(home, 'big.bin')), 0);
   });
 });
