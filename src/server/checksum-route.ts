@@ -10,7 +10,7 @@ import { toStatus } from '../sftp/status.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
 import { LocalVfs } from '../vfs/local-vfs.js';
-import type { Vfs } from '../vfs/vfs.js';
+import type { HashOptions, Vfs } from '../vfs/vfs.js';
 import { VfsError } from '../vfs/vfs-error.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
 
@@ -91,13 +91,12 @@ function reason(err: unknown): string {
   return toStatus(err).message;
 }
 
-async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm: ChecksumAlgorithm): Promise<string> {
+async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm: ChecksumAlgorithm, work: HashOptions): Promise<string> {
   // Iterate without destroying the channel at the end of input: the digest still has to be sent.
   if (name === '-') return (await checksumStream(channel.iterator({ destroyOnReturn: false }), algorithm)).toString('hex');
   const file = await vfs.open(name, READ_ONLY);
   try {
-    const [digest] = await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 });
-    return digest!.toString('hex');
+    return (await checksumFile(file, algorithm, { start: 0, length: 0, blockSize: 0 }, work)).toString('hex');
   } finally {
     await file.close();
   }
@@ -106,6 +105,8 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
   let status = 0;
   let quota: UserQuota | undefined;
+  // Nobody reads the digests of a session whose channel the peer closed: its hashing stops.
+  const signal = ctx.closed;
   try {
     const [name = '', ...args] = splitShellWords(command);
     const algorithm = COMMANDS[name]!;
@@ -115,14 +116,16 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     quota = await ctx.ledger.acquire(ctx.user);
     const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
     for (const file of files) {
+      if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,
       // or a hash worker that yields to busy sessions): the idle timeout must not end it, and
       // shutdown waits for it. Standard input keeps the default (data seen lately): a client
       // that sends nothing is idle.
       if (file !== '-') ctx.isBusy = () => true;
       try {
-        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm), file, binary));
+        channel.write(sumLine(await hashOne(vfs, channel, file, algorithm, { owner: ctx.user, signal }), file, binary));
       } catch (err) {
+        if (signal.aborted) return;
         status = 1;
         channel.stderr.write(`${name}: ${quoteName(file)}: ${reason(err)}\n`);
       } finally {

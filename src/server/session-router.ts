@@ -28,6 +28,12 @@ export interface SessionContext {
   connectionId: number;
   /** Aborted when the session must wind down: shutdown, or the user was disabled or removed. */
   signal: AbortSignal;
+  /**
+   * Aborted once nothing sent on the channel will be read: the peer closed it (ssh2's session
+   * 'close', which comes at once, where the channel's own 'close' waits for its input to be read)
+   * or the connection is ending. Work whose only result is output (hashing) stops here.
+   */
+  closed: AbortSignal;
   /** Marks the session active (incoming channel data already does this). */
   touch(): void;
   /**

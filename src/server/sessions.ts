@@ -37,11 +37,30 @@ export function onSession(state: ServerState, rec: ConnectionRecord, accept: Acc
   const srec: SessionRecord = { lastActivity: Date.now() };
   rec.lastActivity = srec.lastActivity;
   rec.sessions.add(srec);
-  session.on('close', () => rec.sessions.delete(srec));
+  const closed = closedSignal(rec.abort.signal);
+  session.on('close', () => {
+    rec.sessions.delete(srec);
+    closed.abort();
+  });
   refuseExtras(rec, session);
   session.on('shell', (acceptShell) => withChannel(rec, srec, acceptShell, (ch) => refuseChannel(ch, rec, 'shell')));
-  session.on('exec', (acceptExec, _reject, info) => withChannel(rec, srec, acceptExec, (ch) => routeExec(state, rec, srec, ch, info.command)));
-  session.on('subsystem', (acceptSub, _reject, info) => routeSubsystem(state, rec, srec, acceptSub, info.name));
+  session.on('exec', (acceptExec, _reject, info) => withChannel(rec, srec, acceptExec, (ch) => routeExec(state, rec, srec, closed.signal, ch, info.command)));
+  session.on('subsystem', (acceptSub, _reject, info) => routeSubsystem(state, rec, srec, closed.signal, acceptSub, info.name));
+}
+
+/**
+ * The controller of a session's `closed` signal (SessionContext.closed): aborted by the caller at
+ * the session's 'close', or with the connection (whose listener goes once it fired).
+ */
+function closedSignal(connection: AbortSignal): { signal: AbortSignal; abort(): void } {
+  const ctl = new AbortController();
+  const abort = (): void => {
+    connection.removeEventListener('abort', abort);
+    ctl.abort();
+  };
+  if (connection.aborted) ctl.abort();
+  else connection.addEventListener('abort', abort, { once: true });
+  return { signal: ctl.signal, abort };
 }
 
 /** ssh2 keeps the peer's announced max packet size in the session's private channel info. */
@@ -96,8 +115,8 @@ function refuseChannel(channel: ServerChannel, rec: ConnectionRecord, what: stri
   channel.end();
 }
 
-function routeExec(state: ServerState, rec: ConnectionRecord, srec: SessionRecord, channel: ServerChannel, command: string): void {
-  const ctx = sessionContext(state, rec, srec);
+function routeExec(state: ServerState, rec: ConnectionRecord, srec: SessionRecord, closed: AbortSignal, channel: ServerChannel, command: string): void {
+  const ctx = sessionContext(state, rec, srec, closed);
   let route;
   try {
     route = state.router.exec(command, ctx);
@@ -113,6 +132,7 @@ function routeSubsystem(
   state: ServerState,
   rec: ConnectionRecord,
   srec: SessionRecord,
+  closed: AbortSignal,
   accept: AcceptConnection<ServerChannel>,
   name: string,
 ): void {
@@ -125,7 +145,7 @@ function routeSubsystem(
   }
   withChannel(rec, srec, accept, (channel) => {
     rec.log.info({ event: 'subsystem', subsystem: name }, 'subsystem started');
-    runHandler(rec, channel, () => handler(channel, sessionContext(state, rec, srec)));
+    runHandler(rec, channel, () => handler(channel, sessionContext(state, rec, srec, closed)));
   });
 }
 
@@ -143,7 +163,7 @@ function runHandler(rec: ConnectionRecord, channel: ServerChannel, run: () => vo
   }
 }
 
-function sessionContext(state: ServerState, rec: ConnectionRecord, srec: SessionRecord): SessionContext {
+function sessionContext(state: ServerState, rec: ConnectionRecord, srec: SessionRecord, closed: AbortSignal): SessionContext {
   const user = rec.user!;
   const ctx: SessionContext = {
     user,
@@ -156,6 +176,7 @@ function sessionContext(state: ServerState, rec: ConnectionRecord, srec: Session
     port: rec.port,
     connectionId: rec.id,
     signal: rec.abort.signal,
+    closed,
     touch: () => {
       srec.lastActivity = rec.lastActivity = Date.now();
     },

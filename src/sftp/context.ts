@@ -14,6 +14,8 @@ export interface SftpContext {
   /** The user's name: owner and group in longnames, the one home-directory answers for. */
   user: string;
   log: Logger;
+  /** Aborted when the session ends (channel closed, connection gone): long work is dropped. */
+  signal: AbortSignal;
 }
 
 /** One request kind's handler; resolves the encoded reply, or throws (mapped by toStatus). */

@@ -40,6 +40,12 @@ export interface SftpSessionOptions {
    * while replies were waiting for 'drain'): the session would keep its handles open forever.
    */
   signal?: AbortSignal;
+  /**
+   * Aborted when the peer closed the channel (or the connection ends): no reply will be read, so
+   * hash work is dropped at once, even while the session holds the channel paused and so has not
+   * seen its 'close' yet. Other requests are still served until teardown.
+   */
+  closed?: AbortSignal;
 }
 
 /** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
@@ -70,12 +76,16 @@ export class SftpSession {
   private finish!: () => void;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.teardown();
+  /** Aborted at teardown or when the peer closed the channel: drops the session's hash work (ctx.signal). */
+  private readonly ended = new AbortController();
+  private readonly peerClosed: AbortSignal | undefined;
+  private readonly onPeerClosed = (): void => this.ended.abort();
 
   constructor(
     private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
-    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log };
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal };
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.onData(chunk));
     channel.on('end', () => {
@@ -86,6 +96,9 @@ export class SftpSession {
     this.signal = opts.signal;
     if (this.signal?.aborted) queueMicrotask(this.onAbort);
     else this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.peerClosed = opts.closed;
+    if (this.peerClosed?.aborted) this.ended.abort();
+    else this.peerClosed?.addEventListener('abort', this.onPeerClosed, { once: true });
     channel.on('error', (err: Error) => opts.log.debug({ event: 'sftp-channel-error', err: err.message }, 'sftp channel error'));
   }
 
@@ -193,8 +206,12 @@ export class SftpSession {
     if (this.tornDown) return;
     this.tornDown = true;
     this.signal?.removeEventListener('abort', this.onAbort);
+    this.peerClosed?.removeEventListener('abort', this.onPeerClosed);
     this.closed = true;
     this.queue.length = 0;
+    // Before draining: a handle's queued check-file settles once its hash is dropped (a slice
+    // being hashed comes back first, so no descriptor is closed under a worker's pread).
+    this.ended.abort();
     for (const target of await this.ctx.handles.drain()) {
       if (target.kind === 'file') {
         await target.file.close().catch(() => undefined);

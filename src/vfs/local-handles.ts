@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashPool } from './hash-pool.js';
 import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
-import type { DirEntry, SetAttrs, VfsDir, VfsFile } from './vfs.js';
+import type { DirEntry, HashOptions, SetAttrs, VfsDir, VfsFile } from './vfs.js';
 import { VfsError } from './vfs-error.js';
 
 /** Refuses ownership changes (SPEC §5) unless they name the current owner (a no-op). */
@@ -154,8 +154,8 @@ export class LocalFile implements VfsFile {
   }
 
   // On a worker thread by descriptor: callers keep the handle open until this settles (see VfsFile).
-  hashRange(algorithm: string, start: number, total: number, block: number): Promise<Buffer[]> | null {
-    return hashPool.hash(this.fh.fd, algorithm, start, total, block);
+  hashRange(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer> | null {
+    return hashPool.hash(this.fh.fd, algorithm, start, total, block, opts);
   }
 
   async setStat(attrs: SetAttrs): Promise<void> {

@@ -33,6 +33,14 @@ export interface DirEntry {
 /** What statvfs reports (the quota once issue 5 lands, else the real filesystem). */
 export type SpaceInfo = Pick<StatsFs, 'bsize' | 'blocks' | 'bfree' | 'bavail' | 'files' | 'ffree'>;
 
+/** Whose hash work this is and when to give it up (hash-pool.ts shares its workers by owner). */
+export interface HashOptions {
+  /** The user the digests are for; workers are shared fairly between owners. */
+  owner?: string;
+  /** Aborted when nobody is left to read the digests (the session ended): the work is dropped. */
+  signal?: AbortSignal;
+}
+
 /** An open regular file. All operations use the descriptor, never a path (jail rule 4). */
 export interface VfsFile {
   /** Up to `length` bytes at `offset`; null at end of file. */
@@ -52,10 +60,11 @@ export interface VfsFile {
   sync(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Optional: digests of [start, start + total), one per `block` bytes, computed off the event
-   * loop; null when that is not possible now (checksum.ts then hashes with readInto).
+   * Optional: digests of [start, start + total), one per `block` bytes, concatenated, computed off the event
+   * loop; null when that is not possible now (checksum.ts then decides). Rejects once
+   * `opts.signal` aborts, never while a thread may still read the file.
    */
-  hashRange?(algorithm: string, start: number, total: number, block: number): Promise<Buffer[]> | null;
+  hashRange?(algorithm: string, start: number, total: number, block: number, opts?: HashOptions): Promise<Buffer> | null;
 }
 
 /** An open folder listing. */

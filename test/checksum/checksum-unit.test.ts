@@ -1,8 +1,8 @@
 /**
  * Unit tests of issue 6's checksum parts, without a server: checksumFile over a LocalVfs file
  * compared with node:crypto and coreutils on the same bytes (whole file, start offsets, lengths,
- * blocks with a last partial block, empty files, refusals), the read pattern (streamed in reads of
- * at most 1 MiB through one buffer, never the whole file), pickAlgorithm, the exec commands'
+ * blocks with a last partial block, empty files, refusals), the in-thread fallback (at most
+ * IN_THREAD_MAX bytes through one buffer, larger ranges refused), pickAlgorithm, the exec commands'
  * shell-word splitting and quoting (round trips checked against /bin/sh), and checksum-route's
  * option handling and coreutils line format.
  */
@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileArguments, sumLine } from '../../src/server/checksum-route.js';
 import { ShellWordsError, quoteShellWord, splitShellWords } from '../../src/util/shell-words.js';
-import { CHECKSUM_ALGORITHMS, checksumFile, DIGEST_BYTES, MIN_BLOCK_SIZE, pickAlgorithm, type ChecksumAlgorithm, type ChecksumRange } from '../../src/vfs/checksum.js';
+import { CHECKSUM_ALGORITHMS, checksumFile, DIGEST_BYTES, IN_THREAD_MAX, MIN_BLOCK_SIZE, pickAlgorithm, type ChecksumAlgorithm, type ChecksumRange } from '../../src/vfs/checksum.js';
 import { LocalVfs } from '../../src/vfs/local-vfs.js';
-import type { VfsFile } from '../../src/vfs/vfs.js';
+import type { HashOptions, VfsFile } from '../../src/vfs/vfs.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
 
 const MiB = 1024 * 1024;
@@ -27,6 +27,9 @@ const READ_ONLY = { read: true, write: false, append: false, creat: false, trunc
 const SIZE = 3 * MiB + 777;
 
 const hex = (b: Buffer): string => b.toString('hex');
+/** Concatenated digests of `alg` as hex strings, one per digest. */
+const split = (d: Buffer, alg: ChecksumAlgorithm): string[] =>
+  Array.from({ length: d.length / DIGEST_BYTES[alg] }, (_, i) => hex(d.subarray(i * DIGEST_BYTES[alg], (i + 1) * DIGEST_BYTES[alg])));
 const digestOf = (alg: ChecksumAlgorithm, data: Buffer): string => createHash(alg).update(data).digest('hex');
 /** What check-file must answer for `range` of `data`, computed independently of checksum.ts. */
 function expected(alg: ChecksumAlgorithm, data: Buffer, start: number, length: number, blockSize: number): string[] {
@@ -61,7 +64,7 @@ describe('checksumFile over a LocalVfs file', () => {
   let data: Buffer;
   let file: VfsFile;
   let emptyFile: VfsFile;
-  const sums = (alg: ChecksumAlgorithm, range: ChecksumRange, f: VfsFile = file) => checksumFile(f, alg, range).then((ds) => ds.map(hex));
+  const sums = (alg: ChecksumAlgorithm, range: ChecksumRange, f: VfsFile = file) => checksumFile(f, alg, range).then((d) => split(d, alg));
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'coffer-checksum-unit-'));
@@ -180,9 +183,9 @@ describe('checksumFile over a LocalVfs file', () => {
       assert.match(err.message, /Too many blocks/);
       return true;
     });
-    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 256, maxDigests: blocks })).length, blocks);
+    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 256, maxDigests: blocks })).length, blocks * DIGEST_BYTES.md5);
     // A whole-range digest is one digest, whatever the limit.
-    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 0, maxDigests: 1 })).length, 1);
+    assert.equal((await checksumFile(file, 'md5', { start: 0, length: 0, blockSize: 0, maxDigests: 1 })).length, DIGEST_BYTES.md5);
   });
 });
 
@@ -214,20 +217,40 @@ function recordingFile(content: Buffer, stats: Partial<Stats> = {}): VfsFile & {
 }
 
 describe('checksumFile read pattern and file kinds', () => {
-  it('streams in sequential reads of at most 1 MiB through one reused buffer', async () => {
-    const content = randomBytes(5 * MiB + 3);
+  it('without a worker, a range of at most IN_THREAD_MAX is hashed on the event loop through one buffer, in sequential reads', async () => {
+    const content = randomBytes(IN_THREAD_MAX);
     const f = recordingFile(content);
-    const [digest] = await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 });
-    assert.equal(hex(digest!), digestOf('sha256', content));
-    assert.equal(f.reads.length, 6, 'five 1 MiB reads and the rest');
-    assert.ok(f.reads.every((r) => r.length <= MiB && r.bufLength <= MiB), 'no read or buffer larger than 1 MiB');
-    assert.equal(f.buffers.size, 1, 'one buffer for the whole file');
+    const digest = await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 });
+    assert.equal(hex(digest), digestOf('sha256', content));
+    assert.equal(f.buffers.size, 1, 'one buffer for the whole range');
     let next = 0;
     for (const r of f.reads) {
       assert.equal(r.offset, next, 'sequential');
+      assert.ok(r.bufLength <= IN_THREAD_MAX);
       next += r.length;
     }
     assert.equal(next, content.length);
+  });
+
+  it('a larger range is refused (FAILURE) before reading when no worker hashes it: never megabytes on the event loop', async () => {
+    const f = recordingFile(randomBytes(5 * MiB + 3));
+    await assert.rejects(checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 }), (err: unknown) => err instanceof VfsError && err.code === 'FAILURE');
+    assert.equal(f.reads.length, 0, 'nothing read');
+    // A file that could hash off the event loop but has no worker now (hashRange gives null): the same.
+    const busy = Object.assign(recordingFile(randomBytes(IN_THREAD_MAX + 1)), { hashRange: () => null });
+    await assert.rejects(checksumFile(busy, 'md5', { start: 0, length: 0, blockSize: 0 }), (err: unknown) => err instanceof VfsError && err.code === 'FAILURE');
+    assert.equal(busy.reads.length, 0, 'nothing read');
+    assert.equal((await checksumFile(busy, 'md5', { start: 1, length: 0, blockSize: 0 })).length, DIGEST_BYTES.md5, 'one byte less fits');
+  });
+
+  it("passes the owner and the session's signal to the file's off-thread hashing", async () => {
+    const seen: Array<HashOptions | undefined> = [];
+    const f = Object.assign(recordingFile(randomBytes(10)), {
+      hashRange: (_a: string, _s: number, _t: number, _b: number, opts?: HashOptions) => (seen.push(opts), Promise.resolve(Buffer.alloc(32))),
+    });
+    const signal = new AbortController().signal;
+    await checksumFile(f, 'sha256', { start: 0, length: 0, blockSize: 0 }, { owner: 'alice', signal });
+    assert.deepEqual(seen, [{ owner: 'alice', signal }]);
   });
 
   it('a small range allocates a buffer no larger than the range', async () => {
@@ -240,10 +263,10 @@ describe('checksumFile read pattern and file kinds', () => {
   });
 
   it('a file that shrinks while being hashed: the digest of what was read, no hang', async () => {
-    const content = randomBytes(2 * MiB);
-    const f = recordingFile(content.subarray(0, MiB + 5), { size: content.length }); // stat says 2 MiB, data ends early
-    const [digest] = await checksumFile(f, 'sha1', { start: 0, length: 0, blockSize: 0 });
-    assert.equal(hex(digest!), digestOf('sha1', content.subarray(0, MiB + 5)));
+    const content = randomBytes(IN_THREAD_MAX);
+    const f = recordingFile(content.subarray(0, IN_THREAD_MAX / 2 + 5), { size: content.length }); // stat says more, data ends early
+    const digest = await checksumFile(f, 'sha1', { start: 0, length: 0, blockSize: 0 });
+    assert.equal(hex(digest), digestOf('sha1', content.subarray(0, IN_THREAD_MAX / 2 + 5)));
   });
 
   it('anything but a regular file is refused with NOT_A_FILE', async () => {

@@ -1,7 +1,8 @@
 /**
  * Session routing and what is refused: shell, exec, unknown subsystems, pty, X11, agent and port
  * forwarding; the routing table serving a plugged-in subsystem and exec route with the raw channel;
- * and live changes made by coffer-users (disable, remove, new password, new key).
+ * the session's closed signal at the peer's channel close; and live changes made by coffer-users
+ * (disable, remove, new password, new key).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -136,6 +137,20 @@ describe('sessions', () => {
     assert.equal(ctx.config.paths.root, ts.root);
     assert.equal(ctx.signal.aborted, false);
     assert.ok(ctx.store.find('alice'));
+  });
+
+  it("aborts a session's closed signal when the peer closes its channel, the connection's signal staying up", async () => {
+    const ch = await new Promise<ClientChannel>((resolve, reject) => client.subsys('echo-test', (err, c) => (err ? reject(err) : resolve(c))));
+    const echoed = new Promise<string>((resolve) => ch.once('data', (d: Buffer) => resolve(d.toString())));
+    ch.write('ping');
+    await echoed;
+    const ctx = seen.at(-1)!;
+    assert.equal(ctx.closed.aborted, false);
+    const aborted = new Promise<void>((resolve) => ctx.closed.addEventListener('abort', () => resolve()));
+    ch.close();
+    await aborted;
+    assert.equal(ctx.signal.aborted, false, 'the connection goes on');
+    assert.equal((await execOn(client, 'hello again')).stdout, 'again from alice\n');
   });
 
   it('caps session channels per connection at 10 and survives odd requests', async () => {

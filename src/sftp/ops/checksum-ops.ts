@@ -15,11 +15,11 @@ import { VfsError } from '../../vfs/vfs-error.js';
 /** Bytes copied per read/write step of copy-data. */
 const COPY_CHUNK = 256 * 1024;
 
-/** The digests a check-file request asks for, as one EXTENDED_REPLY. */
-async function checkFile(file: VfsFile, req: CheckFileFields, legacy: boolean): Promise<Buffer> {
+/** The digests a check-file request asks for, as one EXTENDED_REPLY (the user's share of the hash workers). */
+async function checkFile(ctx: SftpContext, file: VfsFile, req: CheckFileFields, legacy: boolean): Promise<Buffer> {
   const algorithm = pickAlgorithm(req.algorithms);
   if (!algorithm) throw new VfsError('UNSUPPORTED', 'No supported hash algorithm (md5, sha1, sha224, sha256, sha384, sha512)');
-  const digests = await checksumFile(file, algorithm, { ...req, maxDigests: maxDigests(algorithm) });
+  const digests = await checksumFile(file, algorithm, { ...req, maxDigests: maxDigests(algorithm) }, { owner: ctx.user, signal: ctx.signal });
   return encodeCheckFileReply(req.id, algorithm, digests, legacy);
 }
 
@@ -53,7 +53,7 @@ export const CHECKSUM_OPS: OperationTable<'check-file-name' | 'check-file-handle
     async run(ctx: SftpContext, req) {
       const file = await ctx.vfs.open(req.path, { read: true, write: false, append: false, creat: false, trunc: false, excl: false });
       try {
-        return await checkFile(file, req, false);
+        return await checkFile(ctx, file, req, false);
       } finally {
         await file.close();
       }
@@ -61,7 +61,7 @@ export const CHECKSUM_OPS: OperationTable<'check-file-name' | 'check-file-handle
   },
   'check-file-handle': {
     writes: false,
-    run: (ctx, req) => ctx.handles.run(req.handle, (target) => checkFile(fileOf(target).file, req, req.legacy)),
+    run: (ctx, req) => ctx.handles.run(req.handle, (target) => checkFile(ctx, fileOf(target).file, req, req.legacy)),
   },
   'copy-data': {
     writes: true,
