@@ -34,6 +34,11 @@ export const FX_FAILURE = 4;
 export const QUOTA_SETTINGS: NonNullable<TestServerOptions['settings']> = {
   maxConnections: 1000,
   maxConnectionsPerIp: 1000,
+  // Many sessions log in at once from 127.0.0.1 with a password: roomy pre-login caps too.
+  maxStartups: 1000,
+  maxStartupsPerIp: 1000,
+  passwordQueue: 1000,
+  passwordQueuePerIp: 1000,
   maxSessionsPerUser: 1000,
   banThreshold: 0,
   idleTimeoutSeconds: 0,
