@@ -8,10 +8,11 @@
  * whole part with exec sha256sum when check-file is missing.
  */
 import type { Stats } from 'node:fs';
-import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Connection } from './connection.js';
 import { ClientError, VerifyMismatchError } from './errors.js';
+import { settlePart, stoppedError, type PartFile } from './leftover-part.js';
 import type { Progress, ProgressHandle } from './progress.js';
 import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
@@ -80,7 +81,7 @@ export async function getFile(conn: Connection, remote: string, local: string, o
     bar.fail();
     // Keep what is on disk: contiguous data only (Download writes in file order).
     await fh.datasync().catch(() => undefined);
-    throw stopped(name, part, err);
+    throw stoppedError(name, err, await settlePart(localPart(part), heldBy(err, offset), offset === 0));
   } finally {
     await fh.close().catch(() => undefined);
     await conn.ops.close(handle).catch(() => undefined);
@@ -153,7 +154,12 @@ export async function putFile(conn: Connection, local: string, remote: string, o
     bar.fail();
     // Cut anything past the contiguous data that reached the server (OpenSSH's do_upload does too).
     if (handle && err instanceof TransferStopped) await withTimeout(conn.ops.fsetstat(handle, { size: err.highwater }), 3000).catch(() => undefined);
-    throw stopped(name, part, err);
+    if (err instanceof ClientError && err.code === 'COFFER_CHANGED') throw err;
+    // Closed before the part is settled: a part that holds nothing is removed.
+    const made = handle !== null && offset === 0;
+    if (handle) await withTimeout(conn.ops.close(handle), 3000).catch(() => undefined);
+    handle = null;
+    throw stoppedError(name, err, await settlePart(remotePart(conn, part), heldBy(err, offset), made));
   } finally {
     await fh.close().catch(() => undefined);
     if (handle) await withTimeout(conn.ops.close(handle), 3000).catch(() => undefined);
@@ -215,14 +221,27 @@ async function finish(
   return 'sha256 OK';
 }
 
-// The one line for a stopped transfer: why, and what was kept for a resume. Codes survive
-// (COFFER_INTERRUPTED becomes exit status 130).
-function stopped(name: string, part: string, err: unknown): Error {
-  if (!(err instanceof TransferStopped)) return err instanceof Error ? err : new Error(String(err));
-  const kept = err.highwater > 0 ? `; ${err.highwater} bytes kept in ${part}, run the same command again to resume` : '';
-  const e = remoteError(name, err.cause);
-  const message = e.message.startsWith(`${name}:`) ? e.message : `${name}: ${e.message}`;
-  return new ClientError(e.code, `${message}${kept}`);
+/** Bytes of the part known good after `err`: what arrived in order, or the resume offset. */
+function heldBy(err: unknown, offset: number): number {
+  return err instanceof TransferStopped ? err.highwater : offset;
+}
+
+/** The remote part of a put, for settlePart (requests bounded, as the close's). */
+function remotePart(conn: Connection, path: string): PartFile {
+  return {
+    path,
+    size: async () => (await withTimeout(conn.ops.statOrNull(path), 3000))?.size ?? null,
+    remove: () => withTimeout(conn.ops.unlink(path), 3000),
+  };
+}
+
+/** The local part of a get, for settlePart. */
+function localPart(path: string): PartFile {
+  return {
+    path,
+    size: () => lstat(path).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err))),
+    remove: () => unlink(path),
+  };
 }
 
 /** The remote part changed between the resume check and its opening. */

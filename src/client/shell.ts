@@ -12,6 +12,7 @@ import { makeCompleter } from './completer.js';
 import { SIGNAL_LISTENERS } from './connection.js';
 import { CommandUsageError } from './errors.js';
 import { splitWords } from './format.js';
+import { TypeAhead } from './type-ahead.js';
 
 /** What the shell reads from and writes to. */
 export interface ShellIO {
@@ -73,8 +74,12 @@ function untilLost<T>(work: Promise<T>, lost: AbortSignal): Promise<T> {
  */
 export async function runShell(session: Session, io: ShellIO): Promise<number> {
   const history = io.historyFile && io.terminal ? await loadHistory(io.historyFile) : [];
+  let running: AbortController | null = null;
+  // On a terminal, readline gets one line at a time: keys typed while a command runs wait for
+  // the next prompt, as with OpenSSH's sftp (type-ahead.ts); a Ctrl-C among them stops the command.
+  const typeAhead = io.terminal ? new TypeAhead(io.input, () => running?.abort()) : null;
   const rl = createInterface({
-    input: io.input,
+    input: typeAhead ?? io.input,
     output: io.output,
     terminal: io.terminal,
     historySize: HISTORY_SIZE,
@@ -82,7 +87,6 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
     removeHistoryDuplicates: true,
     ...(io.terminal ? { completer: callbackCompleter(makeCompleter(session)) } : {}),
   });
-  let running: AbortController | null = null;
   rl.on('SIGINT', () => {
     if (running) running.abort();
     else {
@@ -115,9 +119,11 @@ export async function runShell(session: Session, io: ShellIO): Promise<number> {
       session.signal = undefined;
     }
     if (io.terminal) rl.prompt();
+    typeAhead?.release();
   }
   if (io.terminal && io.historyFile) await saveHistory(io.historyFile, rl);
   rl.close();
+  typeAhead?.detach();
   return (failed && !io.terminal) || lostConnection ? 1 : 0;
 }
 

@@ -4,10 +4,10 @@
  * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
  */
 import { constants, type Stats } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
+import { shownText, storedText } from './link-text.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
 import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
 import { notFound, VfsError } from './vfs-error.js';
@@ -52,16 +52,6 @@ function openError(err: unknown): unknown {
 /** Refuses anything but a regular file. */
 function requireFile(st: Stats): void {
   if (!st.isFile()) throw new VfsError('NOT_A_FILE', st.isDirectory() ? 'Is a directory' : 'Not a regular file');
-}
-
-/** Where a symlink with `text` in folder `dir` points: its folder part realpath'ed, then its name. */
-async function linkTarget(dir: string, text: string): Promise<string> {
-  const full = isAbsolute(text) ? text : `${dir}/${text}`;
-  const cut = full.lastIndexOf('/');
-  const name = full.slice(cut + 1);
-  if (name === '' || name === '.' || name === '..') return realpath(full).catch(() => resolve(full));
-  const folder = await realpath(full.slice(0, cut) || '/').catch(() => null);
-  return folder === null ? resolve(full) : join(folder, name);
 }
 
 /**
@@ -368,13 +358,11 @@ export class LocalVfs implements Vfs {
     const r = await this.jail.parent(normalizePath(path));
     const text = await readlink(r.path).catch(() => null);
     if (text === null) throw notFound();
-    // Answer with the virtual path of the link's immediate target, never the stored text: that
-    // could name host folders (`../../srv/...`) or an absolute host path (Erlang CVE-2026-48855).
-    // The target's folder part is resolved for real (it may cross other links), so the answer is
-    // where the kernel would look; the text alone is used only where that folder is missing.
-    const virtual = this.jail.toVirtual(await linkTarget(r.dir, text));
-    if (virtual === null) throw notFound();
-    return virtual;
+    // The stored text when it is relative and stays inside, else the virtual path it reaches; never
+    // a host path (link-text.ts).
+    const shown = await shownText(this.jail, r.dir, text);
+    if (shown === null) throw notFound();
+    return shown;
   }
 
   async symlink(target: string, linkPath: string): Promise<void> {
@@ -391,7 +379,8 @@ export class LocalVfs implements Vfs {
     if (vtarget === null) throw new VfsError('DENIED', 'Symlinks may only point inside your home');
     // Stored relative to the link's real folder, so it never holds a host path; where it leads is
     // checked again at every access (the link may be moved later).
-    await this.counted(() => symlink(relative(r.dir, join(this.jail.root, vtarget)) || '.', r.path));
+    const text = await storedText(this.jail, r.dir, target, vtarget);
+    await this.counted(() => symlink(text, r.path));
   }
 
   async statvfs(path: string): Promise<SpaceInfo> {

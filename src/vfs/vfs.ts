@@ -91,7 +91,7 @@ export interface Vfs {
   /** Renames; an existing target is an EXISTS error unless `overwrite` (posix-rename). */
   rename(from: string, to: string, overwrite: boolean): Promise<void>;
   setStat(path: string, attrs: SetAttrs): Promise<void>;
-  /** The link's target as a virtual path; NOT_FOUND when it leads outside the home. */
+  /** The link's text: as stored when relative, as a virtual path when absolute; NOT_FOUND when it leads outside the home. */
   readlink(path: string): Promise<string>;
   /** Creates `link` pointing at `target` (both virtual); DENIED unless symlinks are enabled. */
   symlink(target: string, link: string): Promise<void>;

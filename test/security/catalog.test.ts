@@ -163,7 +163,7 @@ describe('security catalog', { timeout: 60_000 }, () => {
     });
 
     it('1.7 pre-existing symlinks (out -> /outside, dangling evil -> ../../escape.txt, up -> ..) are refused at access', async () => {
-      const { s, home } = await user();
+      const { s, home, name } = await user();
       await symlink(join(ts.root, 'outside'), join(home, 'out'));
       await symlink('../../escape.txt', join(home, 'evil'));
       await symlink('..', join(home, 'up'));
@@ -176,6 +176,19 @@ describe('security catalog', { timeout: 60_000 }, () => {
         { kind: 'setstat', path: 'out', attrs: { permissions: 0o777 } },
         { kind: 'readlink', path: 'out' },
       ] as const) notOk(await s.request(req), `${req.kind} out`);
+      // READLINK (Erlang CVE-2026-48855): a relative text that stays inside reads back as stored
+      // (as OpenSSH answers); an absolute one as its virtual path; a text leading out, or climbing
+      // out and back in through host folders it names, answers like a missing link.
+      await mkdir(join(home, 'sub'));
+      await symlink('sub/f', join(home, 'rel'));
+      await symlink(join(home, 'sub', 'f'), join(home, 'abs'));
+      await symlink(`../${name}/sub/f`, join(home, 'back-in'));
+      assert.equal(nameOf(await s.request({ kind: 'readlink', path: 'rel' })), 'sub/f');
+      assert.equal(nameOf(await s.request({ kind: 'readlink', path: 'abs' })), '/sub/f');
+      for (const path of ['out', 'evil', 'up', 'back-in']) {
+        assert.deepEqual(visible(await s.request({ kind: 'readlink', path })), visible(await s.request({ kind: 'readlink', path: 'nothing' })), `READLINK ${path}`);
+      }
+      for (const extra of ['rel', 'abs', 'back-in', 'sub']) await rm(join(home, extra), { recursive: true });
       notOk(await s.request({ kind: 'open', path: 'evil', pflags: WRITE | CREAT, attrs: {} }), 'OPEN|CREAT through a dangling link');
       notOk(await s.request({ kind: 'open', path: 'up/x', pflags: WRITE | CREAT, attrs: {} }), 'OPEN|CREAT through up -> ..');
       assert.deepEqual((await s.list('/')).names.sort(), ['evil', 'out', 'up'], 'READDIR lists the links');

@@ -322,14 +322,14 @@ describe('symlinks that stay inside the home work', () => {
     assert.ok(statSync(H('dir/sub')).isDirectory());
   });
 
-  test('readlink answers the virtual path reached, never a host path', async () => {
-    assert.equal(await vfs.readlink('/rel-link'), '/file.txt');
+  test('readlink answers a relative text as stored, an absolute host path as the virtual path reached', async () => {
+    assert.equal(await vfs.readlink('/rel-link'), 'file.txt');
     assert.equal(await vfs.readlink('/abs-link'), '/file.txt');
-    assert.equal(await vfs.readlink('/dir/up-link'), '/file.txt');
-    assert.equal(await vfs.readlink('/dir-link'), '/dir');
-    assert.equal(await vfs.readlink('/chain'), '/rel-link'); // one hop, as readlink(2)
-    assert.equal(await vfs.readlink('/self'), '/');
-    assert.equal(await vfs.readlink('/dir-link/up-link'), '/file.txt');
+    assert.equal(await vfs.readlink('/dir/up-link'), '../file.txt');
+    assert.equal(await vfs.readlink('/dir-link'), 'dir');
+    assert.equal(await vfs.readlink('/chain'), 'rel-link'); // one hop, as readlink(2)
+    assert.equal(await vfs.readlink('/self'), '.');
+    assert.equal(await vfs.readlink('/dir-link/up-link'), '../file.txt');
   });
 
   test('readlink of a link that only leads outside through another link is NOT_FOUND', async () => {
@@ -339,9 +339,11 @@ describe('symlinks that stay inside the home work', () => {
     await rejectsVfs(vfs.readlink('/via-up'), 'NOT_FOUND');
   });
 
-  test('readlink of a dangling link inside answers where it points', async () => {
+  test('readlink of a dangling link inside answers its text', async () => {
     symlinkSync('dir/missing', H('dangling'));
-    assert.equal(await vfs.readlink('/dangling'), '/dir/missing');
+    symlinkSync('nodir/missing', H('dangling2'));
+    assert.equal(await vfs.readlink('/dangling'), 'dir/missing');
+    assert.equal(await vfs.readlink('/dangling2'), 'nodir/missing');
     await rejectsVfs(vfs.stat('/dangling'), 'NOT_FOUND');
   });
 
@@ -461,7 +463,7 @@ describe('SYMLINK creation', () => {
     await vfsLinks.symlink('file.txt', '/l');
     assert.equal(readlinkSync(H('l')), 'file.txt');
     assert.equal(await readAll(vfsLinks, '/l'), 'hello world');
-    assert.equal(await vfsLinks.readlink('/l'), '/file.txt');
+    assert.equal(await vfsLinks.readlink('/l'), 'file.txt');
   });
 
   test('an absolute virtual target is stored relative, never as a host path', async () => {
@@ -471,7 +473,7 @@ describe('SYMLINK creation', () => {
     assert.equal(isAbsolute(stored), false);
     assert.equal(stored, '../../dir/inner.txt');
     assert.equal(await readAll(vfsLinks, '/a/b/l'), 'inner');
-    assert.equal(await vfsLinks.readlink('/a/b/l'), '/dir/inner.txt');
+    assert.equal(await vfsLinks.readlink('/a/b/l'), '../../dir/inner.txt');
   });
 
   test('a link to "/" or "." is stored as "."', async () => {
