@@ -11,7 +11,7 @@ import type { CidrList } from '../../util/cidr.js';
 import { normalizeAddress } from '../bans.js';
 import type { ConnectionRecord } from '../limits.js';
 import type { ServerState } from '../server-state.js';
-import { ProxyHeaderParser, startsWithProxySignature, type ProxyEndpoint, type ProxyHeader } from './header.js';
+import { ProxyHeaderParser, startsWithProxySignature, type ProxyEndpoint, type ProxyHeader, type ProxyHeaderError } from './header.js';
 
 /** Admission then ssh2 (server.ts); returns the connection's record, or null when admission refused it. */
 export type HandOff = (socket: Socket) => ConnectionRecord | null;
@@ -59,10 +59,10 @@ export class ProxyGate {
     const parser = new ProxyHeaderParser();
     const stop = () => {
       clearTimeout(timer);
-      socket.off('data', onData).off('end', onEnd).off('close', onClose);
+      socket.off('data', onData).off('end', onGone).off('close', onGone);
       this.pending.delete(socket);
     };
-    const fail = (reason: string) => {
+    const fail = (reason: GateRefusal | ProxyHeaderError) => {
       stop();
       this.refuse(socket, balancer, port, reason, parser.consumed);
     };
@@ -76,10 +76,9 @@ export class ProxyGate {
       if (step.rest.length > 0) socket.unshift(step.rest);
       this.pass(socket, balancer, step.header);
     };
-    const onEnd = () => fail(parser.consumed === 0 ? 'no-header' : 'truncated');
-    const onClose = () => fail(parser.consumed === 0 ? 'no-header' : 'truncated');
+    const onGone = () => fail(parser.consumed === 0 ? 'no-header' : 'truncated');
     const timer = setTimeout(() => fail('timeout'), this.state.config.loginGraceSeconds * 1000);
-    socket.on('data', onData).once('end', onEnd).once('close', onClose);
+    socket.on('data', onData).once('end', onGone).once('close', onGone);
     this.pending.set(socket, stop);
   }
 
@@ -98,7 +97,7 @@ export class ProxyGate {
     rec.log.debug({ event: 'proxy.header', port: rec.port, version, command, family, destination }, 'PROXY header accepted');
   }
 
-  private refuse(socket: Socket, balancer: string, port: number, reason: string, bytes: number): void {
+  private refuse(socket: Socket, balancer: string, port: number, reason: GateRefusal | ProxyHeaderError, bytes: number): void {
     const level = reason === 'no-header' ? 'info' : 'warn';
     const hint = reason === 'not-proxy' ? ' (is send-proxy / send-proxy-v2 set on the balancer?)' : '';
     this.state.log[level]({ event: 'proxy.refused', address: balancer, port, reason, bytes }, `PROXY header from ${balancer} refused: ${reason}${hint}`);
