@@ -19,7 +19,7 @@ import {
   type ProxyHeader,
 } from '../../src/server/proxy/header.js';
 import { formatIp } from '../../src/util/ip-address.js';
-import { v2Header } from '../server/proxy-header-build.js';
+import { v2Header } from '../support/proxy-headers.js';
 
 const SEED = 0x9e0c0ff;
 const RUNS = Number(process.env.COFFER_FUZZ_RUNS ?? 1500);

@@ -15,7 +15,7 @@ import {
   type ParseStep,
   type ProxyHeader,
 } from '../../src/server/proxy/header.js';
-import { v2Header } from './proxy-header-build.js';
+import { v2Header } from '../support/proxy-headers.js';
 
 const SSH = Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n');
 

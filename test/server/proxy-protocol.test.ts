@@ -13,7 +13,7 @@ import { defaultRouter } from '../../src/server/routes.js';
 import { connect, type SshClient } from '../support/ssh-clients.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 import { once, waitFor } from '../support/wait.js';
-import { v1Header, v2Header } from './proxy-header-build.js';
+import { v1Header, v2Header } from '../support/proxy-headers.js';
 
 const PW = 'proxy-protocol-pw';
 const BALANCER = '127.0.0.5';
