@@ -2,6 +2,7 @@
  * The server settings of SPEC §3: one table that gives each setting its kind, default and bounds.
  * Loading (load.ts), flag parsing (cli/) and the README's table all derive from it.
  */
+import { isCidrProblem, parseCidr } from '../util/cidr.js';
 import { parseSize, SizeError, type Size } from '../util/size.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -36,6 +37,8 @@ export interface Settings {
   legacyScp: boolean;
   maxHandlesPerSession: number;
   shutdownGraceSeconds: number;
+  /** Trusted load balancers (addresses or CIDR blocks) whose connections start with a PROXY header (SPEC §7). */
+  proxyProtocol: string[];
 }
 
 export type SettingName = keyof Settings;
@@ -47,7 +50,8 @@ type Spec =
   | { kind: 'count'; max: number; help: string }
   | { kind: 'database'; help: string }
   | { kind: 'host'; help: string }
-  | { kind: 'enum'; values: readonly string[]; help: string };
+  | { kind: 'enum'; values: readonly string[]; help: string }
+  | { kind: 'list'; entry: (text: string) => string | null; help: string };
 
 const int = (min: number, max: number, help: string): Spec => ({ kind: 'int', min, max, help });
 const DAY = 86_400;
@@ -80,6 +84,14 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
   legacyScp: { kind: 'bool', help: 'serve legacy scp (scp -O, pscp) over exec' },
   maxHandlesPerSession: int(1, 65_536, 'open files and folders per SFTP session'),
   shutdownGraceSeconds: int(0, 3600, 'time open transfers get to finish on SIGTERM'),
+  proxyProtocol: {
+    kind: 'list',
+    entry: (text) => {
+      const block = parseCidr(text);
+      return isCidrProblem(block) ? block.problem : null;
+    },
+    help: 'trusted load balancers (addresses, CIDR blocks) that send a PROXY header',
+  },
 };
 
 /** The defaults of SPEC §3; logFormat's default depends on stdout and is filled in by load.ts. */
@@ -107,6 +119,7 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   legacyScp: true,
   maxHandlesPerSession: 256,
   shutdownGraceSeconds: 30,
+  proxyProtocol: [],
 };
 
 export const SETTING_NAMES = Object.keys(SETTING_SPECS) as SettingName[];
@@ -163,7 +176,24 @@ export function coerce(name: SettingName, raw: unknown): unknown | { problem: st
       return fromText && /^[A-Za-z0-9.:_%-]{1,255}$/.test(raw) ? raw : { problem: 'must be a host name or address' };
     case 'enum':
       return fromText && spec.values.includes(raw) ? raw : { problem: `must be one of ${spec.values.join(', ')}` };
+    case 'list':
+      return parseList(raw, spec.entry);
   }
+}
+
+/**
+ * A list: a JSON array of strings (coffer.json), or comma-separated text (env, flags; empty text
+ * is the empty list). Each entry is trimmed and checked; the first bad one is named.
+ */
+function parseList(raw: unknown, check: (text: string) => string | null): string[] | { problem: string } {
+  const items = typeof raw === 'string' ? raw.split(',') : raw;
+  if (!Array.isArray(items) || !items.every((e) => typeof e === 'string')) return { problem: 'must be a list of strings' };
+  const entries = items.map((e: string) => e.trim()).filter((e) => e !== '' || typeof raw !== 'string');
+  for (const e of entries) {
+    const problem = e === '' ? 'is empty' : check(e);
+    if (problem) return { problem: `entry '${e}' ${problem}` };
+  }
+  return entries;
 }
 
 /** A whole number of at most `max`, or `unlimited` (null): from JSON or from text. */

@@ -2,7 +2,7 @@
  * startServer: the SSH server of SPEC §3 and §5 on ssh2. Sockets are accepted by our own net
  * server (bans and caps apply before any crypto), then handed to ssh2 with injectSocket.
  */
-import { createServer, type Server as NetServer } from 'node:net';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Config } from '../config/load.js';
 import { CURRENT_PARAMS, verifyPassword, type ScryptParams } from '../users/password.js';
@@ -10,6 +10,7 @@ import { homeDir } from '../config/paths.js';
 import { QuotaLedger } from '../quota/quota-ledger.js';
 import { UserStore } from '../users/user-store.js';
 import { countUsage } from '../vfs/usage-scan.js';
+import { CidrList } from '../util/cidr.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { serverAlgorithms } from './algorithms.js';
 import { BanList } from './bans.js';
@@ -21,6 +22,7 @@ import { SessionRouter } from './session-router.js';
 import { endConnection, type ServerState } from './server-state.js';
 import { shutdown } from './shutdown.js';
 import { startWatchdog } from './watchdog.js';
+import { ProxyGate } from './proxy/gate.js';
 
 /** Options that are not user-facing settings. */
 export interface ServerOptions {
@@ -87,15 +89,23 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   ssh.on('error', (err: Error) => log.error({ event: 'server.error', err: err.message }, 'ssh server error'));
   ssh.on('connection', (client, info) => onClient(state, client, info));
-  const net = createServer({ pauseOnConnect: false }, (socket) => {
-    if (admitSocket(state, socket)) ssh.injectSocket(socket);
+  // Every socket passes the PROXY protocol rules (proxy/gate.ts) before admission and ssh2.
+  const gate = new ProxyGate(state, CidrList.parse(config.proxyProtocol), (socket: Socket) => {
+    const rec = admitSocket(state, socket);
+    if (rec) ssh.injectSocket(socket);
+    return rec;
   });
+  const net = createServer({ pauseOnConnect: false }, (socket) => gate.accept(socket));
   const address = await listen(net, config.host, config.port);
   const stopWatchdog = startWatchdog(state);
   const userCount = countUsers(store);
   let closing: Promise<void> | undefined;
+  const stop = () => {
+    gate.close(); // sockets still waiting for a header are not in the table shutdown drains
+    return shutdown(state, net);
+  };
   const close = () =>
-    (closing ??= shutdown(state, net).finally(() => {
+    (closing ??= stop().finally(() => {
       stopWatchdog();
       ledger.close();
       if (ownStore) store.close();

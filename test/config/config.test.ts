@@ -78,6 +78,7 @@ describe('defaults', () => {
       legacyScp: true,
       maxHandlesPerSession: 256,
       shutdownGraceSeconds: 30,
+      proxyProtocol: [],
     });
     assert.equal(configFile, null);
     assert.deepEqual(paths, statePaths(root));
@@ -211,12 +212,12 @@ describe('precedence: defaults < coffer.json < env < flags', () => {
   test('every setting has an env variable COFFER_<UPPER_SNAKE> and a flag --<kebab>', () => {
     assert.equal(upperSnake('maxConnectionsPerIp'), 'MAX_CONNECTIONS_PER_IP');
     assert.equal(kebab('maxConnectionsPerIp'), 'max-connections-per-ip');
-    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no' };
+    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no', proxyProtocol: '10.0.0.0/8' };
     for (const name of SETTING_NAMES) {
       const value = samples[name] ?? '7';
       const c = load(freshRoot(), { env: { ['COFFER_' + upperSnake(name)]: value } });
-      const expected = name === 'defaultQuota' ? 3 * 1024 ** 2 : name === 'symlinks' ? true : name === 'legacyScp' ? false : /^\d+$/.test(value) ? 7 : value;
-      assert.equal(c[name], expected, name);
+      const expected = name === 'defaultQuota' ? 3 * 1024 ** 2 : name === 'symlinks' ? true : name === 'legacyScp' ? false : name === 'proxyProtocol' ? [value] : /^\d+$/.test(value) ? 7 : value;
+      assert.deepEqual(c[name], expected, name);
     }
   });
 
