@@ -5,7 +5,7 @@
 import { createServer, type Server as NetServer } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Config } from '../config/load.js';
-import { CURRENT_PARAMS, verifyPassword, type ScryptParams } from '../users/password.js';
+import { CURRENT_PARAMS, type ScryptParams } from '../users/password.js';
 import { homeDir } from '../config/paths.js';
 import { QuotaLedger } from '../quota/quota-ledger.js';
 import { UserStore } from '../users/user-store.js';
@@ -61,8 +61,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const ownStore = !options.store;
   const store = options.store ?? UserStore.open(config.paths.dbFile, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS });
   const scrypt = options.scrypt ?? CURRENT_PARAMS;
-  // Make the dummy hash now, so the first unknown user does not take twice as long.
-  await verifyPassword('', null, scrypt);
   const ledger = new QuotaLedger({ store, log, recount: async (user, skip) => (await countUsage(homeDir(config.paths, user), skip)).bytes });
   const state: ServerState = {
     config,
