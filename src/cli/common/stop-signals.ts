@@ -61,7 +61,8 @@ export interface CatchOptions {
 /** Installs the SIGINT and SIGTERM handlers now; call it first in a program's entry point. */
 export function catchStopSignals(program: string, options: CatchOptions): StopSignals {
   const controller = new AbortController();
-  let forced: (name: StopSignalName) => void = (name) => process.stderr.write(`${program}: ${name} again: exiting now\n`);
+  // SPEC §2's one-line error format, until the program has a better place (the server's log).
+  let forced: (name: StopSignalName) => void = (name) => process.stderr.write(`${program}: error: second ${name}: exiting at once\n`);
   const onSignal = (name: StopSignalName) => {
     if (controller.signal.aborted) {
       forced(name);
