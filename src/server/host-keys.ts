@@ -7,6 +7,7 @@ import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { fingerprintOf } from '../users/public-keys.js';
+import { abortable } from '../util/abortable.js';
 import { generateKeyPair, type KeyPair } from '../util/ssh-keygen.js';
 
 /** A host key as the server uses it. */
@@ -38,13 +39,22 @@ function generate(type: 'ed25519' | 'rsa', opts: { bits?: number }): Promise<Key
   return generateKeyPair(type, { ...opts, comment: 'coffer host key' });
 }
 
-/** Loads the host keys under `keysDir`, generating the missing ones; ed25519 first. */
-export async function loadHostKeys(keysDir: string): Promise<HostKey[]> {
+/**
+ * Loads the host keys under `keysDir`, generating the missing ones; ed25519 first. When `signal`
+ * aborts, a key being generated is dropped (RSA 3072 may take seconds) and this rejects with its
+ * reason once no key file is being written: a key's two files are written both or neither.
+ */
+export async function loadHostKeys(keysDir: string, signal?: AbortSignal): Promise<HostKey[]> {
   await mkdir(keysDir, { recursive: true, mode: 0o700 });
-  return Promise.all(KINDS.map((kind) => loadOrCreate(join(keysDir, kind.file), kind.gen)));
+  // allSettled: when one key fails or is stopped, the other's writes still finish before the
+  // caller goes on (and perhaps exits, which would leave a temporary file behind).
+  const results = await Promise.allSettled(KINDS.map((kind) => loadOrCreate(join(keysDir, kind.file), kind.gen, signal)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<HostKey>).value);
 }
 
-async function loadOrCreate(file: string, gen: () => Promise<KeyPair>): Promise<HostKey> {
+async function loadOrCreate(file: string, gen: () => Promise<KeyPair>, signal?: AbortSignal): Promise<HostKey> {
   let created = false;
   let text: Buffer;
   try {
@@ -52,7 +62,7 @@ async function loadOrCreate(file: string, gen: () => Promise<KeyPair>): Promise<
     await tighten(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new HostKeyError(`cannot read host key ${file}: ${(err as Error).message}`);
-    const pair = await gen();
+    const pair = signal ? await abortable(gen(), signal) : await gen();
     await writeNew(file, pair.private, 0o600);
     await writeNew(`${file}.pub`, pair.public + '\n', 0o644);
     text = Buffer.from(pair.private);

@@ -5,13 +5,14 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Config } from '../config/load.js';
-import { CURRENT_PARAMS, verifyPassword, type ScryptParams } from '../users/password.js';
+import { CURRENT_PARAMS, type ScryptParams } from '../users/password.js';
 import { homeDir } from '../config/paths.js';
-import { QuotaLedger } from '../quota/quota-ledger.js';
+import { QuotaLedger, type QuotaLedgerOptions } from '../quota/quota-ledger.js';
 import { UserStore } from '../users/user-store.js';
 import { countUsage } from '../vfs/usage-scan.js';
 import { CidrList } from '../util/cidr.js';
 import { createLogger, type Logger } from '../util/logger.js';
+import { StartUp } from '../util/start-up.js';
 import { serverAlgorithms } from './algorithms.js';
 import { BanList } from './bans.js';
 import { admitSocket, onClient } from './connection.js';
@@ -30,10 +31,12 @@ export interface ServerOptions {
   router?: SessionRouter;
   /** Logger (default: from config.logLevel / config.logFormat, on stdout). */
   logger?: Logger;
-  /** scrypt parameters for re-hashing and for the dummy hash (default CURRENT_PARAMS); tests use cheap ones. */
+  /** scrypt parameters for re-hashing and for the unknown user's stand-in hash (default CURRENT_PARAMS); tests use cheap ones. */
   scrypt?: ScryptParams;
   /** An open UserStore to use instead of opening config.paths.dbFile (it is then not closed by close()). */
   store?: UserStore;
+  /** Stops the start part-way when aborted (coffer-server passes its SIGINT/SIGTERM signal). */
+  signal?: AbortSignal;
   /** ssh2 keepalive: interval (ms) and unanswered pings before the connection is dropped. */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
@@ -46,7 +49,10 @@ export interface RunningServer {
   /** Number of users in the database at start (0: the start log says how to add one). */
   userCount: number;
   state: ServerState;
-  /** Stops accepting, lets busy sessions finish for shutdownGraceSeconds, ends the rest, closes the database. */
+  /**
+   * Stops accepting, lets busy sessions finish for shutdownGraceSeconds, ends the rest, closes the
+   * database; logs `shutdown` first and `shutdown.done` once everything is closed.
+   */
   close(): Promise<void>;
 }
 
@@ -57,22 +63,41 @@ export interface RunningServer {
  */
 export const SERVER_BUSY_TIMEOUT_MS = 10;
 
-/** Starts listening on config.host:config.port; resolves once listening. */
+/**
+ * Starts listening on config.host:config.port; resolves once listening. When `options.signal`
+ * aborts first, the start goes no further, closes what it opened (newest first), logs `shutdown`
+ * (with the step it stopped at) and `shutdown.done`, and rejects with the signal's reason. A
+ * start that fails closes what it opened too.
+ */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
-  const hostKeys = await loadHostKeys(config.paths.keysDir);
-  const ownStore = !options.store;
-  const store = options.store ?? UserStore.open(config.paths.dbFile, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS });
-  const scrypt = options.scrypt ?? CURRENT_PARAMS;
-  // Make the dummy hash now, so the first unknown user does not take twice as long.
-  await verifyPassword('', null, scrypt);
-  const ledger = new QuotaLedger({ store, log, recount: async (user, skip) => countUsage(homeDir(config.paths, user), skip) });
+  const startUp = new StartUp(options.signal);
+  try {
+    return await openServer(startUp, config, options, log);
+  } catch (err) {
+    const stopped = startUp.isStop(err);
+    const graceSeconds = config.shutdownGraceSeconds;
+    if (stopped) log.info({ event: 'shutdown', step: startUp.current, open: startUp.open, graceSeconds }, `stopped while starting (${startUp.current})`);
+    await startUp.closeAll(); // a failure here replaces the stop: exit status 1 with its message
+    if (stopped) log.info({ event: 'shutdown.done' }, 'stopped');
+    throw err;
+  }
+}
+
+/** The steps of the start, each one's opened thing registered with how to close it. */
+async function openServer(startUp: StartUp, config: Config, options: ServerOptions, log: Logger): Promise<RunningServer> {
+  const hostKeys = await startUp.step('host keys', () => loadHostKeys(config.paths.keysDir, startUp.signal));
+  const store =
+    options.store ??
+    (await startUp.step('database', () => UserStore.open(config.paths.dbFile, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }), (s) => s.close()));
+  const recount: QuotaLedgerOptions['recount'] = async (user, skip) => countUsage(homeDir(config.paths, user), skip);
+  const ledger = await startUp.step('quota ledger', () => new QuotaLedger({ store, log, recount }), (l) => l.close());
   const state: ServerState = {
     config,
     store,
     ledger,
     log,
-    scrypt,
+    scrypt: options.scrypt ?? CURRENT_PARAMS,
     router: options.router ?? new SessionRouter(),
     bans: new BanList({ threshold: config.banThreshold, windowMs: config.banWindowSeconds * 1000, banMs: config.banSeconds * 1000 }),
     table: new ConnectionTable(config),
@@ -96,21 +121,26 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     return rec;
   });
   const net = createServer({ pauseOnConnect: false }, (socket) => gate.accept(socket));
-  const address = await listen(net, config.host, config.port);
-  const stopWatchdog = startWatchdog(state);
-  const userCount = countUsers(store);
-  let closing: Promise<void> | undefined;
-  const stop = () => {
-    gate.close(); // sockets still waiting for a header are not in the table shutdown drains
+  // Before listening, so that it is stopped after the sessions' grace time (it ends revoked users' sessions).
+  await startUp.step('watchdog', () => startWatchdog(state), (stop) => stop());
+  // The kernel accepts connections from here on: a stop drains them as it drains sessions (and
+  // closes the sockets still waiting for a PROXY header, which are not in the table it drains).
+  const stopListening = () => {
+    gate.close();
     return shutdown(state, net);
   };
-  const close = () =>
-    (closing ??= stop().finally(() => {
-      stopWatchdog();
-      ledger.close();
-      if (ownStore) store.close();
-    }));
+  const address = await startUp.step('listen', () => listen(net, config.host, config.port), stopListening);
+  const userCount = countUsers(store);
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= stopServer(startUp, state));
   return { address, hostKeys, userCount, state, close };
+}
+
+/** Stops a started server: every step's closer, newest first (sessions, watchdog, ledger, database). */
+async function stopServer(startUp: StartUp, state: ServerState): Promise<void> {
+  state.log.info({ event: 'shutdown', connections: state.table.size, graceSeconds: state.config.shutdownGraceSeconds }, 'shutting down');
+  await startUp.closeAll();
+  state.log.info({ event: 'shutdown.done' }, 'stopped');
 }
 
 function listen(net: NetServer, host: string, port: number): Promise<{ host: string; port: number }> {

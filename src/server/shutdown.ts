@@ -1,6 +1,8 @@
 /**
  * Graceful shutdown (SPEC §5): stop accepting, drop connections that are not logged in, end idle
  * sessions, let busy ones (open transfers) finish for shutdownGraceSeconds, then end the rest.
+ * The `shutdown` and `shutdown.done` log lines are the caller's (server.ts): a start stopped
+ * before it listened has no connections to drain but logs them too.
  */
 import type { Server as NetServer } from 'node:net';
 import type { ServerState } from './server-state.js';
@@ -13,7 +15,6 @@ const CLOSE_WAIT_MS = 2000;
 export async function shutdown(state: ServerState, net: NetServer): Promise<void> {
   state.closing = true;
   const stopped = new Promise<void>((resolve) => net.close(() => resolve()));
-  state.log.info({ event: 'shutdown', connections: state.table.size, graceSeconds: state.config.shutdownGraceSeconds }, 'shutting down');
   const deadline = Date.now() + state.config.shutdownGraceSeconds * 1000;
   for (;;) {
     endIdle(state);
@@ -25,7 +26,6 @@ export async function shutdown(state: ServerState, net: NetServer): Promise<void
   while (state.table.size > 0 && Date.now() < closeBy) await delay(POLL_MS / 2);
   for (const rec of state.table.all()) rec.socket.destroy();
   await stopped;
-  state.log.info({ event: 'shutdown.done' }, 'stopped');
 }
 
 /** Ends every connection that has no busy session. */

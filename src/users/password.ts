@@ -74,13 +74,19 @@ function parsePhc(phc: string): ParsedHash | null {
   return { params, salt: Buffer.from(m[4]!, 'base64'), hash: Buffer.from(m[5]!, 'base64') };
 }
 
-const dummies = new Map<string, Promise<string>>();
+const dummies = new Map<string, string>();
 
-/** A hash of a random password with `params`, made once per parameter set and process. */
-function dummyHash(params: ScryptParams): Promise<string> {
+/**
+ * The stand-in checked for an unknown user, once per parameter set and process: a PHC string with
+ * `params`, a random salt and random bytes where the hash goes. Checking against it costs the one
+ * scrypt a real hash costs (and can never count: verifyPassword refuses a null hash whatever it
+ * computes). A hash of a random password cost one more scrypt to make, which the first unknown
+ * user paid, or the server's start (two 128 MiB hashes before it listened).
+ */
+function dummyHash(params: ScryptParams): string {
   const key = `${params.ln},${params.r},${params.p}`;
   let dummy = dummies.get(key);
-  if (!dummy) dummies.set(key, (dummy = hashPassword(randomBytes(16).toString('hex'), params)));
+  if (!dummy) dummies.set(key, (dummy = `$scrypt$ln=${params.ln},r=${params.r},p=${params.p}$${b64(randomBytes(SALT_BYTES))}$${b64(randomBytes(HASH_BYTES))}`));
   return dummy;
 }
 
@@ -91,7 +97,7 @@ function dummyHash(params: ScryptParams): Promise<string> {
  * over-long passwords are false.
  */
 export async function verifyPassword(password: string, phc: string | null, params: ScryptParams = CURRENT_PARAMS): Promise<boolean> {
-  const parsed = parsePhc(phc ?? (await dummyHash(params)));
+  const parsed = parsePhc(phc ?? dummyHash(params));
   if (!parsed) return false;
   const tooLong = Buffer.byteLength(password) > MAX_PASSWORD_BYTES;
   const actual = await derive(tooLong ? '' : password, parsed.salt, parsed.params);

@@ -1,6 +1,8 @@
 /**
  * The commands of coffer-users (SPEC §4). Each validates all of its input before it changes
  * anything, and makes its change in one store transaction, so a refusal leaves everything as it was.
+ * What takes time (reading stdin or key files, hashing, walking a folder) goes through ctx.step,
+ * so that a SIGINT/SIGTERM ends the command there, before its change or after it, never inside.
  */
 import type { Config } from '../../config/load.js';
 import { coerce, isProblem, parseCount } from '../../config/settings.js';
@@ -14,6 +16,7 @@ import { InputError } from '../../util/errors.js';
 import { formatSize, parseSize, type Size } from '../../util/size.js';
 import { createHome, deleteTree, existingHome, retireHome } from '../../vfs/home-folders.js';
 import { countUsage } from '../../vfs/usage-scan.js';
+import { StopRequested } from '../common/stop-signals.js';
 import { canPrompt, passwordFromStdin, promptNewPassword, readKeys } from './input.js';
 import { freeBytes, keysTable, userDetails, userJson, usersTable } from './output.js';
 
@@ -34,6 +37,11 @@ export interface CommandContext {
   /** Opens the store on first use (so input is checked before the database is touched). */
   store(): Promise<Store>;
   print(text: string): void;
+  /**
+   * Waits for work that changes nothing, or rejects with a StopRequested as soon as SIGINT/SIGTERM
+   * comes (the work's result is then dropped); also rejects if the stop came meanwhile.
+   */
+  step<T>(work: Promise<T>): Promise<T>;
 }
 
 /** Parses a size argument, re-raising as InputError. */
@@ -75,17 +83,18 @@ export async function add(ctx: CommandContext): Promise<void> {
   const quotaBytes = flags.quota !== undefined ? size(flags.quota) : config.defaultQuota;
   const maxFiles = flags.files !== undefined ? count(flags.files) : config.defaultMaxFiles;
   const keys: PublicKey[] = [];
-  for (const source of flags.key ?? []) keys.push(...(await readKeys(source)));
+  for (const source of flags.key ?? []) keys.push(...(await ctx.step(readKeys(source))));
   const home = homeDir(config.paths, name);
   const homeState = existingHome(home);
   const store = await ctx.store();
   if (await store.find(name)) throw new InputError(`user '${name}' already exists`);
   const needed = 'a user needs a password or at least one key: give --password-stdin or --key FILE';
-  const password = await newPassword(ctx, name, keys.length === 0 ? needed + ' (standard input is not a terminal)' : null);
+  const password = await ctx.step(newPassword(ctx, name, keys.length === 0 ? needed + ' (standard input is not a terminal)' : null));
   if (password === null && keys.length === 0) throw new InputError(needed);
-  const found = homeState === 'folder' ? await countUsage(home) : { bytes: 0, entries: 0 };
-  const passwordHash = password === null ? null : await hashPassword(password);
+  const found = homeState === 'folder' ? await ctx.step(countUsage(home)) : { bytes: 0, entries: 0 };
+  const passwordHash = password === null ? null : await ctx.step(hashPassword(password));
   const added = { name, passwordHash, quotaBytes, maxFiles, usedBytes: found.bytes, usedFiles: found.entries, disabled: Boolean(flags.disabled), keys };
+  // The row, the keys and the home folder: one transaction (a stop does not cut it short).
   await store.add(added, () => createHome(home));
   const reused = homeState === 'folder' ? ` (existing folder kept, ${formatSize(found.bytes)} in use, ${found.entries} entries)` : '';
   const limits = `quota ${formatSize(quotaBytes)}, ${formatCount(maxFiles)} entries`;
@@ -98,8 +107,9 @@ export async function passwd(ctx: CommandContext): Promise<void> {
   if (ctx.flags.passwordStdin && ctx.flags.noPassword) throw new InputError('--password-stdin and --no-password exclude each other');
   const store = await ctx.store();
   await store.get(name);
-  const password = await newPassword(ctx, name, 'standard input is not a terminal: give the password with --password-stdin');
-  await store.setPasswordHash(name, password === null ? null : await hashPassword(password));
+  const password = await ctx.step(newPassword(ctx, name, 'standard input is not a terminal: give the password with --password-stdin'));
+  const hash = password === null ? null : await ctx.step(hashPassword(password));
+  await store.setPasswordHash(name, hash);
   ctx.print(password === null ? `removed the password of ${name}\n` : `changed the password of ${name}\n`);
 }
 
@@ -125,7 +135,7 @@ export async function keyAdd(ctx: CommandContext): Promise<void> {
   const [name, source] = ctx.args as [string, string];
   const store = await ctx.store();
   await store.get(name);
-  const keys = await readKeys(source);
+  const keys = await ctx.step(readKeys(source));
   await store.addKeys(name, keys);
   for (const k of keys) ctx.print(`added key ${k.fingerprint} (${k.algorithm}${k.comment ? ', ' + k.comment : ''}) to ${name}\n`);
 }
@@ -172,7 +182,14 @@ export async function remove(ctx: CommandContext): Promise<void> {
   await store.remove(name, () => {
     if (ctx.flags.purge) retired = retireHome(home);
   });
-  if (retired) await deleteTree(retired);
+  if (retired) {
+    try {
+      await ctx.step(deleteTree(retired));
+    } catch (err) {
+      if (err instanceof StopRequested) throw err.withDetail(`user ${name} was removed; what is left of the home folder is at ${retired} (delete it with rm -rf)`);
+      throw err;
+    }
+  }
   ctx.print(`removed user ${name}\n`);
   if (!ctx.flags.purge) ctx.print(`home folder kept at ${home} (delete it with --purge)\n`);
   else ctx.print(retired ? `deleted home folder ${home}\n` : `no home folder to delete at ${home}\n`);
@@ -204,12 +221,23 @@ export async function rescan(ctx: CommandContext): Promise<void> {
   const store = await ctx.store();
   const users = ctx.args[0] ? [await store.get(ctx.args[0])] : await store.list();
   if (users.length === 0) ctx.print('no users\n');
-  for (const user of users) {
-    const counted = await countUsage(homeDir(ctx.config.paths, user.name));
-    await store.setUsage(user.name, counted.bytes, counted.entries);
-    ctx.print(
-      `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
-        `entries ${user.usedFiles} -> ${counted.entries}\n`,
-    );
+  // One write per user, right after that user's count (a count held back until all are done would
+  // grow stale); a stop between users leaves the ones done rescanned and says which.
+  const done: string[] = [];
+  try {
+    for (const user of users) {
+      const counted = await ctx.step(countUsage(homeDir(ctx.config.paths, user.name)));
+      await store.setUsage(user.name, counted.bytes, counted.entries);
+      done.push(user.name);
+      ctx.print(
+        `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
+          `entries ${user.usedFiles} -> ${counted.entries}\n`,
+      );
+    }
+  } catch (err) {
+    if (err instanceof StopRequested && done.length > 0) {
+      throw err.withDetail(`rescanned ${done.length} of ${users.length} users (${done.join(', ')}); run rescan again for the others`);
+    }
+    throw err;
   }
 }

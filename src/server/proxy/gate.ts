@@ -8,7 +8,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import type { CidrList } from '../../util/cidr.js';
-import { normalizeAddress } from '../bans.js';
+import { normalizeAddress } from '../address-key.js';
 import type { ConnectionRecord } from '../limits.js';
 import type { ServerState } from '../server-state.js';
 import { ProxyHeaderParser, startsWithProxySignature, type ProxyEndpoint, type ProxyHeader, type ProxyHeaderError } from './header.js';
@@ -105,7 +105,7 @@ export class ProxyGate {
   }
 }
 
-/** The header's client as this server names peers: IPv4-mapped IPv6 becomes IPv4 (bans.ts normalizeAddress). */
+/** The header's client as this server names peers: IPv4-mapped IPv6 becomes IPv4 (address-key.ts normalizeAddress). */
 function clientEndpoint(source: ProxyEndpoint): ProxyEndpoint & { family: 'IPv4' | 'IPv6' } {
   const address = normalizeAddress(source.address);
   return { address, port: source.port, family: isIP(address) === 4 ? 'IPv4' : 'IPv6' };
