@@ -4,12 +4,16 @@
  * timer writes each changed user at most once per interval (never one write per WRITE packet),
  * and the last session out, refresh() and close() write at once.
  *
+ * Every store call is asynchronous (the Store port: SQLite or PostgreSQL). Saves of one user run
+ * one after another, in order; a user whose last session ended stays parked here until its final
+ * save landed, so a new session never loads a row older than what this process holds.
+ *
  * Coordination with coffer-users through the database: `quota` changes are picked up by refresh();
  * a rescan bumps the usage epoch, and the server then recounts the home itself (files open for
  * writing at their exact charged size), so no write under way is lost. A user whose usage a server held when it died (usage_held still set)
  * is recounted from disk before their first session starts.
  */
-import type { UserStore } from '../users/user-store.js';
+import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
 import { UserQuota } from './user-quota.js';
 
@@ -19,11 +23,13 @@ interface Entry {
   sessions: number;
   /** A recount after a rescan is under way. */
   recounting?: boolean;
+  /** The save under way (saves of one user are chained, so they land in order). */
+  saving?: Promise<boolean>;
 }
 
 /** What a ledger needs. */
 export interface QuotaLedgerOptions {
-  store: UserStore;
+  store: Store;
   /**
    * Counts a user's usage from disk: the sizes of the regular files in the home, skipping the
    * inodes for which `skip(dev, ino)` is true (open files, counted by the ledger), and every
@@ -37,13 +43,13 @@ export interface QuotaLedgerOptions {
 
 export class QuotaLedger {
   private readonly entries = new Map<string, Entry>();
-  /** Users whose last session ended but whose final write failed (database busy): retried. */
+  /** Users whose last session ended, until their final write landed (retried while it fails). */
   private readonly unsaved = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: QuotaLedgerOptions) {
-    this.timer = setInterval(() => this.flush(), opts.flushIntervalMs ?? 1000);
+    this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 1000);
     this.timer.unref();
   }
 
@@ -54,6 +60,7 @@ export class QuotaLedger {
     if (!entry && parked) {
       this.unsaved.delete(user);
       this.entries.set(user, (entry = parked));
+      entry.quota.dirty = true; // its last save may have marked the usage as not held: mark it again
     }
     if (!entry) {
       let pending = this.loading.get(user);
@@ -67,12 +74,15 @@ export class QuotaLedger {
     return entry.quota;
   }
 
-  /** A session of `user` ended; the last one writes the usage and lets go of it. */
+  /** A session of `user` ended; the last one writes the usage and lets go of it once written. */
   release(user: string): void {
     const entry = this.entries.get(user);
     if (!entry || --entry.sessions > 0) return;
     this.entries.delete(user);
-    if (!this.save(user, entry, false)) this.unsaved.set(user, entry);
+    this.unsaved.set(user, entry);
+    void this.save(user, entry, false).then((ok) => {
+      if (ok && this.unsaved.get(user) === entry) this.unsaved.delete(user);
+    });
   }
 
   /** The quota of a user with open sessions (for tests and statvfs), if any. */
@@ -80,19 +90,28 @@ export class QuotaLedger {
     return this.entries.get(user)?.quota;
   }
 
-  /** Writes every changed usage now. */
-  flush(): void {
-    for (const [user, entry] of this.entries) if (entry.quota.dirty) this.save(user, entry, true);
-    for (const [user, entry] of this.unsaved) if (this.save(user, entry, false)) this.unsaved.delete(user);
+  /** Writes every changed usage now, and retries the final writes that failed. */
+  async flush(): Promise<void> {
+    const saves: Array<Promise<unknown>> = [];
+    for (const [user, entry] of this.entries) if (entry.quota.dirty) saves.push(this.save(user, entry, true));
+    for (const [user, entry] of this.unsaved) {
+      if (entry.saving) continue; // its final save is under way
+      saves.push(
+        this.save(user, entry, false).then((ok) => {
+          if (ok && this.unsaved.get(user) === entry) this.unsaved.delete(user);
+        }),
+      );
+    }
+    await Promise.all(saves);
   }
 
   /**
    * Re-reads quotas and usage epochs of users with sessions (call when the database changed):
    * a new quota applies to the next growth; a rescan's count replaces the usage.
    */
-  refresh(): void {
-    for (const [user, entry] of this.entries) {
-      const row = this.opts.store.usage(user);
+  async refresh(): Promise<void> {
+    for (const [user, entry] of [...this.entries]) {
+      const row = await this.opts.store.usage(user);
       if (!row) continue;
       entry.quota.limit = row.quotaBytes;
       entry.quota.maxFiles = row.maxFiles;
@@ -101,15 +120,16 @@ export class QuotaLedger {
   }
 
   /** Stops the timer and writes every usage as no longer held (server shutdown). */
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.timer);
-    for (const [user, entry] of [...this.entries, ...this.unsaved]) this.save(user, entry, false);
+    const all = [...this.entries, ...this.unsaved];
     this.entries.clear();
     this.unsaved.clear();
+    await Promise.all(all.map(([user, entry]) => this.save(user, entry, false)));
   }
 
   private async load(user: string): Promise<Entry> {
-    const row = this.opts.store.usage(user);
+    const row = await this.opts.store.usage(user);
     if (!row) throw new Error(`user ${user} has no database row`);
     let used = row.usedBytes;
     let files = row.usedFiles;
@@ -124,17 +144,31 @@ export class QuotaLedger {
     }
     const entry: Entry = { quota: new UserQuota(user, row.quotaBytes, used, row.maxFiles, files), epoch: row.epoch, sessions: 0 };
     this.entries.set(user, entry);
-    this.save(user, entry, true);
+    await this.save(user, entry, true);
     return entry;
   }
 
-  /** Writes a user's usage; false when the database refused (the user stays dirty for a retry). */
-  private save(user: string, entry: Entry, held: boolean): boolean {
+  /**
+   * Writes a user's usage after the saves already under way for them; resolves false when the
+   * store refused (the user stays dirty for a retry). With no save under way it starts at once (the
+   * embedded store then writes before this returns).
+   */
+  private save(user: string, entry: Entry, held: boolean): Promise<boolean> {
+    const run = () => this.saveNow(user, entry, held);
+    const saving = entry.saving ? entry.saving.then(run, run) : run();
+    entry.saving = saving;
+    void saving.then(() => {
+      if (entry.saving === saving) entry.saving = undefined;
+    });
+    return saving;
+  }
+
+  private async saveNow(user: string, entry: Entry, held: boolean): Promise<boolean> {
     entry.quota.dirty = false;
     try {
-      if (this.opts.store.saveUsage(user, entry.quota.used, entry.quota.usedFiles, entry.epoch, held)) return true;
+      if (await this.opts.store.saveUsage(user, entry.quota.used, entry.quota.usedFiles, entry.epoch, held)) return true;
       // A rescan moved the epoch on: recount here (when still held) and save under the new epoch.
-      const row = this.opts.store.usage(user);
+      const row = await this.opts.store.usage(user);
       if (row && held) void this.recountHeld(user, entry, row.epoch);
       return true;
     } catch (err) {
@@ -166,7 +200,7 @@ export class QuotaLedger {
         { event: 'quota-rescan', user, before, after: quota.used, filesBefore, filesAfter: quota.usedFiles },
         'usage recounted after a rescan',
       );
-      if (this.entries.get(user) === entry) this.save(user, entry, true);
+      if (this.entries.get(user) === entry) await this.save(user, entry, true);
     } catch (err) {
       this.opts.log.warn({ event: 'quota-rescan-failed', user, err: (err as Error).message }, 'could not recount usage');
     } finally {

@@ -6,7 +6,7 @@
 import type { AuthContext, AuthenticationType, KeyboardAuthContext, PasswordAuthContext, PublicKeyAuthContext } from 'ssh2';
 import { isValidUserName } from '../users/user-name.js';
 import { verifyPassword, MAX_PASSWORD_BYTES, type ScryptParams } from '../users/password.js';
-import type { User, UserStore } from '../users/user-store.js';
+import type { Store, User } from '../store/store.js';
 import { CheckRefusedError } from './password-queue.js';
 import { verifyPublicKey } from './public-key-auth.js';
 
@@ -21,7 +21,7 @@ export type Verdict =
 
 /** What checking credentials needs. */
 export interface CredentialDeps {
-  store: UserStore;
+  store: Store;
   scrypt: ScryptParams;
   /** Runs one password check when the server's bounded queue lets it (default: at once); may reject with CheckRefusedError. */
   runCheck?: <T>(work: () => Promise<T>) => Promise<T>;
@@ -79,7 +79,7 @@ async function checkPassword(name: string, password: unknown, deps: CredentialDe
     // Every attempt waits in the same queue, whoever it names, so the wait reveals nothing. The
     // user is read once the check's turn comes, so a change made while it waited applies.
     checked = await runCheck(async () => {
-      const user = isValidUserName(name) ? deps.store.find(name) : undefined;
+      const user = isValidUserName(name) ? await deps.store.find(name) : undefined;
       // Same scrypt work whatever the outcome: a missing user (or one without a password) is
       // checked against a dummy hash (OpenSSH CVE-2016-6210).
       return { user, ok: await verifyPassword(password, user?.passwordHash ?? null, deps.scrypt) };
@@ -99,7 +99,7 @@ async function checkPassword(name: string, password: unknown, deps: CredentialDe
 
 async function checkKey(ctx: PublicKeyAuthContext, deps: CredentialDeps): Promise<Verdict> {
   const name = ctx.username;
-  const user = isValidUserName(name) ? deps.store.find(name) : undefined;
+  const user = isValidUserName(name) ? await deps.store.find(name) : undefined;
   const result = verifyPublicKey(ctx, user && !user.disabled ? user.keys : []);
   if (result === 'accept') return { kind: 'accept', user: user! };
   if (result === 'pk-ok') return { kind: 'pk-ok' };

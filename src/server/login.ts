@@ -8,7 +8,7 @@
 import type { AuthContext } from 'ssh2';
 import { hashPassword, needsRehash } from '../users/password.js';
 import { fingerprintOf } from '../users/public-keys.js';
-import type { User } from '../users/user-store.js';
+import type { User } from '../store/store.js';
 import { clip } from '../util/logger.js';
 import { AUTH_METHODS, checkCredentials, type CredentialDeps, type Verdict } from './auth.js';
 import type { ConnectionRecord } from './limits.js';
@@ -92,11 +92,7 @@ function login(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user
   answer(() => ctx.accept());
   const key = ctx.method === 'publickey' ? fingerprintOf(ctx.key.data) : undefined;
   rec.log.info({ event: 'auth.success', method: ctx.method, port: rec.port, key }, 'login');
-  try {
-    state.store.recordLogin(user.name);
-  } catch (err) {
-    rec.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot record the login time');
-  }
+  state.store.recordLogin(user.name).catch((err: Error) => rec.log.warn({ event: 'db.error', err: err.message }, 'cannot record the login time'));
   if (password !== undefined && user.passwordHash && needsRehash(user.passwordHash, state.scrypt)) {
     void rehash(state, rec, user, password);
   }
@@ -106,8 +102,8 @@ function login(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user
 async function rehash(state: ServerState, rec: ConnectionRecord, user: User, password: string): Promise<void> {
   try {
     const fresh = await hashPassword(password, state.scrypt);
-    if (state.store.find(user.name)?.passwordHash !== user.passwordHash) return;
-    state.store.setPasswordHash(user.name, fresh);
+    if ((await state.store.find(user.name))?.passwordHash !== user.passwordHash) return;
+    await state.store.setPasswordHash(user.name, fresh);
     rec.log.info({ event: 'password.rehashed' }, 'password hash upgraded');
   } catch (err) {
     rec.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot upgrade the password hash');

@@ -5,7 +5,7 @@
 import type { Config } from '../config/load.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
 import type { ScryptParams } from '../users/password.js';
-import type { UserStore } from '../users/user-store.js';
+import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { BanList } from './bans.js';
 import type { ConnectionRecord, ConnectionTable } from './limits.js';
@@ -15,7 +15,7 @@ import type { SessionRouter } from './session-router.js';
 /** The running server's shared state. */
 export interface ServerState {
   config: Config;
-  store: UserStore;
+  store: Store;
   /** Usage and quotas of the users with sessions. */
   ledger: QuotaLedger;
   log: Logger;

@@ -8,7 +8,8 @@ import type { Config } from '../config/load.js';
 import { CURRENT_PARAMS, type ScryptParams } from '../users/password.js';
 import { homeDir } from '../config/paths.js';
 import { QuotaLedger, type QuotaLedgerOptions } from '../quota/quota-ledger.js';
-import { UserStore } from '../users/user-store.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import { countUsage } from '../vfs/usage-scan.js';
 import { CidrList } from '../util/cidr.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -33,8 +34,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** scrypt parameters for re-hashing and for the unknown user's stand-in hash (default CURRENT_PARAMS); tests use cheap ones. */
   scrypt?: ScryptParams;
-  /** An open UserStore to use instead of opening config.paths.dbFile (it is then not closed by close()). */
-  store?: UserStore;
+  /** An open store to use instead of the one `database` names (it is then not closed by close()). */
+  store?: Store;
   /** Stops the start part-way when aborted (coffer-server passes its SIGINT/SIGTERM signal). */
   signal?: AbortSignal;
   /** ssh2 keepalive: interval (ms) and unanswered pings before the connection is dropped. */
@@ -89,7 +90,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
   const hostKeys = await startUp.step('host keys', () => loadHostKeys(config.paths.keysDir, startUp.signal));
   const store =
     options.store ??
-    (await startUp.step('database', () => UserStore.open(config.paths.dbFile, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }), (s) => s.close()));
+    (await startUp.step('database', () => openStore(config, { sqlite: { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS } }), (s) => s.close()));
   const recount: QuotaLedgerOptions['recount'] = async (user, skip) => countUsage(homeDir(config.paths, user), skip);
   const ledger = await startUp.step('quota ledger', () => new QuotaLedger({ store, log, recount }), (l) => l.close());
   const state: ServerState = {
@@ -130,7 +131,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
     return shutdown(state, net);
   };
   const address = await startUp.step('listen', () => listen(net, config.host, config.port), stopListening);
-  const userCount = countUsers(store);
+  const userCount = await store.countUsers();
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= stopServer(startUp, state));
   return { address, hostKeys, userCount, state, close };
@@ -155,6 +156,3 @@ function listen(net: NetServer, host: string, port: number): Promise<{ host: str
   });
 }
 
-function countUsers(store: UserStore): number {
-  return (store.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
-}

@@ -7,7 +7,7 @@
 import type { ServerChannel } from 'ssh2';
 import type { Config } from '../config/load.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
-import type { UserStore } from '../users/user-store.js';
+import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
 
 /** What a handler knows about the session it serves. */
@@ -19,7 +19,7 @@ export interface SessionContext {
   config: Config;
   /** Child logger carrying user, address and connection id. */
   log: Logger;
-  store: UserStore;
+  store: Store;
   /** The server's quota ledger: acquire(user) for a session's shared UserQuota, release(user) after. */
   ledger: QuotaLedger;
   /** Client address and port. */

@@ -1,6 +1,6 @@
 /**
- * The server's periodic duties: notice coffer-users changes (SQLite data_version moves when another
- * connection commits), end the sessions of users disabled or removed and re-read quotas and
+ * The server's periodic duties: notice coffer-users changes (the store's change version: SQLite's
+ * data_version moves when another connection commits; PostgreSQL's coffer_changes row), end the sessions of users disabled or removed and re-read quotas and
  * rescans into the quota ledger; close idle sessions;
  * forget stale ban entries. One timer for the whole server.
  */
@@ -11,14 +11,22 @@ export const WATCH_INTERVAL_MS = 500;
 
 /** Starts the watchdog; returns its stop function. */
 export function startWatchdog(state: ServerState): () => void {
-  let version = safeVersion(state);
+  let version: string | null = null;
+  let checking = false;
   let ticks = 0;
+  // Live changes: the store's change version moved (coffer-users, another server). One check at a
+  // time; a store that does not answer is asked again at the next tick.
+  const check = async () => {
+    const now = await state.store.changeVersion().catch(() => null);
+    if (now === null || now === version) return;
+    version = now;
+    await endRevokedUsers(state);
+    await refreshQuotas(state);
+  };
   const timer = setInterval(() => {
-    const now = safeVersion(state);
-    if (now !== version) {
-      version = now;
-      endRevokedUsers(state);
-      refreshQuotas(state);
+    if (!checking) {
+      checking = true;
+      void check().finally(() => (checking = false));
     }
     endIdleSessions(state);
     if (++ticks % 120 === 0) state.bans.prune();
@@ -27,20 +35,12 @@ export function startWatchdog(state: ServerState): () => void {
   return () => clearInterval(timer);
 }
 
-function safeVersion(state: ServerState): number {
-  try {
-    return state.store.dataVersion();
-  } catch {
-    return -1;
-  }
-}
-
 /** Ends every session of a user who is now disabled or gone. */
-export function endRevokedUsers(state: ServerState): void {
+export async function endRevokedUsers(state: ServerState): Promise<void> {
   for (const name of state.table.users()) {
     let user;
     try {
-      user = state.store.find(name);
+      user = await state.store.find(name);
     } catch (err) {
       state.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot re-read a user');
       continue;
@@ -55,9 +55,9 @@ export function endRevokedUsers(state: ServerState): void {
 }
 
 /** Applies new quotas and rescans to the users with sessions. */
-function refreshQuotas(state: ServerState): void {
+async function refreshQuotas(state: ServerState): Promise<void> {
   try {
-    state.ledger.refresh();
+    await state.ledger.refresh();
   } catch (err) {
     state.log.warn({ event: 'db.error', err: (err as Error).message }, 'cannot re-read quotas');
   }

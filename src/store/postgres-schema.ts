@@ -32,7 +32,11 @@ export const PG_MIGRATIONS: readonly string[] = [
      added_at    TEXT NOT NULL,
      UNIQUE (user_id, fingerprint)
    );
-   CREATE INDEX user_keys_by_fingerprint ON user_keys(fingerprint);`,
+   CREATE INDEX user_keys_by_fingerprint ON user_keys(fingerprint);
+   -- Bumped by every change of users, keys or limits (not by usage saves or login times): servers
+   -- poll it to apply coffer-users changes live.
+   CREATE TABLE coffer_changes (version BIGINT NOT NULL);
+   INSERT INTO coffer_changes (version) VALUES (0);`,
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the database's advisory locks. */

@@ -117,6 +117,7 @@ export class PostgresStore implements Store {
       );
       if (inserted.rowCount === 0) throw new InputError(`user '${user.name}' already exists`);
       await insertKeys(c, inserted.rows[0]!.id, user.keys, now);
+      await bump(c);
       const added = await this.findIn(c, user.name);
       await alongside?.(added!);
       return added!;
@@ -127,6 +128,7 @@ export class PostgresStore implements Store {
     await this.tx(async (c) => {
       const user = await this.lockUser(c, name);
       await c.query('DELETE FROM users WHERE id = $1', [user.id]);
+      await bump(c);
       await alongside?.(user);
     });
   }
@@ -136,13 +138,14 @@ export class PostgresStore implements Store {
       const user = await this.lockUser(c, name);
       if (hash === null && user.keys.length === 0) throw new InputError(`${NEEDS_CREDENTIAL}; '${name}' has no key`);
       await c.query('UPDATE users SET password_hash = $1 WHERE id = $2', [hash, user.id]);
+      await bump(c);
     });
   }
 
-  setQuota = (name: string, bytes: number | null): Promise<void> => this.update(name, 'quota_bytes', bytes);
-  setMaxFiles = (name: string, count: number | null): Promise<void> => this.update(name, 'max_files', count);
-  setDisabled = (name: string, disabled: boolean): Promise<void> => this.update(name, 'disabled', disabled);
-  recordLogin = (name: string, when = new Date()): Promise<void> => this.update(name, 'last_login_at', when.toISOString());
+  setQuota = (name: string, bytes: number | null): Promise<void> => this.update(name, 'quota_bytes', bytes, true);
+  setMaxFiles = (name: string, count: number | null): Promise<void> => this.update(name, 'max_files', count, true);
+  setDisabled = (name: string, disabled: boolean): Promise<void> => this.update(name, 'disabled', disabled, true);
+  recordLogin = (name: string, when = new Date()): Promise<void> => this.update(name, 'last_login_at', when.toISOString(), false);
 
   async addKeys(name: string, keys: PublicKey[]): Promise<void> {
     await this.tx(async (c) => {
@@ -151,6 +154,7 @@ export class PostgresStore implements Store {
         if (user.keys.some((k) => k.fingerprint === key.fingerprint)) throw new InputError(`key ${key.fingerprint} is already a key of '${name}'`);
       }
       await insertKeys(c, user.id, keys, new Date().toISOString());
+      await bump(c);
     });
   }
 
@@ -163,13 +167,21 @@ export class PostgresStore implements Store {
         throw new InputError(`${NEEDS_CREDENTIAL}; this is the last key of '${name}', who has no password`);
       }
       await c.query('DELETE FROM user_keys WHERE user_id = $1 AND fingerprint = $2', [user.id, key.fingerprint]);
+      await bump(c);
       return key;
     });
   }
 
   async setUsage(name: string, bytes: number, files: number): Promise<void> {
-    const r = await this.run((c) => c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_epoch = usage_epoch + 1 WHERE name = $3', [bytes, files, name]));
-    if (r.rowCount === 0) throw new NoSuchUserError(name);
+    await this.tx(async (c) => {
+      const r = await c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_epoch = usage_epoch + 1 WHERE name = $3', [bytes, files, name]);
+      if (r.rowCount === 0) throw new NoSuchUserError(name);
+      await bump(c);
+    });
+  }
+
+  async changeVersion(): Promise<string> {
+    return this.run(async (c) => String((await c.query<{ version: number }>('SELECT version FROM coffer_changes')).rows[0]?.version ?? 0));
   }
 
   async usage(name: string): Promise<UsageRow | undefined> {
@@ -214,6 +226,7 @@ export class PostgresStore implements Store {
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
           [u.name, u.passwordHash, u.quotaBytes, u.usedBytes, u.maxFiles, u.usedFiles, u.disabled, u.createdAt, u.lastLoginAt],
         );
+        await bump(c);
         for (const k of u.keys) {
           await c.query(
             'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
@@ -277,9 +290,14 @@ export class PostgresStore implements Store {
     return user;
   }
 
-  private async update(name: string, column: string, value: unknown): Promise<void> {
-    const r = await this.run((c) => c.query(`UPDATE users SET ${column} = $1 WHERE name = $2`, [value, name]));
-    if (r.rowCount === 0) throw new NoSuchUserError(name);
+  /** Sets one column of a user; `change` says whether servers must notice (bumps the version). */
+  private async update(name: string, column: string, value: unknown, change: boolean): Promise<void> {
+    const write = async (c: PoolClient) => {
+      const r = await c.query(`UPDATE users SET ${column} = $1 WHERE name = $2`, [value, name]);
+      if (r.rowCount === 0) throw new NoSuchUserError(name);
+      if (change) await bump(c);
+    };
+    await (change ? this.tx(write) : this.run(write));
   }
 
   /** Connection-class failures become StoreUnavailableError; the caller's errors pass unchanged. */
@@ -291,6 +309,11 @@ export class PostgresStore implements Store {
     const reason = redactSecret(redactUrl(e.message || e.code || String(err)), this.password);
     return new StoreUnavailableError(`cannot reach the PostgreSQL store at ${this.where}: ${reason}`);
   }
+}
+
+/** Moves the change version on (inside the caller's transaction). */
+async function bump(c: PoolClient): Promise<void> {
+  await c.query('UPDATE coffer_changes SET version = version + 1');
 }
 
 async function insertKeys(c: PoolClient, userId: number, keys: PublicKey[], now: string): Promise<void> {

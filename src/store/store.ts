@@ -103,6 +103,12 @@ export interface Store {
   saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean>;
 
   /**
+   * A token that changes whenever another program changes users, keys or limits in the store
+   * (coffer-users, another server): the server polls it and re-reads what it holds when it moves.
+   */
+  changeVersion(): Promise<string>;
+
+  /**
    * Copies every user (keys, quotas, usage, times) into `target`, in one transaction there;
    * refused with InputError, changing nothing, when `target` already has users.
    */
