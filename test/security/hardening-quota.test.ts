@@ -121,6 +121,28 @@ describe('issue 23.5: every entry counts toward the entry limit', () => {
     assert.equal(ts.admin.usage('dirs')!.usedFiles, await findEntries(homeOf(ts, 'dirs')));
   });
 
+  it('with symlinks on: a file opened through a link and removed stays charged; removing the link frees only its entry', async () => {
+    await ts.addUser('linker', { password: 'quota-suite-pw-1', keys: [ts.key.publicLine], quota: 5 * MiB, maxFiles: null });
+    const s = await RawSession.open(ts, 'linker');
+    try {
+      await s.putFile('/target.bin', Buffer.alloc(4 * MiB, 3));
+      await new Promise<void>((resolve, reject) => s.sftp.symlink('/target.bin', '/via', (err) => (err ? reject(err) : resolve())));
+      const h = await s.openFile('/via', FXF.READ);
+      await s.unlink('/via'); // the link: one entry, no bytes
+      assert.equal(liveQuota(ts, 'linker')!.used, 4 * MiB);
+      await s.unlink('/target.bin');
+      assert.equal(liveQuota(ts, 'linker')!.used, 4 * MiB, 'held open through the link: still charged');
+      await expectQuotaExceeded(s.putFile('/more.bin', Buffer.alloc(4 * MiB, 4)), 'another 4 MiB while it is held');
+      await s.unlink('/more.bin');
+      await s.closeFile(h);
+      assert.equal(liveQuota(ts, 'linker')!.used, 0);
+      assert.equal(liveQuota(ts, 'linker')!.usedFiles, 0);
+    } finally {
+      await s.end();
+    }
+    await assertSettled(ts, 'linker', 0);
+  });
+
   it('symlinks and files count; a file removed while open keeps its entry until the close; rescan agrees', async () => {
     await ts.addUser('mixed', { password: 'quota-suite-pw-1', keys: [ts.key.publicLine], quota: null, maxFiles: 4 });
     const s = await RawSession.open(ts, 'mixed');
