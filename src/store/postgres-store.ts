@@ -11,6 +11,7 @@ import type { PublicKey } from '../users/public-keys.js';
 import { InputError, NoSuchUserError } from '../util/errors.js';
 import { redactSecret, redactUrl } from '../util/redact.js';
 import { migratePostgres } from './postgres-schema.js';
+import { checkDistinctKeys, userFromRows, type KeyRow, type UserRow } from './rows.js';
 import { NEEDS_CREDENTIAL, selectKey, StoreUnavailableError, type Alongside, type NewUser, type Store, type StoredKey, type UsageRow, type User } from './store.js';
 
 /** BIGINT (oid 20) as a JS number; everything else as node-postgres reads it. */
@@ -22,29 +23,6 @@ const TYPES = {
 /** SQLSTATE classes and codes that mean "the store is not there", not "the request was wrong". */
 const UNAVAILABLE = /^(08|53|57P0|3D000|28)/;
 const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
-
-interface UserRow extends QueryResultRow {
-  id: number;
-  name: string;
-  password_hash: string | null;
-  quota_bytes: number | null;
-  used_bytes: number;
-  max_files: number | null;
-  used_files: number;
-  disabled: boolean;
-  created_at: string;
-  last_login_at: string | null;
-}
-
-interface KeyRow extends QueryResultRow {
-  user_id: number;
-  algorithm: string;
-  bits: number;
-  key_blob: string;
-  fingerprint: string;
-  comment: string;
-  added_at: string;
-}
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
@@ -83,8 +61,8 @@ export class PostgresStore implements Store {
 
   async find(name: string): Promise<User | undefined> {
     return this.run(async (c) => {
-      const row = (await c.query<UserRow>('SELECT * FROM users WHERE name = $1', [name])).rows[0];
-      return row && toUser(row, (await c.query<KeyRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
+      const row = (await c.query<UserRow & QueryResultRow>('SELECT * FROM users WHERE name = $1', [name])).rows[0];
+      return row && userFromRows(row, (await c.query<KeyRow & QueryResultRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
     });
   }
 
@@ -96,9 +74,9 @@ export class PostgresStore implements Store {
 
   async list(): Promise<User[]> {
     return this.run(async (c) => {
-      const rows = (await c.query<UserRow>('SELECT * FROM users ORDER BY name')).rows;
-      const keys = (await c.query<KeyRow>('SELECT * FROM user_keys ORDER BY id')).rows;
-      return rows.map((r) => toUser(r, keys.filter((k) => k.user_id === r.id)));
+      const rows = (await c.query<UserRow & QueryResultRow>('SELECT * FROM users ORDER BY name')).rows;
+      const keys = (await c.query<KeyRow & QueryResultRow>('SELECT * FROM user_keys ORDER BY id')).rows;
+      return rows.map((r) => userFromRows(r, keys.filter((k) => k.user_id === r.id)));
     });
   }
 
@@ -279,8 +257,8 @@ export class PostgresStore implements Store {
   }
 
   private async findIn(c: PoolClient, name: string, lock = false): Promise<User | undefined> {
-    const row = (await c.query<UserRow>(`SELECT * FROM users WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])).rows[0];
-    return row && toUser(row, (await c.query<KeyRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
+    const row = (await c.query<UserRow & QueryResultRow>(`SELECT * FROM users WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])).rows[0];
+    return row && userFromRows(row, (await c.query<KeyRow & QueryResultRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
   }
 
   /** The user's row, locked for this transaction, or NoSuchUserError. */
@@ -317,39 +295,11 @@ async function bump(c: PoolClient): Promise<void> {
 }
 
 async function insertKeys(c: PoolClient, userId: number, keys: PublicKey[], now: string): Promise<void> {
-  const seen = new Set<string>();
-  for (const k of keys) {
-    if (seen.has(k.fingerprint)) throw new InputError(`key ${k.fingerprint} is given twice`);
-    seen.add(k.fingerprint);
-  }
+  checkDistinctKeys(keys);
   for (const k of keys) {
     await c.query(
       'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [userId, k.algorithm, k.bits, k.blob, k.fingerprint, k.comment, now],
     );
   }
-}
-
-function toUser(r: UserRow, keys: KeyRow[]): User {
-  return {
-    id: r.id,
-    name: r.name,
-    passwordHash: r.password_hash,
-    quotaBytes: r.quota_bytes,
-    usedBytes: r.used_bytes,
-    maxFiles: r.max_files,
-    usedFiles: r.used_files,
-    disabled: r.disabled,
-    createdAt: r.created_at,
-    lastLoginAt: r.last_login_at,
-    keys: keys.map((k, i) => ({
-      index: i + 1,
-      algorithm: k.algorithm,
-      bits: k.bits,
-      blob: k.key_blob,
-      fingerprint: k.fingerprint,
-      comment: k.comment,
-      addedAt: k.added_at,
-    })),
-  };
 }

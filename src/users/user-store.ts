@@ -5,33 +5,11 @@
  */
 import { InputError, NoSuchUserError } from '../util/errors.js';
 import { openDatabase, type Db, type OpenOptions } from './database.js';
+import { checkDistinctKeys, userFromRows, type KeyRow, type UserRow } from '../store/rows.js';
 import { NEEDS_CREDENTIAL, selectKey, type NewUser, type StoredKey, type UsageRow, type User } from '../store/store.js';
 import type { PublicKey } from './public-keys.js';
 
 export type { NewUser, StoredKey, UsageRow, User } from '../store/store.js';
-
-interface UserRow {
-  id: number;
-  name: string;
-  password_hash: string | null;
-  quota_bytes: number | null;
-  used_bytes: number;
-  max_files: number | null;
-  used_files: number;
-  disabled: number;
-  created_at: string;
-  last_login_at: string | null;
-}
-
-interface KeyRow {
-  user_id: number;
-  algorithm: string;
-  bits: number;
-  key_blob: string;
-  fingerprint: string;
-  comment: string;
-  added_at: string;
-}
 
 /** The user store on one SQLite file. */
 export class UserStore {
@@ -49,7 +27,7 @@ export class UserStore {
   /** The user, or undefined. */
   find(name: string): User | undefined {
     const row = this.db.prepare<[string], UserRow>('SELECT * FROM users WHERE name = ?').get(name);
-    return row && this.toUser(row, this.keyRows(row.id));
+    return row && userFromRows(row, this.keyRows(row.id));
   }
 
   /** The user, or a NoSuchUserError. */
@@ -63,7 +41,7 @@ export class UserStore {
   list(): User[] {
     const rows = this.db.prepare<[], UserRow>('SELECT * FROM users ORDER BY name').all();
     const keys = this.db.prepare<[], KeyRow>('SELECT * FROM user_keys ORDER BY id').all();
-    return rows.map((r) => this.toUser(r, keys.filter((k) => k.user_id === r.id)));
+    return rows.map((r) => userFromRows(r, keys.filter((k) => k.user_id === r.id)));
   }
 
   /**
@@ -230,11 +208,7 @@ export class UserStore {
   }
 
   private insertKeys(userId: number, keys: PublicKey[], now: string): void {
-    const seen = new Set<string>();
-    for (const k of keys) {
-      if (seen.has(k.fingerprint)) throw new InputError(`key ${k.fingerprint} is given twice`);
-      seen.add(k.fingerprint);
-    }
+    checkDistinctKeys(keys);
     const insert = this.db.prepare(
       'INSERT INTO user_keys (user_id, algorithm, bits, key_blob, fingerprint, comment, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -243,29 +217,5 @@ export class UserStore {
 
   private keyRows(userId: number): KeyRow[] {
     return this.db.prepare<[number], KeyRow>('SELECT * FROM user_keys WHERE user_id = ? ORDER BY id').all(userId);
-  }
-
-  private toUser(r: UserRow, keys: KeyRow[]): User {
-    return {
-      id: r.id,
-      name: r.name,
-      passwordHash: r.password_hash,
-      quotaBytes: r.quota_bytes,
-      usedBytes: r.used_bytes,
-      maxFiles: r.max_files,
-      usedFiles: r.used_files,
-      disabled: r.disabled !== 0,
-      createdAt: r.created_at,
-      lastLoginAt: r.last_login_at,
-      keys: keys.map((k, i) => ({
-        index: i + 1,
-        algorithm: k.algorithm,
-        bits: k.bits,
-        blob: k.key_blob,
-        fingerprint: k.fingerprint,
-        comment: k.comment,
-        addedAt: k.added_at,
-      })),
-    };
   }
 }
