@@ -215,13 +215,16 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('EXISTS', 'File exists');
-      await this.counted(() => mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
+      await this.counted(r.path, () => mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
     });
   }
 
-  /** Runs `create`, which makes one entry, with that entry reserved (refused past the limit). */
-  private async counted(create: () => Promise<unknown>): Promise<void> {
+  /** Runs `create`, which makes the entry `path`, with that entry reserved (refused past the limit). */
+  private async counted(path: string, create: () => Promise<unknown>): Promise<void> {
     const quota = this.options.quota;
+    // At the limit, a name that exists answers as it would below it (mkdir -p, put -r into an
+    // existing folder expect EXISTS), not Quota exceeded.
+    if (quota?.entriesFull && (await lstat(path).catch(() => null))) throw new VfsError('EXISTS', 'File exists');
     quota?.reserveEntry();
     try {
       await create();
@@ -380,7 +383,7 @@ export class LocalVfs implements Vfs {
     // Stored relative to the link's real folder, so it never holds a host path; where it leads is
     // checked again at every access (the link may be moved later).
     const text = await storedText(this.jail, r.dir, target, vtarget);
-    await this.counted(() => symlink(text, r.path));
+    await this.counted(r.path, () => symlink(text, r.path));
   }
 
   async statvfs(path: string): Promise<SpaceInfo> {

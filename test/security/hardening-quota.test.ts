@@ -111,6 +111,7 @@ describe('issue 23.5: every entry counts toward the entry limit', () => {
       await s.putFile('/new.txt', Buffer.from('x'));
       await s.putFile('/new.txt', Buffer.from('overwritten at the limit'));
       await expectQuotaExceeded(s.mkdir('/one-more'), 'mkdir at the limit');
+      await assert.rejects(s.mkdir('/d1'), (err: Error & { code?: number }) => err.code === 4 && err.message !== 'Quota exceeded', 'an existing folder answers as below the limit');
       await expectQuotaExceeded(s.openFile('/excl.txt', FXF.WRITE | FXF.CREAT | FXF.EXCL), 'CREAT|EXCL at the limit');
       await s.unlink('/new.txt');
       assert.equal((await s.statvfs('/')).f_ffree, 1, 'remove gives the entry back');
