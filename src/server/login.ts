@@ -8,7 +8,7 @@
 import type { AuthContext } from 'ssh2';
 import { hashPassword, needsRehash } from '../users/password.js';
 import { fingerprintOf } from '../users/public-keys.js';
-import type { User } from '../store/store.js';
+import { StoreUnavailableError, type User } from '../store/store.js';
 import { clip } from '../util/logger.js';
 import { AUTH_METHODS, checkCredentials, type CredentialDeps, type Verdict } from './auth.js';
 import type { ConnectionRecord } from './limits.js';
@@ -41,9 +41,12 @@ export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx:
   checkCredentials(ctx, credentialDeps(state, rec, ctx))
     .then((verdict) => decide(state, rec, ctx, verdict))
     .catch((err: unknown) => {
-      // A database error or a bug: refuse this request, never crash the process.
+      // The store is gone (refused, not counted: the client did nothing wrong), or a bug: refuse
+      // this request, never crash the process.
       rec.pendingCheck = undefined;
-      rec.log.error({ event: 'auth.error', err: err instanceof Error ? err.message : String(err) }, 'authentication failed with an error');
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof StoreUnavailableError) rec.log.warn({ event: 'store.unavailable', err: message }, 'login refused: the store does not answer');
+      else rec.log.error({ event: 'auth.error', err: message }, 'authentication failed with an error');
       answer(() => ctx.reject(AUTH_METHODS));
     });
 }

@@ -14,6 +14,7 @@ import { diskBytes } from '../support/quota-helpers.js';
 import { PG_PASSWORD, startPostgres, type PgServer } from '../support/postgres.js';
 import { PROJECT, runCli, tempDir } from '../support/run-cli.js';
 import { freshRoot, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import type { SFTPWrapper } from 'ssh2';
 import { closed, connect, makeClientKey, run, type ClientKey } from '../support/ssh-clients.js';
 import { waitFor } from '../support/wait.js';
 
@@ -75,6 +76,26 @@ describe('coffer-server on PostgreSQL', () => {
     await server.waitFor('session.revoked', { reason: 'user disabled' });
     const refused = await sftpBatch(target, ['pwd']);
     assert.notEqual(refused.code, 0, 'a disabled user cannot log in');
+  });
+
+  it('a store lost while serving: new logins are refused (logged store.unavailable), an open session keeps reading, and service resumes by itself', async () => {
+    assert.equal(users(root, url, ['enable', 'alice']).status, 0);
+    const target = { port: server.port, user: 'alice', key, cwd: tmp.path };
+    await waitFor(async () => (await sftpBatch(target, ['pwd'])).code === 0, 5000, 'alice enabled again');
+    const client = await connect(server.port, { username: 'alice', privateKey: await readFile(key.privatePath) });
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, w) => (err ? reject(err) : resolve(w))));
+    const readA = () => new Promise<Buffer>((resolve, reject) => sftp.readFile('/a.bin', (err, b) => (err ? reject(err) : resolve(b))));
+    try {
+      await pgServer.pause();
+      const refused = await sftpBatch(target, ['pwd']);
+      assert.notEqual(refused.code, 0, 'no login while the store is gone');
+      await server.waitFor('store.unavailable');
+      assert.equal((await readA()).length, 600 * 1024, 'an open session reads on');
+      await pgServer.resume();
+      await waitFor(async () => (await sftpBatch(target, ['pwd'])).code === 0, 15_000, 'logins to work again');
+    } finally {
+      client.end();
+    }
   });
 
   it('an unreachable store at start: one line naming host:port/database, never the password, exit 1', async () => {

@@ -26,6 +26,10 @@ export interface PgServer {
   createDatabase(): Promise<string>;
   /** Stops the server by its PID and deletes its folder. */
   stop(): Promise<void>;
+  /** Stops the server by its PID, keeping its data (a store outage). */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and data after pause(). */
+  resume(): Promise<void>;
 }
 
 /** True when PostgreSQL 15's programs are installed here. */
@@ -64,12 +68,25 @@ export async function startPostgres(): Promise<PgServer> {
   const data = join(dir, 'data');
   await runPg('initdb', ['-D', data, '-U', PG_USER, '--pwfile', pwfile, '--auth-host=scram-sha-256', '--auth-local=trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  await runPg('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -F -c max_connections=300`, 'start']);
-  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const start = async () => {
+    await runPg('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -F -c max_connections=300`, 'start']);
+    return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  };
+  const halt = async (which: number) => {
+    try {
+      process.kill(which, 'SIGINT'); // fast shutdown: disconnect clients, stop
+    } catch {
+      // already gone
+    }
+    await waitFor(() => !alive(which), 30_000, 'PostgreSQL to stop');
+  };
+  let pid = await start();
   const url = (db = 'postgres') => `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${db}`;
   return {
     port,
-    pid,
+    get pid() {
+      return pid;
+    },
     url,
     async createDatabase() {
       const name = `t${process.pid}_${++databases}`;
@@ -83,13 +100,12 @@ export async function startPostgres(): Promise<PgServer> {
       return url(name);
     },
     async stop() {
-      try {
-        process.kill(pid, 'SIGINT'); // fast shutdown: disconnect clients, stop
-      } catch {
-        // already gone
-      }
-      await waitFor(() => !alive(pid), 30_000, 'PostgreSQL to stop');
+      await halt(pid);
       rmSync(dir, { recursive: true, force: true });
+    },
+    pause: () => halt(pid),
+    async resume() {
+      pid = await start();
     },
   };
 }
