@@ -67,6 +67,17 @@ export class BanList {
     return { banned: true, failures, until: e.bannedUntil };
   }
 
+  /** Takes over a ban decided elsewhere (another process on the store) until `until` (epoch ms). */
+  adopt(address: string, until: number): void {
+    if (until <= this.now()) return;
+    let e = this.entries.get(address);
+    if (!e) {
+      this.makeRoom();
+      this.entries.set(address, (e = { failures: [], bannedUntil: 0 }));
+    }
+    e.bannedUntil = Math.max(e.bannedUntil, until);
+  }
+
   /** Forgets addresses with no ban and no failure in the window (call now and then). */
   prune(): void {
     const now = this.now();

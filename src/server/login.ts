@@ -156,6 +156,8 @@ export function countBanFailure(state: ServerState, rec: ConnectionRecord): void
     { event: 'ban', address: rec.address, key: rec.key, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
     `address ${rec.key} banned for ${state.config.banSeconds} s`,
   );
+  // Every process on the store adopts it (the watchdog reads the store's bans each second).
+  state.store.saveBan(rec.key, result.until!).catch((err: Error) => state.log.warn({ event: 'db.error', err: err.message }, 'cannot share the ban'));
   for (const other of state.table.all()) {
     if (other.key === rec.key && !other.user) state.endConnection(other, 'address banned');
   }

@@ -1,7 +1,8 @@
 /**
  * The server's periodic duties: notice coffer-users changes (the store's change version: SQLite's
  * data_version moves when another connection commits; PostgreSQL's coffer_changes row), end the sessions of users disabled or removed and re-read quotas and
- * rescans into the quota ledger; close idle sessions;
+ * rescans into the quota ledger; adopt bans decided by other processes on the store; close idle
+ * sessions;
  * forget stale ban entries. One timer for the whole server.
  */
 import type { ServerState } from './server-state.js';
@@ -26,7 +27,9 @@ export function startWatchdog(state: ServerState): () => void {
   const timer = setInterval(() => {
     if (!checking) {
       checking = true;
-      void check().finally(() => (checking = false));
+      // Every other tick (1 s): bans decided by other processes on the store are adopted here.
+      const bans = ticks % 2 === 0 ? adoptBans(state) : Promise.resolve();
+      void Promise.all([check(), bans]).finally(() => (checking = false));
     }
     endIdleSessions(state);
     if (++ticks % 120 === 0) state.bans.prune();
@@ -51,6 +54,22 @@ export async function endRevokedUsers(state: ServerState): Promise<void> {
       rec.log.info({ event: 'session.revoked', reason }, `${reason}: ending the session`);
       state.endConnection(rec, reason);
     }
+  }
+}
+
+/** Takes over the bans in the store (decided by any process on it), and ends their logins in progress. */
+async function adoptBans(state: ServerState): Promise<void> {
+  let bans;
+  try {
+    bans = await state.store.activeBans(Date.now());
+  } catch {
+    return; // the store does not answer: asked again in a second
+  }
+  for (const { key, untilMs } of bans) {
+    if (state.bans.isBanned(key)) continue;
+    state.bans.adopt(key, untilMs);
+    state.log.info({ event: 'ban.adopted', key, until: new Date(untilMs).toISOString() }, `address ${key} banned by another process`);
+    for (const rec of state.table.all()) if (rec.key === key && !rec.user) state.endConnection(rec, 'address banned');
   }
 }
 

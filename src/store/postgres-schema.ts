@@ -37,6 +37,11 @@ export const PG_MIGRATIONS: readonly string[] = [
    -- poll it to apply coffer-users changes live.
    CREATE TABLE coffer_changes (version BIGINT NOT NULL);
    INSERT INTO coffer_changes (version) VALUES (0);`,
+  // Bans decided by any server process on this store (SPEC §7): the others adopt them within 2 s.
+  `CREATE TABLE bans (
+     address_key TEXT PRIMARY KEY,
+     until_ms    BIGINT NOT NULL
+   );`,
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the database's advisory locks. */

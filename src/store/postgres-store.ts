@@ -158,6 +158,20 @@ export class PostgresStore implements Store {
     });
   }
 
+  async saveBan(key: string, untilMs: number): Promise<void> {
+    await this.run((c) =>
+      c.query('INSERT INTO bans (address_key, until_ms) VALUES ($1, $2) ON CONFLICT (address_key) DO UPDATE SET until_ms = GREATEST(bans.until_ms, EXCLUDED.until_ms)', [key, untilMs]),
+    );
+  }
+
+  async activeBans(nowMs: number): Promise<Array<{ key: string; untilMs: number }>> {
+    return this.run(async (c) => {
+      await c.query('DELETE FROM bans WHERE until_ms <= $1', [nowMs]);
+      const { rows } = await c.query<{ address_key: string; until_ms: number }>('SELECT address_key, until_ms FROM bans');
+      return rows.map((r) => ({ key: r.address_key, untilMs: r.until_ms }));
+    });
+  }
+
   async changeVersion(): Promise<string> {
     return this.run(async (c) => String((await c.query<{ version: number }>('SELECT version FROM coffer_changes')).rows[0]?.version ?? 0));
   }

@@ -56,6 +56,8 @@ export class SqliteStore implements Store {
   saveUsage = (name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean> =>
     settle(() => this.sync.saveUsage(name, used, files, epoch, held));
   restore = (users: User[]): Promise<void> => settle(() => this.sync.restore(users));
+  saveBan = (key: string, untilMs: number): Promise<void> => settle(() => this.sync.saveBan(key, untilMs));
+  activeBans = (nowMs: number): Promise<Array<{ key: string; untilMs: number }>> => settle(() => this.sync.activeBans(nowMs));
   /** SQLite's data_version: it moves when another connection commits. */
   changeVersion = (): Promise<string> => settle(() => String(this.sync.dataVersion()));
 

@@ -108,6 +108,11 @@ export interface Store {
    */
   changeVersion(): Promise<string>;
 
+  /** Records a ban of an address key (address-key.ts) until `untilMs`, keeping a later one. */
+  saveBan(key: string, untilMs: number): Promise<void>;
+  /** The bans still in force at `nowMs` (and forgets the expired ones). */
+  activeBans(nowMs: number): Promise<Array<{ key: string; untilMs: number }>>;
+
   /**
    * Copies every user (keys, quotas, usage, times) into `target`, in one transaction there;
    * refused with InputError, changing nothing, when `target` already has users.

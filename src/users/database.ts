@@ -60,6 +60,11 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE users ADD COLUMN max_files INTEGER;
    ALTER TABLE users ADD COLUMN used_files INTEGER NOT NULL DEFAULT 0;
    UPDATE users SET max_files = 1000000, usage_held = 1;`,
+  // Bans decided by any server process on this store (SPEC §7): the others adopt them within 2 s.
+  `CREATE TABLE bans (
+     address_key TEXT PRIMARY KEY,
+     until_ms    INTEGER NOT NULL
+   ) STRICT;`,
 ];
 
 /** Opens (creating if needed) the database file and brings its schema up to date. */

@@ -197,6 +197,22 @@ export class UserStore {
     }).immediate();
   }
 
+  /** Records a ban until `untilMs`, keeping a later one already there. */
+  saveBan(key: string, untilMs: number): void {
+    this.db
+      .prepare('INSERT INTO bans (address_key, until_ms) VALUES (?, ?) ON CONFLICT (address_key) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)')
+      .run(key, untilMs);
+  }
+
+  /** The bans in force at `nowMs`; expired ones are deleted. */
+  activeBans(nowMs: number): Array<{ key: string; untilMs: number }> {
+    this.db.prepare('DELETE FROM bans WHERE until_ms <= ?').run(nowMs);
+    return this.db
+      .prepare<[], { address_key: string; until_ms: number }>('SELECT address_key, until_ms FROM bans')
+      .all()
+      .map((r) => ({ key: r.address_key, untilMs: r.until_ms }));
+  }
+
   /** SQLite's data_version: changes whenever another connection commits (live-change polling). */
   dataVersion(): number {
     return this.db.pragma('data_version', { simple: true }) as number;

@@ -190,6 +190,20 @@ for (const [kind, make] of Object.entries(KINDS)) {
       await rejectsWith(store.setUsage('ghost', 1, 1), NoSuchUserError, /ghost/);
     });
 
+    it('bans: saved with the later end kept, listed while in force, forgotten once expired', async () => {
+      const now = Date.now();
+      await store.saveBan('127.0.0.9', now + 60_000);
+      await store.saveBan('127.0.0.9', now + 30_000); // an earlier end does not shorten it
+      await store.saveBan('2001:db8:1:2::/64', now + 1000);
+      await store.saveBan('10.0.0.1', now - 1);
+      const listed = (await store.activeBans(now)).sort((x, y) => x.key.localeCompare(y.key));
+      assert.deepEqual(listed, [
+        { key: '127.0.0.9', untilMs: now + 60_000 },
+        { key: '2001:db8:1:2::/64', untilMs: now + 1000 },
+      ]);
+      assert.deepEqual(await store.activeBans(now + 2000), [{ key: '127.0.0.9', untilMs: now + 60_000 }]);
+    });
+
     it('copyTo copies every user, key, limit, usage and time into an empty PostgreSQL store; refused when it has users', async () => {
       const k = newKey('desk');
       await store.add(newUser('bob', { keys: [k], quotaBytes: 123456, maxFiles: 77, usedBytes: 1000, usedFiles: 4 }));
