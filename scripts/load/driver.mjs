@@ -12,6 +12,8 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
+import { sha256Hex } from '../lib/hash.mjs';
+import { sleep } from '../lib/process.mjs';
 
 const { Client } = ssh2;
 const KiB = 1024;
@@ -92,8 +94,6 @@ function call(fn, what) {
     });
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Sessions
@@ -201,7 +201,7 @@ async function upload(s) {
   const data = Buffer.from(pool.subarray(off, off + size));
   data.writeUInt32BE(s.id, 0); // unique per session and file
   data.writeUInt32BE(s.counter, 4);
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const sha256 = sha256Hex(data);
   const name = `f${s.counter++}.bin`;
   const path = s.path(name);
   const startedAt = Date.now();
@@ -251,7 +251,7 @@ async function download(s) {
     }
   });
   stats.bytesDown += got.length;
-  const h = createHash('sha256').update(got).digest('hex');
+  const h = sha256Hex(got);
   if (got.length !== want.size || h !== want.sha256) {
     throw new Error(`download ${s.user}:${s.path(name)}: ${got.length} bytes sha256 ${h.slice(0, 16)}, expected ${want.size} bytes ${want.sha256.slice(0, 16)}`);
   }
