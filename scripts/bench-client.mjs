@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cleanupSync, installCleanup, removeOnCleanup, trackChild, trackServer, untrackChild, untrackServer } from './lib/cleanup.mjs';
+import { cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, trackServer, untrackChild, untrackServer } from './lib/cleanup.mjs';
 import { addUser, bin, cofferEnv, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
 import { writeRandomFile } from './lib/files.mjs';
 import { sha256File } from './lib/hash.mjs';
@@ -77,6 +77,7 @@ function usage(msg) {
 }
 
 function fail(msg) {
+  if (isInterrupted()) return; // a signal stopped the bench: its handler cleans up and exits 130
   process.stderr.write(`bench-client: error: ${msg}\n`);
   cleanupSync();
   process.exit(1);
@@ -104,6 +105,7 @@ function timed(cmd, args, opts = {}) {
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code) => {
       untrackChild(child);
+      if (isInterrupted()) return; // killed by the cleanup: the signal handler exits
       if (code !== 0) fail(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').pop()}`);
       const wall = (performance.now() - t0) / 1000;
       resolvePromise({ wall, client: childrenCpu('self') - client0, server: server ? procCpu(server.pid) - server0 : NaN });
