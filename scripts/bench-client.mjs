@@ -27,12 +27,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, trackServer, untrackChild, untrackServer } from './lib/cleanup.mjs';
+import { cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, untrackChild } from './lib/cleanup.mjs';
 import { addUser, bin, cofferEnv, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
 import { writeRandomFile } from './lib/files.mjs';
 import { sha256File } from './lib/hash.mjs';
-import { onPath, readLines, run, ScriptError, stopProcess } from './lib/process.mjs';
-import { childrenCpu, procCpu } from './lib/procfs.mjs';
+import { onPath, run, ScriptError } from './lib/process.mjs';
+import { childrenCpu } from './lib/procfs.mjs';
+import { attachOutput, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
 import { median } from './lib/stats.mjs';
 import { table } from './lib/table.mjs';
 const MiB = 1024 * 1024;
@@ -96,7 +97,7 @@ function tempDir(base, prefix) {
 // the server's CPU time meanwhile, in seconds. A non-zero exit fails the bench.
 function timed(cmd, args, opts = {}) {
   const client0 = childrenCpu('self');
-  const server0 = server ? procCpu(server.pid) : NaN;
+  const server0 = server ? server.cpu() : NaN;
   return new Promise((resolvePromise) => {
     const t0 = performance.now();
     const child = trackChild(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
@@ -108,25 +109,17 @@ function timed(cmd, args, opts = {}) {
       if (isInterrupted()) return; // killed by the cleanup: the signal handler exits
       if (code !== 0) fail(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').pop()}`);
       const wall = (performance.now() - t0) / 1000;
-      resolvePromise({ wall, client: childrenCpu('self') - client0, server: server ? procCpu(server.pid) - server0 : NaN });
+      resolvePromise({ wall, client: childrenCpu('self') - client0, server: server ? server.cpu() - server0 : NaN });
     });
   });
 }
 
-function startServer(root) {
-  return new Promise((res) => {
-    server = trackServer(spawn(process.execPath, serverArgs(root), { cwd: PROJECT, env: cofferEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
-    const timer = setTimeout(() => fail('the Coffer server did not start within 30 s'), 30_000);
-    readLines(server.stdout, (line) => {
-      const port = startPort(line);
-      if (port !== null) {
-        clearTimeout(timer);
-        res(port);
-      }
-    });
-    server.stderr.resume();
-    server.on('exit', (code) => code !== null && code !== 0 && fail(`the Coffer server exited ${code}`));
-  });
+/** Starts the Coffer server on root; resolves with its port. */
+async function startServer(root) {
+  server = spawnServer('Coffer', process.execPath, serverArgs(root), { oneProcess: true, env: cofferEnv(), cwd: PROJECT });
+  attachOutput(server, () => null);
+  server.proc.on('exit', (code) => code !== null && code !== 0 && fail(`the Coffer server exited ${code}`));
+  return waitForLine(server, startPort, "its 'start' line", 30_000);
 }
 
 async function main() {
@@ -224,8 +217,7 @@ async function main() {
   }
   report(o, size, times);
   caCertsNote(env);
-  await stopProcess(server, 10_000);
-  untrackServer(server);
+  await stopServer(server, 10_000);
   cleanupSync();
 }
 

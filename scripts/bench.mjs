@@ -22,13 +22,14 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatSummary, summarizeProfile } from './bench/cpuprofile.mjs';
 import {
-  cleanup, installCleanup, isInterrupted, onCleanup, removeOnCleanup, trackChild, trackServer, untrackChild, untrackServer,
+  cleanup, installCleanup, isInterrupted, onCleanup, removeOnCleanup, trackChild, untrackChild,
 } from './lib/cleanup.mjs';
 import { addUser, cofferEnv, commitId, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
 import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
 import { sha256File } from './lib/hash.mjs';
-import { freePort, log, onPath, readLines, run, ScriptError as BenchError, sleep, stopProcess } from './lib/process.mjs';
-import { childrenCpu, procCpu } from './lib/procfs.mjs';
+import { freePort, log, onPath, run, ScriptError as BenchError, sleep } from './lib/process.mjs';
+import { childrenCpu } from './lib/procfs.mjs';
+import { attachOutput, makeCgroup, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
 import { median } from './lib/stats.mjs';
 import { table } from './lib/table.mjs';
 
@@ -123,94 +124,6 @@ function figList(s, name) {
 }
 
 installCleanup('bench', 'stopping the servers and removing temp files');
-
-// ---------------------------------------------------------------------------------------------
-// Per-server CPU accounting: a cpuacct cgroup (v1) or a cgroup v2 leaf for each server, so sshd's
-// per-session processes count too. Falls back to /proc/PID/stat (Coffer is one process).
-
-function makeCgroup(name) {
-  const candidates = [
-    { base: '/sys/fs/cgroup/cpuacct', read: (d) => Number(readFileSync(join(d, 'cpuacct.usage'), 'utf8')) / 1e9 },
-    ...['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].map((base) => ({
-      base,
-      read: (d) => Number(/usage_usec (\d+)/.exec(readFileSync(join(d, 'cpu.stat'), 'utf8'))[1]) / 1e6,
-    })),
-  ];
-  for (const c of candidates) {
-    const dir = join(c.base, name);
-    try {
-      if (c.base.endsWith('cpuacct') ? !existsSync(join(c.base, 'cpuacct.usage')) : !existsSync(join(c.base, 'cgroup.controllers'))) continue;
-      mkdirSync(dir);
-    } catch {
-      continue;
-    }
-    try {
-      c.read(dir);
-    } catch {
-      try { rmdirSync(dir); } catch { /* busy or gone */ }
-      continue;
-    }
-    // Removed after the servers are gone; their processes may take a moment to leave the cgroup.
-    onCleanup(() => rmdirSync(dir), async () => {
-      for (let i = 0; i < 20; i++) {
-        try { rmdirSync(dir); return; } catch { await sleep(100); }
-      }
-    });
-    return { dir, procs: join(dir, 'cgroup.procs'), read: () => c.read(dir) };
-  }
-  return null;
-}
-
-/** Spawns a server process, inside its cgroup when there is one (sh writes its PID there, then execs). */
-function spawnServer(name, cmd, args, { cgroup, env, cwd }) {
-  const proc = cgroup
-    ? spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd })
-    : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
-  const s = {
-    name, proc, cgroup, lines: [], problems: [], exited: null,
-    cpu: () => (cgroup ? cgroup.read() : name === 'Coffer' ? procCpu(proc.pid) : NaN),
-  };
-  proc.on('exit', (code, signal) => { s.exited = { code, signal }; });
-  trackServer(proc);
-  return s;
-}
-
-function waitForLine(server, test, what, timeoutMs = 30000) {
-  return new Promise((resolveP, reject) => {
-    const timer = setTimeout(() => reject(new BenchError(`${server.name} did not report ${what} within ${timeoutMs / 1000} s; output:\n${server.lines.slice(-15).join('\n')}`)), timeoutMs);
-    const check = (line) => {
-      const v = test(line);
-      if (v !== undefined && v !== null && v !== false) {
-        clearTimeout(timer);
-        resolveP(v);
-      }
-    };
-    server.onLine = check;
-    for (const l of server.lines) check(l);
-    server.proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new BenchError(`${server.name} exited (${signal ?? code}) before ${what}; output:\n${server.lines.slice(-15).join('\n')}`));
-    });
-  });
-}
-
-function attachOutput(server, classify) {
-  const onLine = (line) => {
-    if (server.lines.length < 2000) server.lines.push(line);
-    else server.lines.splice(0, 1000), server.lines.push(line);
-    const problem = classify(line);
-    if (problem && server.problems.length < 200) server.problems.push(problem);
-    server.onLine?.(line);
-  };
-  readLines(server.proc.stdout, onLine);
-  readLines(server.proc.stderr, onLine);
-}
-
-/** Stops a server by its PID (SIGTERM, then SIGKILL after graceMs) and forgets it. */
-async function stopServer(s, graceMs = 10000) {
-  await stopProcess(s.proc, graceMs);
-  untrackServer(s.proc);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -354,7 +267,7 @@ async function startCoffer(env, { profileDir = null } = {}) {
   }
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const cgroup = profileDir ? null : makeCgroup(`coffer-bench-${process.pid}-coffer-${env.cofferStarts++}`);
-  const s = spawnServer('Coffer', process.execPath, [...nodeArgs, ...serverArgs(root, { logLevel: env.opts.cofferLogLevel })], { cgroup, env: cofferEnv(), cwd: PROJECT });
+  const s = spawnServer('Coffer', process.execPath, [...nodeArgs, ...serverArgs(root, { logLevel: env.opts.cofferLogLevel })], { cgroup, oneProcess: true, env: cofferEnv(), cwd: PROJECT });
   attachOutput(s, (line) => {
     try {
       const j = JSON.parse(line);
