@@ -405,55 +405,54 @@ function streamBytes(header, at, len) {
   return at === 0 ? Buffer.concat([header, b.subarray(header.length)]) : b;
 }
 
-async function streamUpload(s, path, header) {
-  const size = cfg.streamBytes;
-  const hash = createHash('sha256');
-  const [handle] = await call((cb) => s.sftp.open(path, 'w', cb), 'open w (stream)');
+/**
+ * Opens path with flags and runs pipelined() requests on the handle (issue(handle, at, len, done));
+ * closes it unless a request timed out (the session is then given up). Adds the time to
+ * stats.stream[msKey]; throws the first error; resolves with whether the deadline cut it short.
+ */
+async function streamFile(s, path, flags, what, msKey, issue) {
+  const [handle] = await call((cb) => s.sftp.open(path, flags, cb), `open ${flags} (stream)`);
   const t0 = performance.now();
   let r = { error: null, aborted: false };
   try {
-    r = await pipelined(size, 'write (stream)', (at, len, done) => {
-      const chunk = streamBytes(header, at, len);
-      hash.update(chunk);
-      s.sftp.write(handle, chunk, 0, len, at, (err) => {
-        if (!err) stats.stream.upBytes += len;
-        done(err);
-      });
-    });
+    r = await pipelined(cfg.streamBytes, `${what} (stream)`, (at, len, done) => issue(handle, at, len, done));
   } finally {
     if (!(r.error instanceof TimeoutError)) await call((cb) => s.sftp.close(handle, cb), 'close (stream)').catch((e) => { r.error ??= e; });
   }
-  stats.stream.upMs += performance.now() - t0;
+  stats.stream[msKey] += performance.now() - t0;
   if (r.error) throw r.error;
-  return { aborted: r.aborted, sha256: hash.digest('hex'), size };
+  return r.aborted;
+}
+
+async function streamUpload(s, path, header) {
+  const hash = createHash('sha256');
+  const aborted = await streamFile(s, path, 'w', 'write', 'upMs', (handle, at, len, done) => {
+    const chunk = streamBytes(header, at, len);
+    hash.update(chunk);
+    s.sftp.write(handle, chunk, 0, len, at, (err) => {
+      if (!err) stats.stream.upBytes += len;
+      done(err);
+    });
+  });
+  return { aborted, sha256: hash.digest('hex'), size: cfg.streamBytes };
 }
 
 async function streamDownload(s, path, header) {
-  const size = cfg.streamBytes;
-  const [handle] = await call((cb) => s.sftp.open(path, 'r', cb), 'open r (stream)');
   let mismatch = null;
-  const t0 = performance.now();
   const bufs = [];
-  let r = { error: null, aborted: false };
-  try {
-    r = await pipelined(size, 'read (stream)', (at, len, done) => {
-      const buf = bufs.pop() ?? Buffer.allocUnsafe(CHUNK);
-      s.sftp.read(handle, buf, 0, len, at, (err, nb) => {
-        if (!err) {
-          stats.stream.downBytes += nb;
-          if (nb !== len || buf.compare(streamBytes(header, at, len), 0, len, 0, nb) !== 0) mismatch ??= `bytes ${at}-${at + len}: got ${nb} bytes${nb === len ? ' with different content' : ''}`;
-        }
-        bufs.push(buf);
-        done(err);
-      });
+  const aborted = await streamFile(s, path, 'r', 'read', 'downMs', (handle, at, len, done) => {
+    const buf = bufs.pop() ?? Buffer.allocUnsafe(CHUNK);
+    s.sftp.read(handle, buf, 0, len, at, (err, nb) => {
+      if (!err) {
+        stats.stream.downBytes += nb;
+        if (nb !== len || buf.compare(streamBytes(header, at, len), 0, len, 0, nb) !== 0) mismatch ??= `bytes ${at}-${at + len}: got ${nb} bytes${nb === len ? ' with different content' : ''}`;
+      }
+      bufs.push(buf);
+      done(err);
     });
-  } finally {
-    if (!(r.error instanceof TimeoutError)) await call((cb) => s.sftp.close(handle, cb), 'close (stream)').catch((e) => { r.error ??= e; });
-  }
-  stats.stream.downMs += performance.now() - t0;
-  if (r.error) throw r.error;
+  });
   if (mismatch) throw new Error(`download ${s.user}:${path} differs from what was written: ${mismatch}`);
-  return { aborted: r.aborted };
+  return { aborted };
 }
 
 async function runStreamer(s) {
