@@ -345,30 +345,28 @@ function figures(env) {
   const net = (ms, conn) => (ms - conn > 0 ? ms - conn : NaN);
   const bulkRate = (ms, conn) => sizeMiB / (net(ms, conn) / 1000);
 
+  // A bulk copy (how: 'uploaded' or 'downloaded') must have the source's size, and its sha256
+  // when verifyHash; it is removed after the check.
+  async function checkCopy(server, path, how, name, verifyHash) {
+    const size = statSync(path).size;
+    if (size !== o.size) throw new BenchError(`${server.name}: ${how} ${name} has ${size} bytes, expected ${o.size}`);
+    if (verifyHash) {
+      const h = await sha256File(path);
+      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the ${how} file differs (${h} vs ${env.srcHash})`);
+    }
+    unlinkSync(path);
+  }
   async function upload(server, round, cipher, tag, verifyHash) {
     const name = `up-${tag}-r${round}.bin`;
     const r = await sftp(env, server, [`put "${env.src}" ${name}`], { cipher });
-    const onServer = join(server.home, name);
-    const size = statSync(onServer).size;
-    if (size !== o.size) throw new BenchError(`${server.name}: uploaded ${name} has ${size} bytes, expected ${o.size}`);
-    if (verifyHash) {
-      const h = await sha256File(onServer);
-      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the uploaded file differs (${h} vs ${env.srcHash})`);
-    }
-    unlinkSync(onServer);
+    await checkCopy(server, join(server.home, name), 'uploaded', name, verifyHash);
     return r.ms;
   }
   async function download(server, cipher, tag, verifyHash) {
     const local = dl(server, tag);
     rmSync(local, { force: true });
     const r = await sftp(env, server, [`get big.bin "${local}"`], { cipher });
-    const size = statSync(local).size;
-    if (size !== o.size) throw new BenchError(`${server.name}: downloaded big.bin has ${size} bytes, expected ${o.size}`);
-    if (verifyHash) {
-      const h = await sha256File(local);
-      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the downloaded file differs (${h} vs ${env.srcHash})`);
-    }
-    unlinkSync(local);
+    await checkCopy(server, local, 'downloaded', 'big.bin', verifyHash);
     return r.ms;
   }
 
