@@ -22,14 +22,20 @@
 // Exit status: 0 when the bench ran (target met or not: it is a report), 1 when it failed,
 // 2 for bad options.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-
-const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+import { cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, untrackChild } from './lib/cleanup.mjs';
+import { addUser, bin, cofferEnv, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
+import { writeRandomFile } from './lib/files.mjs';
+import { sha256File } from './lib/hash.mjs';
+import { onPath, run, ScriptError } from './lib/process.mjs';
+import { childrenCpu } from './lib/procfs.mjs';
+import { attachOutput, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
+import { median } from './lib/stats.mjs';
+import { table } from './lib/table.mjs';
 const MiB = 1024 * 1024;
 const USER = 'bench';
 const GCM = 'aes128-gcm@openssh.com';
@@ -72,125 +78,53 @@ function usage(msg) {
 }
 
 function fail(msg) {
+  if (isInterrupted()) return; // a signal stopped the bench: its handler cleans up and exits 130
   process.stderr.write(`bench-client: error: ${msg}\n`);
-  cleanup();
+  cleanupSync();
   process.exit(1);
 }
 
-const temps = [];
+installCleanup('bench-client', 'stopping the server and removing temp files');
 let server = null;
-function cleanup() {
-  if (server && server.exitCode === null) server.kill('SIGKILL');
-  for (const t of temps) rmSync(t, { recursive: true, force: true });
-}
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
 
 function tempDir(base, prefix) {
   const d = mkdtempSync(join(base, prefix));
-  temps.push(d);
+  removeOnCleanup(d);
   return d;
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n')[0]}`);
-  return r;
-}
-
-// CPU seconds (user + system) from /proc: fields 14-15 of a process, 16-17 for its reaped children.
-const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-function cpuSeconds(pid, children) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const [u, s] = children ? [f[13], f[14]] : [f[11], f[12]];
-    return (Number(u) + Number(s)) / TICK;
-  } catch {
-    return NaN;
-  }
 }
 
 // Runs a command; resolves with its wall time, its CPU time (with its children: sftp's ssh) and
 // the server's CPU time meanwhile, in seconds. A non-zero exit fails the bench.
 function timed(cmd, args, opts = {}) {
-  const client0 = cpuSeconds('self', true);
-  const server0 = server ? cpuSeconds(server.pid, false) : NaN;
+  const client0 = childrenCpu('self');
+  const server0 = server ? server.cpu() : NaN;
   return new Promise((resolvePromise) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const child = trackChild(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
     let err = '';
     child.stdout.resume();
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code) => {
+      untrackChild(child);
+      if (isInterrupted()) return; // killed by the cleanup: the signal handler exits
       if (code !== 0) fail(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').pop()}`);
       const wall = (performance.now() - t0) / 1000;
-      resolvePromise({ wall, client: cpuSeconds('self', true) - client0, server: server ? cpuSeconds(server.pid, false) - server0 : NaN });
+      resolvePromise({ wall, client: childrenCpu('self') - client0, server: server ? server.cpu() - server0 : NaN });
     });
   });
 }
 
-function writeRandomFile(path, size) {
-  const fd = openSync(path, 'w');
-  const block = randomBytes(4 * MiB);
-  for (let off = 0; off < size; off += block.length) writeSync(fd, block, 0, Math.min(block.length, size - off));
-  closeSync(fd);
-}
-
-function sha256File(path) {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
-  });
-}
-
-function startServer(root) {
-  return new Promise((res) => {
-    server = spawn(process.execPath, [join(PROJECT, 'bin/coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--log-format', 'json'], {
-      cwd: PROJECT,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let buf = '';
-    const timer = setTimeout(() => fail('the Coffer server did not start within 30 s'), 30_000);
-    server.stdout.on('data', (d) => {
-      buf += d;
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line);
-          if (j.event === 'start') {
-            clearTimeout(timer);
-            res(j.port);
-          }
-        } catch {
-          // not JSON: ignore
-        }
-      }
-    });
-    server.stderr.resume();
-    server.on('exit', (code) => code !== null && code !== 0 && fail(`the Coffer server exited ${code}`));
-  });
-}
-
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COFFER_') && v !== undefined) env[k] = v;
-  return env;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+/** Starts the Coffer server on root; resolves with its port. */
+async function startServer(root) {
+  server = spawnServer('Coffer', process.execPath, serverArgs(root), { oneProcess: true, env: cofferEnv(), cwd: PROJECT });
+  attachOutput(server, () => null);
+  server.proc.on('exit', (code) => code !== null && code !== 0 && fail(`the Coffer server exited ${code}`));
+  return waitForLine(server, startPort, "its 'start' line", 30_000);
 }
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  for (const tool of ['sftp', 'ssh-keygen']) if (spawnSync(tool, ['-?']).error) fail(`${tool} is not installed (apt-get install openssh-client)`);
+  for (const tool of ['sftp', 'ssh-keygen']) if (!onPath(tool)) fail(`${tool} is not installed (apt-get install openssh-client)`);
   if (!existsSync(join(PROJECT, 'dist/src/cli/client/main.js'))) fail('dist/ is missing: run npm install (or npx tsc -p .) first');
   const size = o.sizeMiB * MiB;
   const base = tempDir(tmpdir(), 'coffer-bench-client-');
@@ -203,12 +137,12 @@ async function main() {
   const key = join(home, '.ssh', 'id_ed25519');
   run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench', '-f', key]);
   const port = await startServer(root);
-  run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'add', USER, '--no-password', '--quota', 'unlimited', '--key', key + '.pub'], { cwd: PROJECT, env: cleanEnv() });
+  addUser(root, USER, { keyPub: key + '.pub' });
   const userHome = join(root, 'homes', USER);
   process.stdout.write(`coffer-bench-client: ${o.sizeMiB} MiB, ${o.rounds} round(s), server on 127.0.0.1:${port}, server files and downloads in ${fast}\n`);
   const src = join(base, 'src.bin');
-  writeRandomFile(src, size);
-  writeRandomFile(join(userHome, 'down.bin'), size);
+  await writeRandomFile(src, size);
+  await writeRandomFile(join(userHome, 'down.bin'), size);
   // A folder of small files, here and on the server.
   const smallDir = join(base, 'small');
   mkdirSync(smallDir);
@@ -218,8 +152,8 @@ async function main() {
     writeFileSync(join(smallDir, `f${i}.bin`), data);
     writeFileSync(join(userHome, 'small', `f${i}.bin`), data);
   }
-  const env = { ...cleanEnv(), HOME: home, SSH_AUTH_SOCK: '' };
-  const coffer = (args) => timed(process.execPath, [join(PROJECT, 'bin/coffer.js'), '-P', String(port), ...args], { env, cwd: base });
+  const env = { ...cofferEnv(), HOME: home, SSH_AUTH_SOCK: '' };
+  const coffer = (args) => timed(process.execPath, [bin('coffer'), '-P', String(port), ...args], { env, cwd: base });
   // First contact: trust the host key (coffer writes ~/.ssh/known_hosts; sftp is told not to check).
   await coffer(['ls', '--accept-new-host-key', `${USER}@127.0.0.1`]);
   const sftp = (cipher, line) => {
@@ -283,8 +217,8 @@ async function main() {
   }
   report(o, size, times);
   caCertsNote(env);
-  server.kill('SIGTERM');
-  cleanup();
+  await stopServer(server, 10_000);
+  cleanupSync();
 }
 
 // Node 20 loads the certificates NODE_EXTRA_CA_CERTS names every time it starts, before any of
@@ -312,8 +246,7 @@ function report(o, size, times) {
   for (const k of Object.keys(times)) {
     rows.push([k, `${med[k].toFixed(2)} s`, k.endsWith(' files') ? `${(SMALL_FILES / med[k]).toFixed(0)} files/s` : rate(med[k]), `${median(pick(k, 'client')).toFixed(2)} s`, `${median(pick(k, 'server')).toFixed(2)} s`, pick(k, 'wall').map((x) => x.toFixed(2)).join(' ')]);
   }
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  process.stdout.write('\n' + rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n') + '\n\n');
+  process.stdout.write('\n' + table(rows, rows[0].map(() => 'l'), { rule: false }) + '\n\n');
   // The target (issue 7): coffer, verification included, against OpenSSH's sftp client as a user
   // runs it against Coffer, which negotiates aes128-ctr + hmac-sha2-256 (Coffer offers no
   // chacha20-poly1305 or -etm MACs: Terrapin). Paired ratios (each round's sftp against that
@@ -361,4 +294,4 @@ function report(o, size, times) {
   process.stdout.write(`(${o.sizeMiB} MiB, medians of ${o.rounds}; wall time of each whole command, coffer including sha256 verification unless marked)\n`);
 }
 
-main().catch((err) => fail(err.stack || String(err)));
+main().catch((err) => fail(err instanceof ScriptError ? err.message : err.stack || String(err)));

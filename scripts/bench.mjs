@@ -12,19 +12,27 @@
 // Exit status: 0 when the bench ran (targets missed or not: it is a report), 1 when it failed
 // (a server did not start, a transfer failed, a hash did not match), 2 for bad options, 130 on Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync, chownSync, closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync,
   mkdtempSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { formatSummary, summarizeProfile } from './bench/cpuprofile.mjs';
+import {
+  cleanup, installCleanup, isInterrupted, onCleanup, removeOnCleanup, trackChild, untrackChild,
+} from './lib/cleanup.mjs';
+import { addUser, cofferEnv, commitId, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
+import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
+import { sha256File } from './lib/hash.mjs';
+import { freePort, log, onPath, run, ScriptError as BenchError, sleep } from './lib/process.mjs';
+import { childrenCpu } from './lib/procfs.mjs';
+import { attachOutput, makeCgroup, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
+import { median } from './lib/stats.mjs';
+import { table } from './lib/table.mjs';
 
-const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const SSHD = '/usr/sbin/sshd';
@@ -115,224 +123,7 @@ function figList(s, name) {
   return list;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cleanup: everything started or created is registered here and undone on exit, failure or signal.
-
-class BenchError extends Error {}
-
-const live = {
-  children: new Set(), // sftp clients and helpers
-  servers: [], // { name, proc }
-  dirs: [], // removed recursively, last first
-  cgroups: [], // cgroup directories, removed after the servers are gone
-  emptyDirs: [], // removed only if empty (.bench, /run/sshd when we made them)
-};
-let cleaningUp = null;
-
-function killServerSync(s) {
-  if (s.proc.exitCode === null && s.proc.signalCode === null) {
-    try { process.kill(s.proc.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-}
-
-function cleanupSync() {
-  for (const c of live.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
-  for (const s of live.servers) killServerSync(s);
-  for (const d of [...live.dirs].reverse()) { try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
-  for (const cg of live.cgroups) { try { rmdirSync(cg); } catch { /* still busy */ } }
-  for (const d of live.emptyDirs) { try { rmdirSync(d); } catch { /* not empty or gone */ } }
-  live.children.clear(); live.servers = []; live.dirs = []; live.cgroups = []; live.emptyDirs = [];
-}
-
-async function cleanup() {
-  if (cleaningUp) return cleaningUp;
-  cleaningUp = (async () => {
-    for (const c of live.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
-    await Promise.all(live.servers.map((s) => stopServer(s, 5000)));
-    for (const cg of live.cgroups) {
-      for (let i = 0; i < 20; i++) {
-        try { rmdirSync(cg); break; } catch { await sleep(100); }
-      }
-    }
-    live.cgroups = [];
-    cleanupSync();
-  })();
-  return cleaningUp;
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) { cleanupSync(); process.exit(130); }
-    interrupted = true;
-    process.stderr.write(`\nbench: ${sig}: stopping the servers and removing temp files...\n`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-process.on('exit', cleanupSync);
-
-// ---------------------------------------------------------------------------------------------
-// Small utilities
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(msg + '\n');
-
-function median(xs) {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.error) throw new BenchError(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0 && !opts.allowFail) throw new BenchError(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout || '').trim()}`);
-  return r;
-}
-
-function freePort() {
-  return new Promise((resolveP, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolveP(port));
-    });
-  });
-}
-
-async function sha256File(path) {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk);
-  return h.digest('hex');
-}
-
-/** Children's CPU time (reaped children: sftp with its ssh) in seconds, from /proc/self/stat. */
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  return Number(r.stdout?.trim()) || 100;
-})();
-function childrenCpu() {
-  try {
-    const s = readFileSync('/proc/self/stat', 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[13]) + Number(f[14])) / CLK_TCK; // cutime, cstime
-  } catch {
-    return NaN;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-server CPU accounting: a cpuacct cgroup (v1) or a cgroup v2 leaf for each server, so sshd's
-// per-session processes count too. Falls back to /proc/PID/stat (Coffer is one process).
-
-function makeCgroup(name) {
-  const candidates = [
-    { base: '/sys/fs/cgroup/cpuacct', read: (d) => Number(readFileSync(join(d, 'cpuacct.usage'), 'utf8')) / 1e9 },
-    ...['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].map((base) => ({
-      base,
-      read: (d) => Number(/usage_usec (\d+)/.exec(readFileSync(join(d, 'cpu.stat'), 'utf8'))[1]) / 1e6,
-    })),
-  ];
-  for (const c of candidates) {
-    const dir = join(c.base, name);
-    try {
-      if (c.base.endsWith('cpuacct') ? !existsSync(join(c.base, 'cpuacct.usage')) : !existsSync(join(c.base, 'cgroup.controllers'))) continue;
-      mkdirSync(dir);
-      live.cgroups.push(dir);
-      c.read(dir);
-      return { dir, procs: join(dir, 'cgroup.procs'), read: () => c.read(dir) };
-    } catch {
-      try { rmdirSync(dir); } catch { /* not made */ }
-      live.cgroups = live.cgroups.filter((d) => d !== dir);
-    }
-  }
-  return null;
-}
-
-function procCpu(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
-  } catch {
-    return NaN;
-  }
-}
-
-/** Spawns a server process, inside its cgroup when there is one (sh writes its PID there, then execs). */
-function spawnServer(name, cmd, args, { cgroup, env, cwd }) {
-  const proc = cgroup
-    ? spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd })
-    : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
-  const s = {
-    name, proc, cgroup, lines: [], problems: [], exited: null,
-    cpu: () => (cgroup ? cgroup.read() : name === 'Coffer' ? procCpu(proc.pid) : NaN),
-  };
-  proc.on('exit', (code, signal) => { s.exited = { code, signal }; });
-  live.servers.push(s);
-  return s;
-}
-
-/** Collects a stream's lines into server.lines (bounded) and calls onLine for each. */
-function readLines(stream, onLine) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      onLine(line);
-    }
-  });
-}
-
-function waitForLine(server, test, what, timeoutMs = 30000) {
-  return new Promise((resolveP, reject) => {
-    const timer = setTimeout(() => reject(new BenchError(`${server.name} did not report ${what} within ${timeoutMs / 1000} s; output:\n${server.lines.slice(-15).join('\n')}`)), timeoutMs);
-    const check = (line) => {
-      const v = test(line);
-      if (v !== undefined && v !== null && v !== false) {
-        clearTimeout(timer);
-        resolveP(v);
-      }
-    };
-    server.onLine = check;
-    for (const l of server.lines) check(l);
-    server.proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new BenchError(`${server.name} exited (${signal ?? code}) before ${what}; output:\n${server.lines.slice(-15).join('\n')}`));
-    });
-  });
-}
-
-function attachOutput(server, classify) {
-  const onLine = (line) => {
-    if (server.lines.length < 2000) server.lines.push(line);
-    else server.lines.splice(0, 1000), server.lines.push(line);
-    const problem = classify(line);
-    if (problem && server.problems.length < 200) server.problems.push(problem);
-    server.onLine?.(line);
-  };
-  readLines(server.proc.stdout, onLine);
-  readLines(server.proc.stderr, onLine);
-}
-
-async function stopServer(s, graceMs = 10000) {
-  const p = s.proc;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  try { process.kill(p.pid, 'SIGTERM'); } catch { return; }
-  const t = await Promise.race([exited.then(() => 'exit'), sleep(graceMs).then(() => 'timeout')]);
-  if (t === 'timeout') {
-    try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
-    await exited;
-  }
-}
+installCleanup('bench', 'stopping the servers and removing temp files');
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -343,7 +134,7 @@ function checkPrerequisites() {
     if (!existsSync(f)) throw new BenchError(`${f} is missing${f.includes('dist') ? ' (run npm install or npx tsc -p . first)' : ''}`);
   }
   for (const cmd of ['sftp', 'ssh', 'ssh-keygen', 'useradd']) {
-    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new BenchError(`'${cmd}' not found on PATH`);
+    if (!onPath(cmd)) throw new BenchError(`'${cmd}' not found on PATH`);
   }
 }
 
@@ -377,23 +168,6 @@ function checkChrootPath(path) {
 function mkdir0755(p) {
   mkdirSync(p, { recursive: true, mode: 0o755 });
   chmodSync(p, 0o755);
-}
-
-async function writeRandomFile(path, size) {
-  const h = createHash('sha256');
-  const out = createWriteStream(path);
-  let left = size;
-  const src = createReadStream('/dev/urandom', { highWaterMark: 4 * MiB });
-  for await (const chunk of src) {
-    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
-    h.update(part);
-    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
-    left -= part.length;
-    if (left === 0) break;
-  }
-  src.destroy();
-  await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
-  return h.digest('hex');
 }
 
 /** Copies [start, start+len) of src to dst. */
@@ -431,7 +205,7 @@ async function startOpenSSH(env, owner) {
   checkChrootPath(jail);
   if (!existsSync('/run/sshd')) {
     mkdir0755('/run/sshd'); // sshd's privilege-separation folder
-    live.emptyDirs.push('/run/sshd');
+    onCleanup(() => rmdirSync('/run/sshd')); // only if empty
   }
   run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffer-bench-host', '-f', join(dir, 'host_ed25519')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(env.key + '.pub'));
@@ -475,7 +249,6 @@ async function startOpenSSH(env, owner) {
     } catch (e) {
       lastError = e;
       await stopServer(s);
-      live.servers = live.servers.filter((x) => x !== s);
       if (!/Address already in use|Bind to port/.test(s.lines.join('\n'))) throw e;
     }
   }
@@ -490,14 +263,11 @@ async function startCoffer(env, { profileDir = null } = {}) {
     mkdirSync(join(root, 'homes'), { recursive: true, mode: 0o755 });
     mkdirSync(home, { mode: 0o700 });
     await populateHome(home, env, null);
-    run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'add', COFFER_USER, '--no-password', '--quota', 'unlimited', '--key', env.key + '.pub'], { cwd: PROJECT, env: cofferEnv() });
+    addUser(root, COFFER_USER, { keyPub: env.key + '.pub' });
   }
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const cgroup = profileDir ? null : makeCgroup(`coffer-bench-${process.pid}-coffer-${env.cofferStarts++}`);
-  const s = spawnServer('Coffer', process.execPath, [
-    ...nodeArgs, join(PROJECT, 'bin/coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0',
-    '--log-level', env.opts.cofferLogLevel, '--log-format', 'json',
-  ], { cgroup, env: cofferEnv(), cwd: PROJECT });
+  const s = spawnServer('Coffer', process.execPath, [...nodeArgs, ...serverArgs(root, { logLevel: env.opts.cofferLogLevel })], { cgroup, oneProcess: true, env: cofferEnv(), cwd: PROJECT });
   attachOutput(s, (line) => {
     try {
       const j = JSON.parse(line);
@@ -506,23 +276,9 @@ async function startCoffer(env, { profileDir = null } = {}) {
       return line.trim() ? line : null; // anything that is not a log line (stack traces, warnings)
     }
   });
-  const port = await waitForLine(s, (l) => {
-    try {
-      const j = JSON.parse(l);
-      return j.event === 'start' ? j.port : null;
-    } catch {
-      return null;
-    }
-  }, "its 'start' line (log level must be info or lower)", 60000);
+  const port = await waitForLine(s, startPort, "its 'start' line (log level must be info or lower)", 60000);
   Object.assign(s, { port, user: COFFER_USER, home, key: env.key });
   return s;
-}
-
-/** The environment for Coffer's programs: ours without COFFER_* settings, so only flags apply. */
-function cofferEnv() {
-  const e = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COFFER_') && k !== 'NODE_OPTIONS') e[k] = v;
-  return e;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,18 +302,18 @@ function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = fal
     `${server.user}@127.0.0.1`,
   ];
   return new Promise((resolveP, reject) => {
-    if (interrupted) return reject(new BenchError('interrupted'));
+    if (isInterrupted()) return reject(new BenchError('interrupted'));
     const t0 = performance.now();
     const p = spawn('sftp', args, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], cwd: env.work });
-    live.children.add(p);
+    trackChild(p);
     let stderr = '';
     let stdout = '';
     p.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 4 * MiB) stderr += d; });
     p.stdout?.setEncoding('utf8').on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
-    p.on('error', (e) => { live.children.delete(p); reject(new BenchError(`sftp: ${e.message}`)); });
+    p.on('error', (e) => { untrackChild(p); reject(new BenchError(`sftp: ${e.message}`)); });
     p.on('close', (code, signal) => {
       const ms = performance.now() - t0;
-      live.children.delete(p);
+      untrackChild(p);
       rmSync(batch, { force: true });
       if (code === 0) return resolveP({ ms, stderr, stdout });
       const dead = server.exited ? ` (the ${server.name} server had exited: ${server.exited.signal ?? server.exited.code})` : '';
@@ -589,30 +345,28 @@ function figures(env) {
   const net = (ms, conn) => (ms - conn > 0 ? ms - conn : NaN);
   const bulkRate = (ms, conn) => sizeMiB / (net(ms, conn) / 1000);
 
+  // A bulk copy (how: 'uploaded' or 'downloaded') must have the source's size, and its sha256
+  // when verifyHash; it is removed after the check.
+  async function checkCopy(server, path, how, name, verifyHash) {
+    const size = statSync(path).size;
+    if (size !== o.size) throw new BenchError(`${server.name}: ${how} ${name} has ${size} bytes, expected ${o.size}`);
+    if (verifyHash) {
+      const h = await sha256File(path);
+      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the ${how} file differs (${h} vs ${env.srcHash})`);
+    }
+    unlinkSync(path);
+  }
   async function upload(server, round, cipher, tag, verifyHash) {
     const name = `up-${tag}-r${round}.bin`;
     const r = await sftp(env, server, [`put "${env.src}" ${name}`], { cipher });
-    const onServer = join(server.home, name);
-    const size = statSync(onServer).size;
-    if (size !== o.size) throw new BenchError(`${server.name}: uploaded ${name} has ${size} bytes, expected ${o.size}`);
-    if (verifyHash) {
-      const h = await sha256File(onServer);
-      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the uploaded file differs (${h} vs ${env.srcHash})`);
-    }
-    unlinkSync(onServer);
+    await checkCopy(server, join(server.home, name), 'uploaded', name, verifyHash);
     return r.ms;
   }
   async function download(server, cipher, tag, verifyHash) {
     const local = dl(server, tag);
     rmSync(local, { force: true });
     const r = await sftp(env, server, [`get big.bin "${local}"`], { cipher });
-    const size = statSync(local).size;
-    if (size !== o.size) throw new BenchError(`${server.name}: downloaded big.bin has ${size} bytes, expected ${o.size}`);
-    if (verifyHash) {
-      const h = await sha256File(local);
-      if (h !== env.srcHash) throw new BenchError(`${server.name}: sha256 of the downloaded file differs (${h} vs ${env.srcHash})`);
-    }
-    unlinkSync(local);
+    await checkCopy(server, local, 'downloaded', 'big.bin', verifyHash);
     return r.ms;
   }
 
@@ -714,12 +468,6 @@ function fmt(v, unit) {
   return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
-function table(rows, align) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r, ri) => r.map((c, i) => (align[i] === 'l' ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd()
-    + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n');
-}
-
 function report(env, figs, results) {
   const out = [];
   const rows = [['figure', 'unit', 'OpenSSH', 'Coffer', 'ratio C/O', 'target', 'result']];
@@ -780,7 +528,6 @@ async function profileFigures(env, figs, ids) {
       if (id === 'login') values.push(median(await loginTimes(env, s, 20)));
       for (let i = 0; i < reps; i++) values.push((await figs[id].measure(s, 100 + i, conn)).value);
       await stopServer(s, 20000);
-      live.servers = live.servers.filter((x) => x !== s);
       if (s.exited?.code !== 0) log(`  (Coffer exited with ${s.exited?.signal ?? s.exited?.code} after profiling)`);
       const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) throw new BenchError(`Coffer wrote no .cpuprofile for '${id}' (did it exit cleanly on SIGTERM?)`);
@@ -795,7 +542,6 @@ async function profileFigures(env, figs, ids) {
       }
     } finally {
       await stopServer(s);
-      live.servers = live.servers.filter((x) => x !== s);
     }
   }
   return out.join('\n');
@@ -821,14 +567,13 @@ async function main() {
   // Work folders: server state under the project's .bench/ (sshd's chroot must be on a root-owned
   // path; /tmp is world-writable), client-side data on tmpfs.
   const benchDir = join(PROJECT, '.bench');
-  if (!existsSync(benchDir)) live.emptyDirs.push(benchDir);
+  if (!existsSync(benchDir)) onCleanup(() => rmdirSync(benchDir)); // only if empty
   mkdir0755(benchDir);
   const work = join(benchDir, `run-${process.pid}-${Date.now().toString(36)}`);
-  live.dirs.push(work);
+  removeOnCleanup(work);
   mkdir0755(work);
-  const shm = existsSync('/dev/shm') && statSync('/dev/shm').isDirectory() ? '/dev/shm' : tmpdir();
-  const dataDir = mkdtempSync(join(shm, 'coffer-bench-'));
-  live.dirs.push(dataDir);
+  const dataDir = mkdtempSync(join(memoryTmpdir(), 'coffer-bench-'));
+  removeOnCleanup(dataDir);
   const env = {
     opts, work, dataDir, dlDir: join(dataDir, 'dl'), src: join(dataDir, 'src.bin'), smallDir: join(dataDir, 'small'),
     key: join(work, 'client_ed25519'), cofferStarts: 0, cgroups: false,
@@ -839,7 +584,7 @@ async function main() {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0];
   };
-  const commit = spawnSync('git', ['-C', PROJECT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || '?';
+  const commit = commitId();
   const pkg = JSON.parse(readFileSync(join(PROJECT, 'package.json'), 'utf8'));
   const header = [
     `Coffer ${pkg.version} (commit ${commit}, dist/ as built), node ${process.version}; client and sshd: ${ver('ssh', ['-V'])}`,
@@ -912,7 +657,6 @@ async function main() {
   const problems = servers.flatMap((s) => s.problems.map((p) => `  ${s.name}: ${p.length > 400 ? p.slice(0, 400) + '...' : p}`));
 
   await stopServer(coffer);
-  live.servers = live.servers.filter((x) => x !== coffer);
 
   process.stdout.write(`\n${header.join('\n')}\nnegotiated (the client picks; "default" is the first of its ciphers the server offers):\n${negotiated.join('\n')}\n\n${text}\n`);
   process.stdout.write(`\nmeasuring took ${elapsed.toFixed(0)} s; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
@@ -922,7 +666,6 @@ async function main() {
   const toProfile = opts.profile === 'missed' ? missed : opts.profile ?? [];
   if (toProfile.length) {
     await stopServer(openssh); // Coffer runs alone while profiled
-    live.servers = live.servers.filter((x) => x !== openssh);
     process.stdout.write(await profileFigures(env, figs, toProfile) + '\n');
   } else if (missed.length && !opts.profile) {
     process.stdout.write(`(run with --profile to see where Coffer's time goes in the missed figures)\n`);
@@ -935,7 +678,7 @@ main().then(
     process.exit(0);
   },
   async (err) => {
-    if (interrupted) return; // the signal handler exits
+    if (isInterrupted()) return; // the signal handler exits
     process.stderr.write(`bench: error: ${err instanceof BenchError ? err.message : err?.stack ?? err}\n`);
     await cleanup();
     process.exit(1);

@@ -8,19 +8,25 @@
 // files. It samples the server's RSS and CPU from /proc, then stops the load and the server and
 // checks every file's sha256 and every user's saved usage against the disk.
 // Exit status: 0 all targets met, 1 a target missed or the run failed, 2 bad options, 130 on a signal.
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  closeSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync,
-  readFileSync, rmSync, writeFileSync,
-} from 'node:fs';
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import {
+  closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { formatSummary, summarizeProfile } from './bench/cpuprofile.mjs';
+import {
+  cleanup, cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, trackServer, untrackServer,
+} from './lib/cleanup.mjs';
+import { addUser, cofferEnv, commitId, listUsers, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
+import { sha256File, sha256Hex } from './lib/hash.mjs';
+import { alive, log, run, ScriptError as LoadError, sleep, stopProcess } from './lib/process.mjs';
+import { machineCpu, procCpu, procRssKiB } from './lib/procfs.mjs';
+import { percentile } from './lib/stats.mjs';
+import { table } from './lib/table.mjs';
 
-const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DRIVER = join(PROJECT, 'scripts/load/driver.mjs');
 const PROBE = join(PROJECT, 'scripts/load/server-probe.mjs');
 const KiB = 1024;
@@ -114,93 +120,10 @@ function int(s, name, min) {
   return n;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cleanup: every process started and the temp folder, on exit, failure or signal.
-
-class LoadError extends Error {}
-const live = { children: new Set(), server: null, dirs: [], keep: false };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(msg + '\n');
-
-function alive(p) { return p && p.exitCode === null && p.signalCode === null; }
-
-function cleanupSync() {
-  for (const c of live.children) if (alive(c)) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
-  if (alive(live.server)) { try { process.kill(live.server.pid, 'SIGKILL'); } catch { /* gone */ } }
-  if (!live.keep) for (const d of live.dirs) { try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
-  live.dirs = [];
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) { cleanupSync(); process.exit(130); }
-    interrupted = true;
-    log(`\nload: ${sig}: stopping the drivers and the server, removing temp files...`);
-    for (const c of live.children) if (alive(c)) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
-    stopServer(live.server, 5000).finally(() => { cleanupSync(); process.exit(130); });
-  });
-}
-process.on('exit', cleanupSync);
-
-async function stopServer(p, graceMs) {
-  if (!alive(p)) return p?.exitCode ?? null;
-  const exited = new Promise((r) => p.once('exit', (code, signal) => r(signal ?? code)));
-  try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
-  const r = await Promise.race([exited, sleep(graceMs).then(() => 'timeout')]);
-  if (r !== 'timeout') return r;
-  try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
-  await exited;
-  return 'killed after timeout';
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc readings
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-function procCpu(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime, seconds
-  } catch { return NaN; }
-}
-function procRssKiB(pid) {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]); } catch { return NaN; }
-}
-/** Machine CPU: busy and total jiffies over all cores (/proc/stat). */
-function machineCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] || 0);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
-  } catch { return { busy: NaN, total: NaN }; }
-}
+installCleanup('load', 'stopping the drivers and the server, removing temp files');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.error) throw new LoadError(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new LoadError(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout || '').trim()}`);
-  return r;
-}
-
-/** Our environment without COFFER_* settings and NODE_OPTIONS, so only the flags apply. */
-function cofferEnv() {
-  const e = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COFFER_') && k !== 'NODE_OPTIONS') e[k] = v;
-  return e;
-}
-
-async function sha256File(path) {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk);
-  return h.digest('hex');
-}
 
 /** Regular files under dir (iterative, lstat, no symlinks followed): [{ rel, size, path }]. */
 function walk(dir) {
@@ -218,10 +141,6 @@ function walk(dir) {
   return out;
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 function concatSorted(arrays) {
   const n = arrays.reduce((a, x) => a + x.length, 0);
   const out = new Float64Array(n);
@@ -233,12 +152,6 @@ const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 const ms = (v) => (!Number.isFinite(v) ? 'n/a' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const la = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-
-function table(rows, align) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r, ri) => r.map((c, i) => (align[i] === 'l' ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ').trimEnd()
-    + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup: state root, key, users, server
@@ -290,9 +203,9 @@ async function setup(o, work) {
       mkdirSync(home, { mode: 0o700 });
       const data = randomBytes(u.filler);
       writeFileSync(join(home, 'filler.bin'), data, { mode: 0o600 });
-      manifest.push([u.name, '/filler.bin', data.length, createHash('sha256').update(data).digest('hex')]);
+      manifest.push([u.name, '/filler.bin', data.length, sha256Hex(data)]);
     }
-    run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'add', u.name, '--quota', String(u.quota), '--no-password', '--key', key + '.pub'], { cwd: PROJECT, env: cofferEnv() });
+    addUser(root, u.name, { quota: u.quota, keyPub: key + '.pub' });
   }
   return { root, key, plan, manifest };
 }
@@ -308,10 +221,10 @@ async function startServer(o, work, root) {
   const args = [
     ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
     '--import', pathToFileURL(PROBE).href,
-    join(PROJECT, 'bin/coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0',
-    '--log-level', 'info', '--log-format', 'json',
-    '--max-connections', String(o.sessions + 100), '--max-connections-per-ip', String(o.sessions + 100),
-    '--shutdown-grace-seconds', '10',
+    ...serverArgs(root, { extra: [
+      '--max-connections', String(o.sessions + 100), '--max-connections-per-ip', String(o.sessions + 100),
+      '--shutdown-grace-seconds', '10',
+    ] }),
   ];
   const env = cofferEnv();
   env.LOAD_PROBE_FILE = probeFile;
@@ -320,18 +233,15 @@ async function startServer(o, work, root) {
   const p = spawn(process.execPath, args, { stdio: ['ignore', out, err], env, cwd: PROJECT });
   closeSync(out);
   closeSync(err);
-  live.server = p;
+  trackServer(p);
   const server = { proc: p, pid: p.pid, logFile, errFile, profDir, probeFile, exit: null };
   p.on('exit', (code, signal) => { server.exit = signal ?? code; });
   for (let i = 0; i < 600; i++) { // 60 s
     if (server.exit !== null) throw new LoadError(`the server exited (${server.exit}) before starting:\n${readFileSync(errFile, 'utf8').slice(-2000)}${readFileSync(logFile, 'utf8').slice(-2000)}`);
     const text = readFileSync(logFile, 'utf8');
     for (const line of text.split('\n')) {
-      if (!line.includes('"start"')) continue;
-      try {
-        const j = JSON.parse(line);
-        if (j.event === 'start') { server.port = j.port; return server; }
-      } catch { /* partial line */ }
+      const port = startPort(line); // null for a partial line
+      if (port !== null) { server.port = port; return server; }
     }
     await sleep(100);
   }
@@ -343,7 +253,7 @@ async function startServer(o, work, root) {
 
 function startDriver(role, config) {
   const child = fork(DRIVER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: cofferEnv(), execArgv: [] });
-  live.children.add(child);
+  trackChild(child);
   const d = { role, child, ready: null, result: null, ticks: [], exit: null, fatal: null, waiters: [] };
   child.on('message', (m) => {
     if (m.type === 'ready') d.ready = m;
@@ -381,9 +291,8 @@ async function main() {
     if (!existsSync(f)) throw new LoadError(`${f} is missing${f.includes('dist') ? ' (run npm install, or npx tsc -p .)' : ''}`);
   }
   const work = mkdtempSync(join(o.tmp ?? tmpdir(), 'coffer-load-'));
-  live.dirs.push(work);
-  live.keep = o.keep;
-  const commit = spawnSync('git', ['-C', PROJECT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || '?';
+  if (!o.keep) removeOnCleanup(work);
+  const commit = commitId();
   const loadStart = la();
   const header = [
     `Coffer load test: commit ${commit} (dist/ as built), node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
@@ -397,10 +306,11 @@ async function main() {
   log(`server pid ${server.pid} on 127.0.0.1:${server.port}`);
 
   // Sampler: server RSS and CPU every second, machine CPU, load average.
+  const drivers = [];
   const samples = [];
   const sample = () => {
     const s = { at: Date.now(), rssKiB: procRssKiB(server.pid), cpu: procCpu(server.pid), machine: machineCpu(), load1: loadavg()[0], drivers: 0 };
-    for (const c of live.children) if (alive(c)) s.drivers += procCpu(c.pid) || 0;
+    for (const d of drivers) if (alive(d.child)) s.drivers += procCpu(d.child.pid) || 0;
     if (samples.length < 100_000) samples.push(s);
     return s;
   };
@@ -411,7 +321,6 @@ async function main() {
   const common = { host: '127.0.0.1', port: server.port, keyFile: key, filesPerSession: o.files, thinkMs: o.thinkMs, streamBytes: o.streamMiB * MiB, streamDepth: o.streamDepth, connectConcurrency: 16 };
   const mixed = plan.sessions.filter((s) => s.kind === 'mixed');
   const streams = plan.sessions.filter((s) => s.kind === 'stream');
-  const drivers = [];
   for (let d = 0; d < (mixed.length ? o.drivers : 0); d++) {
     drivers.push(startDriver(`mixed${d + 1}`, { ...common, sessions: mixed.filter((_, i) => i % o.drivers === d) }));
   }
@@ -448,7 +357,8 @@ async function main() {
 
   // Stop the server (it saves usage on shutdown), then check the disk.
   log('load stopped; stopping the server (SIGTERM)...');
-  const serverExit = await stopServer(server.proc, 30_000);
+  const serverExit = await stopProcess(server.proc, 30_000);
+  untrackServer(server.proc);
   clearInterval(sampler);
   for (const d of drivers) if (alive(d.child)) d.child.send({ type: 'exit' });
 
@@ -504,8 +414,7 @@ async function verifyState(root, plan, manifest) {
   }
   for (const [k, f] of disk) if (!expected.has(k)) problems.push(`unexpected file on disk: ${k} (${f.size} bytes)`);
 
-  const r = run(process.execPath, [join(PROJECT, 'bin/coffer-users.js'), '--root', root, 'list', '--json'], { cwd: PROJECT, env: cofferEnv() });
-  const list = JSON.parse(r.stdout);
+  const list = listUsers(root);
   for (const u of plan.users) {
     const row = list.find((x) => x.name === u.name);
     usageByUser[u.name].saved = row?.usedBytes ?? NaN;
@@ -675,11 +584,9 @@ function heldAfterConnectOk(x, o) { return x.heldAfterConnect === o.sessions; }
 main().then(
   (pass) => { cleanupSync(); process.exit(pass ? 0 : 1); },
   async (err) => {
-    if (interrupted) return;
+    if (isInterrupted()) return;
     process.stderr.write(`load: error: ${err instanceof LoadError ? err.message : err?.stack ?? err}\n`);
-    for (const c of live.children) if (alive(c)) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
-    await stopServer(live.server, 5000);
-    cleanupSync();
+    await cleanup(5000);
     process.exit(1);
   },
 );

@@ -12,6 +12,8 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
+import { sha256Hex } from '../lib/hash.mjs';
+import { sleep } from '../lib/process.mjs';
 
 const { Client } = ssh2;
 const KiB = 1024;
@@ -92,8 +94,6 @@ function call(fn, what) {
     });
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Sessions
@@ -201,7 +201,7 @@ async function upload(s) {
   const data = Buffer.from(pool.subarray(off, off + size));
   data.writeUInt32BE(s.id, 0); // unique per session and file
   data.writeUInt32BE(s.counter, 4);
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const sha256 = sha256Hex(data);
   const name = `f${s.counter++}.bin`;
   const path = s.path(name);
   const startedAt = Date.now();
@@ -251,7 +251,7 @@ async function download(s) {
     }
   });
   stats.bytesDown += got.length;
-  const h = createHash('sha256').update(got).digest('hex');
+  const h = sha256Hex(got);
   if (got.length !== want.size || h !== want.sha256) {
     throw new Error(`download ${s.user}:${s.path(name)}: ${got.length} bytes sha256 ${h.slice(0, 16)}, expected ${want.size} bytes ${want.sha256.slice(0, 16)}`);
   }
@@ -365,94 +365,92 @@ function streamHeader(s, k) {
   return h;
 }
 
-async function streamUpload(s, path, header) {
-  const size = cfg.streamBytes;
-  const hash = createHash('sha256');
-  const [handle] = await call((cb) => s.sftp.open(path, 'w', cb), 'open w (stream)');
+/**
+ * Sends requests for [0, size) in CHUNK pieces, at most cfg.streamDepth in flight, in order of
+ * offset, until all are answered, one fails or times out, or the deadline stops new ones.
+ * issue(at, len, done) sends one and calls done(err) with its answer. Resolves { error, aborted }.
+ */
+function pipelined(size, what, issue) {
   let pos = 0;
   let inflight = 0;
   let error = null;
   let aborted = false;
+  return new Promise((resolveP) => {
+    const finish = () => resolveP({ error, aborted });
+    const pump = () => {
+      while (!error && inflight < cfg.streamDepth && pos < size) {
+        if (Date.now() >= go.endAt) { aborted = true; break; }
+        const len = Math.min(CHUNK, size - pos);
+        const at = pos;
+        pos += len;
+        inflight++;
+        const t = setTimeout(() => { error ??= new TimeoutError(`${what}: no answer within 30 s`); finish(); }, OP_TIMEOUT_MS);
+        issue(at, len, (err) => {
+          clearTimeout(t);
+          inflight--;
+          if (err) error ??= err;
+          if (inflight === 0 && (error || aborted || pos >= size)) finish();
+          else pump();
+        });
+      }
+      if (inflight === 0) finish();
+    };
+    pump();
+  });
+}
+
+/** The streamed file's bytes at [at, at + len): streamBase, with the file's header at 0. */
+function streamBytes(header, at, len) {
+  const b = streamBase.subarray(at, at + len);
+  return at === 0 ? Buffer.concat([header, b.subarray(header.length)]) : b;
+}
+
+/**
+ * Opens path with flags and runs pipelined() requests on the handle (issue(handle, at, len, done));
+ * closes it unless a request timed out (the session is then given up). Adds the time to
+ * stats.stream[msKey]; throws the first error; resolves with whether the deadline cut it short.
+ */
+async function streamFile(s, path, flags, what, msKey, issue) {
+  const [handle] = await call((cb) => s.sftp.open(path, flags, cb), `open ${flags} (stream)`);
   const t0 = performance.now();
+  let r = { error: null, aborted: false };
   try {
-    await new Promise((resolveP) => {
-      const pump = () => {
-        while (!error && inflight < cfg.streamDepth && pos < size) {
-          if (Date.now() >= go.endAt) { aborted = true; break; }
-          const len = Math.min(CHUNK, size - pos);
-          let chunk = streamBase.subarray(pos, pos + len);
-          if (pos === 0) chunk = Buffer.concat([header, chunk.subarray(header.length)]);
-          hash.update(chunk);
-          const at = pos;
-          pos += len;
-          inflight++;
-          const t = setTimeout(() => { error ??= new TimeoutError('write (stream): no answer within 30 s'); resolveP(); }, OP_TIMEOUT_MS);
-          s.sftp.write(handle, chunk, 0, len, at, (err) => {
-            clearTimeout(t);
-            inflight--;
-            if (err) error ??= err;
-            else stats.stream.upBytes += len;
-            if (inflight === 0 && (error || aborted || pos >= size)) resolveP();
-            else pump();
-          });
-        }
-        if (inflight === 0) resolveP();
-      };
-      pump();
-    });
+    r = await pipelined(cfg.streamBytes, `${what} (stream)`, (at, len, done) => issue(handle, at, len, done));
   } finally {
-    if (!(error instanceof TimeoutError)) await call((cb) => s.sftp.close(handle, cb), 'close (stream)').catch((e) => { error ??= e; });
+    if (!(r.error instanceof TimeoutError)) await call((cb) => s.sftp.close(handle, cb), 'close (stream)').catch((e) => { r.error ??= e; });
   }
-  stats.stream.upMs += performance.now() - t0;
-  if (error) throw error;
-  return { aborted, sha256: hash.digest('hex'), size };
+  stats.stream[msKey] += performance.now() - t0;
+  if (r.error) throw r.error;
+  return r.aborted;
+}
+
+async function streamUpload(s, path, header) {
+  const hash = createHash('sha256');
+  const aborted = await streamFile(s, path, 'w', 'write', 'upMs', (handle, at, len, done) => {
+    const chunk = streamBytes(header, at, len);
+    hash.update(chunk);
+    s.sftp.write(handle, chunk, 0, len, at, (err) => {
+      if (!err) stats.stream.upBytes += len;
+      done(err);
+    });
+  });
+  return { aborted, sha256: hash.digest('hex'), size: cfg.streamBytes };
 }
 
 async function streamDownload(s, path, header) {
-  const size = cfg.streamBytes;
-  const [handle] = await call((cb) => s.sftp.open(path, 'r', cb), 'open r (stream)');
-  let next = 0;
-  let inflight = 0;
-  let error = null;
-  let aborted = false;
   let mismatch = null;
-  const t0 = performance.now();
   const bufs = [];
-  try {
-    await new Promise((resolveP) => {
-      const pump = () => {
-        while (!error && inflight < cfg.streamDepth && next < size) {
-          if (Date.now() >= go.endAt) { aborted = true; break; }
-          const len = Math.min(CHUNK, size - next);
-          const at = next;
-          next += len;
-          inflight++;
-          const buf = bufs.pop() ?? Buffer.allocUnsafe(CHUNK);
-          const t = setTimeout(() => { error ??= new TimeoutError('read (stream): no answer within 30 s'); resolveP(); }, OP_TIMEOUT_MS);
-          s.sftp.read(handle, buf, 0, len, at, (err, nb) => {
-            clearTimeout(t);
-            inflight--;
-            if (err) error ??= err;
-            else {
-              stats.stream.downBytes += nb;
-              let want = streamBase.subarray(at, at + len);
-              if (at === 0) want = Buffer.concat([header, want.subarray(header.length)]);
-              if (nb !== len || buf.compare(want, 0, len, 0, nb) !== 0) mismatch ??= `bytes ${at}-${at + len}: got ${nb} bytes${nb === len ? ' with different content' : ''}`;
-            }
-            bufs.push(buf);
-            if (inflight === 0 && (error || aborted || next >= size)) resolveP();
-            else pump();
-          });
-        }
-        if (inflight === 0) resolveP();
-      };
-      pump();
+  const aborted = await streamFile(s, path, 'r', 'read', 'downMs', (handle, at, len, done) => {
+    const buf = bufs.pop() ?? Buffer.allocUnsafe(CHUNK);
+    s.sftp.read(handle, buf, 0, len, at, (err, nb) => {
+      if (!err) {
+        stats.stream.downBytes += nb;
+        if (nb !== len || buf.compare(streamBytes(header, at, len), 0, len, 0, nb) !== 0) mismatch ??= `bytes ${at}-${at + len}: got ${nb} bytes${nb === len ? ' with different content' : ''}`;
+      }
+      bufs.push(buf);
+      done(err);
     });
-  } finally {
-    if (!(error instanceof TimeoutError)) await call((cb) => s.sftp.close(handle, cb), 'close (stream)').catch((e) => { error ??= e; });
-  }
-  stats.stream.downMs += performance.now() - t0;
-  if (error) throw error;
+  });
   if (mismatch) throw new Error(`download ${s.user}:${path} differs from what was written: ${mismatch}`);
   return { aborted };
 }
