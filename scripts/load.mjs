@@ -223,6 +223,9 @@ async function startServer(o, work, root) {
     '--import', pathToFileURL(PROBE).href,
     ...serverArgs(root, { extra: [
       '--max-connections', String(o.sessions + 100), '--max-connections-per-ip', String(o.sessions + 100),
+      // Every simulated user connects from 127.0.0.1, up to 16 handshakes at once: the pre-login
+      // caps (maxStartups, 8 per address by default) would refuse the load as an attack.
+      '--max-startups', String(o.sessions + 100), '--max-startups-per-ip', String(o.sessions + 100),
       '--shutdown-grace-seconds', '10',
     ] }),
   ];
