@@ -110,7 +110,9 @@ class MemoryFile implements VfsFile {
 
   async readInto(buf: Buffer, bufOffset: number, length: number, offset: number): Promise<number> {
     if (!this.readable) throw new VfsError('DENIED', 'File not opened for reading');
-    return Math.max(0, this.node.data.copy(buf, bufOffset, offset, Math.min(offset + length, this.node.data.length)));
+    const data = this.node.data;
+    // At or past the end: nothing (Buffer.copy would throw for a start beyond the source).
+    return offset >= data.length ? 0 : data.copy(buf, bufOffset, offset, Math.min(offset + length, data.length));
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
@@ -134,7 +136,6 @@ class MemoryFile implements VfsFile {
   }
 
   async sync(): Promise<void> {}
-
   async close(): Promise<void> {}
 }
 
@@ -163,18 +164,12 @@ class MemoryDir implements VfsDir {
   async close(): Promise<void> {}
 }
 
-/** A parent folder and the last name of a path ("" for the home itself). */
-interface Place {
-  dir: DirNode;
-  name: string;
-}
-
 /** A Vfs held in memory: each instance is one empty home, "/". */
 export class MemoryVfs implements Vfs {
   private readonly root: DirNode = { kind: 'dir', entries: new Map(), ...meta(0o755) };
 
-  /** The folder holding `path`'s last component; NOT_FOUND when a folder on the way is missing. */
-  private place(path: string): Place {
+  /** The folder holding `path`'s last name ("" for "/"); NOT_FOUND when a folder on the way is missing. */
+  private place(path: string): { dir: DirNode; name: string } {
     const vpath = normalizePath(path);
     if (vpath === '/') return { dir: this.root, name: '' };
     const { parent, name } = splitPath(vpath);

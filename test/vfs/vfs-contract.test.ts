@@ -146,6 +146,8 @@ for (const backend of [localBackend(), memoryBackend]) {
       assert.equal((await f.read(1, 3))?.toString(), 'ell');
       assert.equal((await f.read(3, 100))?.toString(), 'lo');
       assert.equal(await f.read(5, 10), null);
+      assert.equal(await f.read(100, 10), null);
+      assert.equal(await f.readInto(Buffer.alloc(4), 0, 4, 100), 0);
       const buf = Buffer.alloc(8, 0x2e);
       assert.equal(await f.readInto(buf, 2, 4, 0), 4);
       assert.equal(buf.toString(), '..hell..');
