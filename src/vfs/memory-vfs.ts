@@ -28,6 +28,9 @@ interface DirNode extends Meta {
 }
 type MemoryNode = FileNode | DirNode;
 
+/** Stands for a parent that is a file: it has no entries, and nothing can be linked into it. */
+const FILE_PARENT: DirNode = { kind: 'dir', entries: new Map(), ino: 0, mode: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0 };
+
 /** Blocks (of 4096 bytes) and entries statvfs reports as the whole filesystem. */
 const CAPACITY_BLOCKS = 1 << 20;
 const CAPACITY_FILES = 1 << 20;
@@ -168,18 +171,23 @@ class MemoryDir implements VfsDir {
 export class MemoryVfs implements Vfs {
   private readonly root: DirNode = { kind: 'dir', entries: new Map(), ...meta(0o755) };
 
-  /** The folder holding `path`'s last name ("" for "/"); NOT_FOUND when a folder on the way is missing. */
+  /**
+   * The folder holding `path`'s last name ("" for "/"); NOT_FOUND when the parent is missing. A
+   * parent that is a file is FILE_PARENT, as LocalVfs's jail resolves any existing parent and
+   * only the operation on the name then fails (ENOTDIR): checks such as "the home cannot be
+   * renamed" come first either way.
+   */
   private place(path: string): { dir: DirNode; name: string } {
     const vpath = normalizePath(path);
     if (vpath === '/') return { dir: this.root, name: '' };
     const { parent, name } = splitPath(vpath);
-    let dir = this.root;
+    let node: MemoryNode = this.root;
     for (const part of parent.split('/').filter(Boolean)) {
-      const next = dir.entries.get(part);
-      if (!next || next.kind !== 'dir') throw notFound();
-      dir = next;
+      const next: MemoryNode | undefined = node.kind === 'dir' ? node.entries.get(part) : undefined;
+      if (!next) throw notFound();
+      node = next;
     }
-    return { dir, name };
+    return { dir: node.kind === 'dir' ? node : FILE_PARENT, name };
   }
 
   private find(path: string): MemoryNode {
@@ -191,6 +199,7 @@ export class MemoryVfs implements Vfs {
 
   /** Adds `node` as `name` in `dir` (the folder's times change, as on disk). */
   private link(dir: DirNode, name: string, node: MemoryNode): void {
+    if (dir === FILE_PARENT) throw notFound(); // ENOTDIR
     dir.entries.set(name, node);
     dir.mtimeMs = dir.ctimeMs = Date.now();
   }
@@ -258,18 +267,20 @@ export class MemoryVfs implements Vfs {
     const dst = this.place(to);
     if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
     const node = src.dir.entries.get(src.name);
-    if (!node) throw notFound();
+    if (!node || dst.dir === FILE_PARENT) throw notFound(); // ENOTDIR before any other check of rename(2)
     const target = dst.dir.entries.get(dst.name);
     // RENAME never overwrites (OpenSSH sftp-server.c process_rename); posix-rename does, as rename(2).
     if (target && !overwrite) throw new VfsError('EXISTS', 'File exists');
     if (target === node) return;
     const [fromPath, toPath] = [normalizePath(from), normalizePath(to)];
+    // rename(2)'s order: into itself (EINVAL), onto its own ancestor (ENOTEMPTY), then the kinds.
     if (node.kind === 'dir' && toPath.startsWith(`${fromPath}/`)) throw new VfsError('FAILURE', 'Invalid argument');
+    if (fromPath.startsWith(`${toPath}/`)) throw new VfsError('FAILURE', 'Directory not empty');
     if (target && node.kind === 'dir' && target.kind !== 'dir') throw notFound(); // ENOTDIR
     if (target && node.kind === 'file' && target.kind === 'dir') throw new VfsError('NOT_A_FILE', 'Is a directory');
     if (target?.kind === 'dir' && target.entries.size > 0) throw new VfsError('FAILURE', 'Directory not empty');
-    this.unlink(src.dir, src.name);
     this.link(dst.dir, dst.name, node);
+    this.unlink(src.dir, src.name);
   }
 
   async setStat(path: string, attrs: SetAttrs): Promise<void> {

@@ -272,6 +272,8 @@ for (const backend of [localBackend(), memoryBackend]) {
       await fails(vfs.rename('/f.txt', '/empty', true), 'NOT_A_FILE', 'Is a directory');
       await fails(vfs.rename('/empty', '/f.txt', true), 'NOT_FOUND', 'No such file');
       await fails(vfs.rename('/empty', '/d', true), 'FAILURE', 'Directory not empty');
+      await fails(vfs.rename('/d/g.txt', '/d', true), 'FAILURE', 'Directory not empty'); // onto its own folder
+      await fails(vfs.rename('/d', '/f.txt/x', false), 'NOT_FOUND', 'No such file'); // a file as the new folder
       await vfs.rename('/d', '/empty', true);
       assert.deepEqual(await listing(vfs, '/'), ['empty/', 'f.txt']);
       assert.deepEqual(await listing(vfs, '/empty'), ['g.txt']);
