@@ -47,13 +47,15 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     ([p, flags, off]) => ({ name: `write ${p} ${JSON.stringify(flags)} @${off}`, run: (v: Vfs) => write(flags, off, 'xyz')(v, p) }),
   ),
   fc.tuple(path, fc.nat(6)).map(([p, size]) => ({ name: `setstat ${p} size ${size}`, run: (v: Vfs) => v.setStat(p, { size }) })),
+  fc.tuple(path, fc.constantFrom(0o600, 0o755)).map(([p, mode]) => ({ name: `chmod ${p} ${mode.toString(8)}`, run: (v: Vfs) => v.setStat(p, { permissions: mode }) })),
+  path.map((p) => ({ name: `read ${p}`, run: (v: Vfs) => content(v, p) })),
   path.map((p) => ({ name: `stat ${p}`, run: async (v: Vfs) => kindOf(await v.stat(p)) })),
   path.map((p) => ({ name: `list ${p}`, run: (v: Vfs) => tree(v, p) })),
   path.map((p) => ({ name: `readlink ${p}`, run: (v: Vfs) => v.readlink(p) })),
 );
 
-function kindOf(st: { isDirectory(): boolean; size: number }): string {
-  return st.isDirectory() ? 'dir' : `file ${st.size}`;
+function kindOf(st: { isDirectory(): boolean; size: number; mode: number }): string {
+  return `${st.isDirectory() ? 'dir' : `file ${st.size}`} ${(st.mode & 0o777).toString(8)}`;
 }
 
 /** Every entry under `p` with its kind, and each file's content, sorted. */
