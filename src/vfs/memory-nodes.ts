@@ -64,8 +64,12 @@ export function checkOwnership(attrs: SetAttrs): void {
   }
 }
 
-/** Sets a file's size: cut, or extended with zeros. */
+/** Largest file MemoryVfs holds: a client's offset must not decide how much memory is taken. */
+export const MAX_MEMORY_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Sets a file's size: cut, or extended with zeros; past MAX_MEMORY_FILE_BYTES 'File too large' (EFBIG). */
 export function resize(node: FileNode, size: number): void {
+  if (size > MAX_MEMORY_FILE_BYTES) throw new VfsError('FAILURE', 'File too large');
   const data = Buffer.alloc(size);
   node.data.copy(data, 0, 0, Math.min(size, node.data.length));
   node.data = data;

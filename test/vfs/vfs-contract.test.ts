@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalVfs } from '../../src/vfs/local-vfs.js';
+import { MAX_MEMORY_FILE_BYTES } from '../../src/vfs/memory-nodes.js';
 import { MemoryVfs } from '../../src/vfs/memory-vfs.js';
 import type { OpenFlags, SetAttrs, Vfs } from '../../src/vfs/vfs.js';
 import { toVfsError, type VfsErrorCode } from '../../src/vfs/vfs-error.js';
@@ -299,6 +300,17 @@ for (const backend of [localBackend(), memoryBackend]) {
       await fails(vfs.symlink('/f.txt', '/l'), 'DENIED', 'Creating symlinks is disabled on this server');
       await fails(vfs.lstat('/l'), 'NOT_FOUND');
     });
+
+    if (backend === memoryBackend) {
+      it('MemoryVfs only: a file cannot grow past MAX_MEMORY_FILE_BYTES, whatever offset a client sends', async () => {
+        const vfs = await fresh();
+        const f = await vfs.open('/f.txt', F('write'));
+        await fails(f.write(MAX_MEMORY_FILE_BYTES, Buffer.from('x')), 'FAILURE', 'File too large');
+        await fails(f.setStat({ size: 2 ** 50 }), 'FAILURE', 'File too large');
+        await f.close();
+        assert.equal((await vfs.stat('/f.txt')).size, 5);
+      });
+    }
 
     it('statvfs: block size and counts of the filesystem; NOT_FOUND for a missing path', async () => {
       const vfs = await fresh();
