@@ -7,50 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { decodeReply, type SftpReply } from '../../src/sftp/client-replies.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import type { SftpReply } from '../../src/sftp/client-replies.js';
 import { OpenFlags, StatusCode } from '../../src/sftp/constants.js';
 import { OPERATIONS, writes } from '../../src/sftp/dispatcher.js';
-import { PacketFramer } from '../../src/sftp/framing.js';
-import type { SftpIdRequest } from '../../src/sftp/request-types.js';
 import { serveSftp } from '../../src/sftp/sftp-session.js';
 import { LocalVfs } from '../../src/vfs/local-vfs.js';
 import type { Vfs } from '../../src/vfs/vfs.js';
-
-type Body = SftpIdRequest extends infer R ? (R extends SftpIdRequest ? Omit<R, 'id'> : never) : never;
-
-/** A channel standing in for ssh2's: requests pushed in, replies framed as they are written. */
-class TestChannel extends Duplex {
-  private readonly framer = new PacketFramer(1 << 20);
-  private readonly waiting = new Map<number, (r: SftpReply) => void>();
-  private versionSeen: ((r: SftpReply) => void) | undefined;
-  private nextId = 1;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.framer.push(Buffer.from(chunk), (p) => {
-      const reply = decodeReply(Buffer.from(p));
-      if (reply.kind === 'version') this.versionSeen?.(reply);
-      else this.waiting.get(reply.id)?.(reply);
-    });
-    cb();
-  }
-  init(): Promise<SftpReply> {
-    return new Promise((resolve) => {
-      this.versionSeen = resolve;
-      this.push(encodeRequest({ kind: 'init', version: 3 }));
-    });
-  }
-  request(body: Body): Promise<SftpReply> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.push(encodeRequest({ ...body, id } as SftpIdRequest));
-    });
-  }
-}
+import { TestChannel, type Body } from '../support/sftp-channel.js';
 
 /** The Vfs with every call's method name recorded. */
 function recording(vfs: Vfs, calls: string[]): Vfs {
