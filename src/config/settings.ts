@@ -3,11 +3,8 @@
  * Loading (load.ts), flag parsing (cli/) and the README's table all derive from it.
  */
 import { isCidrProblem, parseCidr } from '../util/cidr.js';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log-levels.js';
 import { parseSize, SizeError, type Size } from '../util/size.js';
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export type LogFormat = 'json' | 'pretty';
 
 /** Every server setting, fully resolved. */
 export interface Settings {

@@ -2,10 +2,9 @@
  * What the scp sink and source share: the session's Vfs and channel, the options of the command,
  * the error texts a client may see, and the transfer log line.
  */
-import { QuotaExceededError } from '../quota/user-quota.js';
-import { toStatus } from '../sftp/status.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
+import { toVfsError } from '../vfs/vfs-error.js';
 import { normalizePath } from '../vfs/virtual-path.js';
 import type { ScpReader, ScpWriter } from './channel-io.js';
 
@@ -41,9 +40,8 @@ export class ScpClientFatal extends Error {}
  * holds host paths), with OpenSSH's wording for a missing file.
  */
 export function errorText(err: unknown): string {
-  if (err instanceof QuotaExceededError) return err.message;
-  const message = toStatus(err).message;
-  return message === 'No such file' ? 'No such file or directory' : message;
+  const e = toVfsError(err);
+  return e.code === 'NOT_FOUND' ? 'No such file or directory' : e.message;
 }
 
 /** How a file transfer ended, for the log. */

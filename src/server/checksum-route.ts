@@ -6,12 +6,11 @@
  */
 import type { ServerChannel } from 'ssh2';
 import type { UserQuota } from '../quota/user-quota.js';
-import { toStatus } from '../sftp/status.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
 import { LocalVfs } from '../vfs/local-vfs.js';
 import type { HashOptions, Vfs } from '../vfs/vfs.js';
-import { VfsError } from '../vfs/vfs-error.js';
+import { toVfsError } from '../vfs/vfs-error.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
 
 const COMMANDS: Record<string, ChecksumAlgorithm> = {
@@ -86,9 +85,8 @@ export function quoteName(name: string): string {
 
 /** coreutils' wording of why a file could not be hashed. */
 function reason(err: unknown): string {
-  const errno = (err as NodeJS.ErrnoException)?.code;
-  if ((err instanceof VfsError && err.code === 'NOT_FOUND') || errno === 'ENOENT' || errno === 'ENOTDIR') return 'No such file or directory';
-  return toStatus(err).message;
+  const e = toVfsError(err);
+  return e.code === 'NOT_FOUND' ? 'No such file or directory' : e.message;
 }
 
 async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm: ChecksumAlgorithm, work: HashOptions): Promise<string> {

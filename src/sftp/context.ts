@@ -16,12 +16,17 @@ export interface SftpContext {
   log: Logger;
   /** Aborted when the session ends (channel closed, connection gone): long work is dropped. */
   signal: AbortSignal;
+  /** A read-only session: the dispatcher refuses every request whose operation `writes`. */
+  readOnly: boolean;
 }
 
 /** One request kind's handler; resolves the encoded reply, or throws (mapped by toStatus). */
 export interface Operation<R extends SftpIdRequest> {
-  /** True when the request may change the disk (OpenSSH's does_write flag). */
-  writes: boolean;
+  /**
+   * True when the request may change the disk (OpenSSH's does_write flag); a function where it
+   * depends on the request (OPEN: its flags, as OpenSSH's process_open checks them).
+   */
+  writes: boolean | ((req: R) => boolean);
   run(ctx: SftpContext, req: R): Promise<Buffer>;
 }
 

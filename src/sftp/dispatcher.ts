@@ -11,6 +11,7 @@ import { FILE_OPS } from './ops/file-ops.js';
 import { PATH_OPS } from './ops/path-ops.js';
 import { encodeStatus } from './replies.js';
 import type { SftpIdRequest } from './request-types.js';
+import { VfsError } from '../vfs/vfs-error.js';
 
 type AnyOperation = Operation<SftpIdRequest>;
 
@@ -41,13 +42,21 @@ export const ADVERTISED_EXTENSIONS = SERVER_EXTENSIONS.filter(([name]) => {
   return kind !== undefined && OPERATIONS[kind] !== undefined;
 });
 
+/** True when `req` may change the disk, by its operation's `writes` flag. */
+export function writes(op: AnyOperation, req: SftpIdRequest): boolean {
+  return typeof op.writes === 'function' ? op.writes(req) : op.writes;
+}
+
 /**
  * Runs one request; resolves its reply, or rejects with the error toStatus will map. Never throws:
  * an operation that fails before its first await (an unknown handle) still becomes a rejection.
+ * The one place a read-only session is enforced: a writing request is refused (PERMISSION_DENIED)
+ * before its operation runs, so the Vfs is never asked (OpenSSH's sftp-server -R: does_write).
  */
 export function dispatch(ctx: SftpContext, req: SftpIdRequest): Promise<Buffer> {
   const op = OPERATIONS[req.kind];
   if (!op) return Promise.resolve(encodeStatus(req.id, StatusCode.OP_UNSUPPORTED));
+  if (ctx.readOnly && writes(op, req)) return Promise.reject(new VfsError('DENIED', 'This session is read-only'));
   try {
     return op.run(ctx, req);
   } catch (err) {

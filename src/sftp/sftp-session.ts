@@ -46,6 +46,12 @@ export interface SftpSessionOptions {
    * seen its 'close' yet. Other requests are still served until teardown.
    */
   closed?: AbortSignal;
+  /**
+   * Serve reads only: every request that could change the disk answers PERMISSION_DENIED before
+   * the Vfs sees it (dispatcher.ts). Nothing in the server sets it yet; it is the switch a
+   * read-only user or share would turn on (OpenSSH's sftp-server -R).
+   */
+  readOnly?: boolean;
 }
 
 /** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
@@ -85,7 +91,7 @@ export class SftpSession {
     private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
-    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal };
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal, readOnly: opts.readOnly ?? false };
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.onData(chunk));
     channel.on('end', () => {

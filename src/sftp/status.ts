@@ -4,7 +4,7 @@
  * its errno code is read here (the caller logs the full error).
  */
 import { QuotaExceededError } from '../quota/user-quota.js';
-import { VfsError, type VfsErrorCode } from '../vfs/vfs-error.js';
+import { toVfsError, VfsError, type VfsErrorCode } from '../vfs/vfs-error.js';
 import { StatusCode } from './constants.js';
 import { SftpCodecError } from './errors.js';
 import { HandleError } from './handle-table.js';
@@ -25,34 +25,6 @@ const VFS_STATUS: Record<VfsErrorCode, number> = {
   FAILURE: StatusCode.FAILURE,
 };
 
-// errno -> status, after OpenSSH's errno_to_portable(), with a fixed message each.
-const ERRNO_STATUS: Record<string, Status> = {
-  ENOENT: { code: StatusCode.NO_SUCH_FILE, message: 'No such file' },
-  ENOTDIR: { code: StatusCode.NO_SUCH_FILE, message: 'No such file' },
-  ELOOP: { code: StatusCode.NO_SUCH_FILE, message: 'No such file' },
-  EBADF: { code: StatusCode.NO_SUCH_FILE, message: 'No such file' },
-  EPERM: { code: StatusCode.PERMISSION_DENIED, message: 'Permission denied' },
-  EACCES: { code: StatusCode.PERMISSION_DENIED, message: 'Permission denied' },
-  EROFS: { code: StatusCode.PERMISSION_DENIED, message: 'Read-only file system' },
-  EEXIST: { code: StatusCode.FAILURE, message: 'File exists' },
-  ENOTEMPTY: { code: StatusCode.FAILURE, message: 'Directory not empty' },
-  EISDIR: { code: StatusCode.FAILURE, message: 'Is a directory' },
-  EINVAL: { code: StatusCode.FAILURE, message: 'Invalid argument' },
-  ENAMETOOLONG: { code: StatusCode.FAILURE, message: 'File name too long' },
-  ENOSPC: { code: StatusCode.FAILURE, message: 'No space left on device' },
-  EDQUOT: { code: StatusCode.FAILURE, message: 'Disk quota exceeded' },
-  EFBIG: { code: StatusCode.FAILURE, message: 'File too large' },
-  EXDEV: { code: StatusCode.FAILURE, message: 'Cross-device link' },
-  EBUSY: { code: StatusCode.FAILURE, message: 'Resource busy' },
-  EMFILE: { code: StatusCode.FAILURE, message: 'Too many open files' },
-  ENFILE: { code: StatusCode.FAILURE, message: 'Too many open files' },
-  ENOSYS: { code: StatusCode.OP_UNSUPPORTED, message: 'Operation unsupported' },
-  ENOTSUP: { code: StatusCode.OP_UNSUPPORTED, message: 'Operation unsupported' },
-  EOPNOTSUPP: { code: StatusCode.OP_UNSUPPORTED, message: 'Operation unsupported' },
-};
-
-const GENERIC: Status = { code: StatusCode.FAILURE, message: 'Failure' };
-
 /**
  * The status for any error thrown while serving a request. Only Coffer's own errors (VfsError,
  * QuotaExceededError, HandleError, SftpCodecError) pass their messages on: those are fixed texts
@@ -60,13 +32,11 @@ const GENERIC: Status = { code: StatusCode.FAILURE, message: 'Failure' };
  * by its errno code to a fixed text.
  */
 export function toStatus(err: unknown): Status {
-  if (err instanceof VfsError) return { code: VFS_STATUS[err.code], message: err.message };
-  // v3 has no quota code; SFTPGo answers FAILURE too, and SPEC §5 fixes the message.
-  if (err instanceof QuotaExceededError) return { code: StatusCode.FAILURE, message: err.message };
   if (err instanceof HandleError) return { code: StatusCode.FAILURE, message: err.message };
   if (err instanceof SftpCodecError) return { code: err.status, message: err.status === StatusCode.OP_UNSUPPORTED ? 'Operation unsupported' : 'Bad message' };
-  const errno = (err as NodeJS.ErrnoException | null)?.code;
-  return (typeof errno === 'string' && ERRNO_STATUS[errno]) || GENERIC;
+  // VfsErrors, the quota's refusal and errno codes: one table, shared with scp (vfs-error.ts).
+  const e = toVfsError(err);
+  return { code: VFS_STATUS[e.code], message: e.message };
 }
 
 /** True when the error is an expected refusal (not worth more than a debug log line). */

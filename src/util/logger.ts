@@ -5,7 +5,7 @@
  */
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import type { LogFormat, LogLevel } from '../config/settings.js';
+import type { LogFormat, LogLevel } from './log-levels.js';
 
 export type { Logger } from 'pino';
 

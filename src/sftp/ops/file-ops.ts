@@ -43,7 +43,8 @@ export function logTransfer(ctx: SftpContext, target: HandleTarget, outcome: 'ok
 
 export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fstat' | 'fsetstat' | 'fsync'> = {
   open: {
-    writes: true,
+    // As OpenSSH's process_open in read-only mode: any of WRITE, APPEND, CREAT, TRUNC writes.
+    writes: (req) => (req.pflags & (OpenFlags.WRITE | OpenFlags.APPEND | OpenFlags.CREAT | OpenFlags.TRUNC)) !== 0,
     async run(ctx, req) {
       ctx.handles.ensureRoom();
       const flags = decodeOpenFlags(req.pflags);
