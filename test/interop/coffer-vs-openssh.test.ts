@@ -12,30 +12,18 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cleanEnv, PROJECT } from '../support/run-cli.js';
 import { makeClientKey, run, type RunResult } from '../support/ssh-clients.js';
+import { freePort } from '../support/ports.js';
 
 const SSHD = '/usr/sbin/sshd';
 const MB = 1024 * 1024;
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd)' : !existsSync(SSHD) ? `${SSHD} is missing (apt-get install openssh-server)` : false;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A free TCP port on 127.0.0.1 (sshd needs a number; it is taken again at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('coffer client against OpenSSH sshd', { skip, timeout: 120_000 }, () => {
   let dir: string;

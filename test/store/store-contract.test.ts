@@ -5,7 +5,6 @@
  * stopped by PID), a fresh database per test.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,22 +12,11 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open-store.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import { StoreUnavailableError, type NewUser, type Store } from '../../src/store/store.js';
-import { parseKeyLine, type PublicKey } from '../../src/users/public-keys.js';
+import { newKey } from '../support/random-keys.js';
 import { InputError, NoSuchUserError } from '../../src/util/errors.js';
 import { PG_PASSWORD, startPostgres, type PgServer } from '../support/postgres.js';
 
 const PHC = '$scrypt$ln=12,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-
-function sshString(b: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-function newKey(comment = 'k'): PublicKey {
-  const blob = Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(randomBytes(32))]);
-  return parseKeyLine(`ssh-ed25519 ${blob.toString('base64')} ${comment}`, 'test');
-}
 
 const newUser = (name: string, over: Partial<NewUser> = {}): NewUser => ({ name, passwordHash: PHC, quotaBytes: 1024 ** 3, disabled: false, keys: [], ...over });
 

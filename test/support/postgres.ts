@@ -6,11 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { waitFor } from './wait.js';
+import { freePort } from './ports.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 export const PG_USER = 'coffer';
@@ -34,17 +34,6 @@ export interface PgServer {
 
 /** True when PostgreSQL 15's programs are installed here. */
 export const postgresInstalled = (): boolean => existsSync(join(BIN, 'pg_ctl'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a PostgreSQL program as the `postgres` user when we are root, else as ourselves. */
 function runPg(program: string, args: string[]): Promise<string> {

@@ -7,9 +7,12 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { cleanEnv, PROJECT } from './run-cli.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 /** How a child process ended. */
 export interface Exit {
@@ -75,18 +78,6 @@ export async function exitWithin(p: Spawned, ms: number): Promise<Exit> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** One connection attempt: the connected socket, or null when refused. */

@@ -1,12 +1,11 @@
 import { test, describe, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, NoSuchUserError } from '../../src/util/errors.js';
 import { BUSY_TIMEOUT_MS, MIGRATIONS, openDatabase } from '../../src/users/database.js';
-import { parseKeyLine, type PublicKey } from '../../src/users/public-keys.js';
+import { newKey } from '../support/random-keys.js';
 import { UserStore, type NewUser } from '../../src/users/user-store.js';
 
 let base: string;
@@ -22,18 +21,6 @@ after(() => {
 /** A path for a new database file in a folder that does not exist yet. */
 function freshDbFile(): string {
   return join(base, `state-${++counter}`, 'db', 'coffer.db');
-}
-
-function sshString(b: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-/** A fresh, valid ed25519 public key (random point bytes), as parseKeyLine returns it. */
-function newKey(comment = 'k'): PublicKey {
-  const blob = Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(randomBytes(32))]);
-  return parseKeyLine(`ssh-ed25519 ${blob.toString('base64')} ${comment}`, 'test');
 }
 
 const PHC = '$scrypt$ln=12,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
