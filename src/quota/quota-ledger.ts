@@ -1,30 +1,36 @@
 /**
- * QuotaLedger: the server's usage accounting for every user with an open session, persisted in
- * the user store. A user's UserQuota is shared by all their sessions. Persistence is batched: a
- * timer writes each changed user at most once per interval (never one write per WRITE packet),
- * and the last session out, refresh() and close() write at once.
+ * QuotaLedger: this server process's side of the quota ledger shared through the store (the
+ * rules: store/quota-store.ts). It keeps one UserQuota per user with sessions here, shared by
+ * those sessions, and runs three loops:
  *
- * Every store call is asynchronous (the Store port: SQLite or PostgreSQL). Saves of one user run
- * one after another, in order; a user whose last session ended stays parked here until its final
- * save landed, so a new session never loads a row older than what this process holds.
+ * - settle (every settleMs, 250 by default): each user's spent growth, credits and inode reports
+ *   go to the store as one relative settlement; a block unused for idleMs (1 s) goes back with it,
+ *   so idle space returns to the other processes within about 1.25 s. Settlements of one user are
+ *   one at a time; a failed one is merged back and retried.
+ * - janitor (every janitorMs, 1 s): heartbeat; processes that stopped heart-beating for STALE_MS,
+ *   or whose pid is gone on this host, are expired (their blocks charged, their users unsure);
+ *   unsure users that only this process serves (or nobody does) are recounted from the disk.
+ * - refresh (the watchdog, when coffer-users changed something): quotas re-read; a changed
+ *   limit drops this process's block, so a lowered quota applies to the next growth.
  *
- * Coordination with coffer-users through the database: `quota` changes are picked up by refresh();
- * a rescan bumps the usage epoch, and the server then recounts the home itself (files open for
- * writing at their exact charged size), so no write under way is lost. A user whose usage a server held when it died (usage_held still set)
- * is recounted from disk before their first session starts.
+ * Logged-in connections are counted in the store too (connect/disconnect), for
+ * maxSessionsPerUser across processes.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ProcessInfo, Space, UsageView } from '../store/quota-store.js';
+import { STALE_MS } from '../store/quota-store.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
 import { UserQuota } from './user-quota.js';
 
 interface Entry {
   quota: UserQuota;
-  epoch: number;
   sessions: number;
-  /** A recount after a rescan is under way. */
-  recounting?: boolean;
-  /** The save under way (saves of one user are chained, so they land in order). */
-  saving?: Promise<boolean>;
+  /** A recount of this user's home is under way here. */
+  recounting: boolean;
+  /** The settlement under way. */
+  settling?: Promise<boolean>;
 }
 
 /** What a ledger needs. */
@@ -37,30 +43,62 @@ export interface QuotaLedgerOptions {
    */
   recount(user: string, skip: (dev: number, ino: number) => boolean): Promise<{ bytes: number; entries: number }>;
   log: Logger;
-  /** How often changed usage is written (ms); default 1000. */
-  flushIntervalMs?: number;
+  settleMs?: number;
+  idleMs?: number;
+  janitorMs?: number;
 }
 
 export class QuotaLedger {
+  /** This process on the store. */
+  readonly process: ProcessInfo = { id: randomUUID(), host: hostname(), pid: process.pid };
   private readonly entries = new Map<string, Entry>();
-  /** Users whose last session ended, until their final write landed (retried while it fails). */
-  private readonly unsaved = new Map<string, Entry>();
+  /** Users whose last session here ended, until everything they had here is settled. */
+  private readonly leaving = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private janitorRunning = false;
+  /** Unsure users whose recount failed: when to try again, and the next delay (ms). */
+  private readonly recountLater = new Map<string, { at: number; delay: number }>();
+  private closed = false;
 
-  constructor(private readonly opts: QuotaLedgerOptions) {
-    this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 1000);
-    this.timer.unref();
+  private constructor(private readonly opts: QuotaLedgerOptions) {}
+
+  /** Registers this process on the store and starts the loops; rejects when the store is lost. */
+  static async start(opts: QuotaLedgerOptions): Promise<QuotaLedger> {
+    const ledger = new QuotaLedger(opts);
+    await opts.store.quota.heartbeat(ledger.process);
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      const t = setInterval(() => void fn().catch(() => undefined), ms);
+      t.unref();
+      ledger.timers.push(t);
+    };
+    every(opts.settleMs ?? 250, () => ledger.flush(false));
+    every(opts.janitorMs ?? 1000, () => ledger.janitor());
+    return ledger;
+  }
+
+  /**
+   * Counts a logged-in connection of `user` on this process; false when the user's connections
+   * on all live processes already reach `max`. Rejects when the store is lost.
+   */
+  connect(user: string, max: number): Promise<boolean> {
+    return this.opts.store.quota.connect(this.process.id, user, max);
+  }
+
+  /** A connection counted by connect() ended. */
+  disconnect(user: string): void {
+    this.opts.store.quota.disconnect(this.process.id, user).catch((err: Error) => {
+      this.opts.log.warn({ event: 'quota.disconnect-failed', user, err: err.message }, 'could not uncount a connection (it stops counting when this process is expired)');
+    });
   }
 
   /** The user's shared quota for a new session; pair every call with release(user). */
   async acquire(user: string): Promise<UserQuota> {
     let entry = this.entries.get(user);
-    const parked = this.unsaved.get(user);
+    const parked = this.leaving.get(user);
     if (!entry && parked) {
-      this.unsaved.delete(user);
+      this.leaving.delete(user);
       this.entries.set(user, (entry = parked));
-      entry.quota.dirty = true; // its last save may have marked the usage as not held: mark it again
     }
     if (!entry) {
       let pending = this.loading.get(user);
@@ -74,15 +112,13 @@ export class QuotaLedger {
     return entry.quota;
   }
 
-  /** A session of `user` ended; the last one writes the usage and lets go of it once written. */
+  /** A session of `user` ended; the last one settles what the user had here and lets go of it. */
   release(user: string): void {
     const entry = this.entries.get(user);
     if (!entry || --entry.sessions > 0) return;
     this.entries.delete(user);
-    this.unsaved.set(user, entry);
-    void this.save(user, entry, false).then((ok) => {
-      if (ok && this.unsaved.get(user) === entry) this.unsaved.delete(user);
-    });
+    this.leaving.set(user, entry);
+    void this.settle(user, entry, true);
   }
 
   /** The quota of a user with open sessions (for tests and statvfs), if any. */
@@ -90,121 +126,181 @@ export class QuotaLedger {
     return this.entries.get(user)?.quota;
   }
 
-  /** Writes every changed usage now, and retries the final writes that failed. */
-  async flush(): Promise<void> {
-    const saves: Array<Promise<unknown>> = [];
-    for (const [user, entry] of this.entries) if (entry.quota.dirty) saves.push(this.save(user, entry, true));
-    for (const [user, entry] of this.unsaved) {
-      if (entry.saving) continue; // its final save is under way
-      saves.push(
-        this.save(user, entry, false).then((ok) => {
-          if (ok && this.unsaved.get(user) === entry) this.unsaved.delete(user);
-        }),
-      );
-    }
-    await Promise.all(saves);
+  /** True while this process has sessions of `user` or something of theirs left to settle. */
+  holds(user: string): boolean {
+    return this.entries.has(user) || this.leaving.has(user);
   }
 
   /**
-   * Re-reads quotas and usage epochs of users with sessions (call when the database changed):
-   * a new quota applies to the next growth; a rescan's count replaces the usage.
+   * Settles every user with changes now; with `giveBack` every block goes back too (else only
+   * idle ones). Resolves when those settlements landed (or failed: they are retried later).
+   */
+  async flush(giveBack = true): Promise<void> {
+    const now = Date.now();
+    const idle = this.opts.idleMs ?? 1000;
+    const all = [...this.entries, ...this.leaving];
+    await Promise.all(all.map(([user, entry]) => this.settle(user, entry, giveBack || this.leaving.get(user) === entry || now - entry.quota.lastGrowthMs >= idle)));
+  }
+
+  /**
+   * Re-reads the limits of users with sessions (call when coffer-users changed something): a new
+   * limit drops this process's block, so it applies to the next growth.
    */
   async refresh(): Promise<void> {
     for (const [user, entry] of [...this.entries]) {
-      const row = await this.opts.store.usage(user);
-      if (!row) continue;
-      entry.quota.limit = row.quotaBytes;
-      entry.quota.maxFiles = row.maxFiles;
-      if (row.epoch !== entry.epoch) void this.recountHeld(user, entry, row.epoch);
+      const view = await this.opts.store.quota.view(user);
+      if (!view) continue;
+      const q = entry.quota;
+      if (view.quotaBytes !== q.limit || view.maxFiles !== q.maxFiles) {
+        q.limit = view.quotaBytes;
+        q.maxFiles = view.maxFiles;
+        q.dropBlock();
+        void this.settle(user, entry, true);
+      }
     }
   }
 
-  /** Stops the timer and writes every usage as no longer held (server shutdown). */
+  /** Stops the loops, settles and gives back everything, and leaves the store (server shutdown). */
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    const all = [...this.entries, ...this.unsaved];
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.flush(true).catch(() => undefined);
+    // What could not be settled is charged when this process is expired: retire only when clean.
+    const clean = [...this.entries.values(), ...this.leaving.values()].every((e) => e.quota.settledUp);
+    if (clean) await this.opts.store.quota.retire(this.process.id).catch(() => undefined);
     this.entries.clear();
-    this.unsaved.clear();
-    await Promise.all(all.map(([user, entry]) => this.save(user, entry, false)));
+    this.leaving.clear();
   }
+
+  // ------------------------------------------------------------------ internals
 
   private async load(user: string): Promise<Entry> {
-    const row = await this.opts.store.usage(user);
-    if (!row) throw new Error(`user ${user} has no database row`);
-    let used = row.usedBytes;
-    let files = row.usedFiles;
-    if (row.held) {
-      const count = await this.opts.recount(user, () => false);
-      used = count.bytes;
-      files = count.entries;
-      this.opts.log.warn(
-        { event: 'quota-recount', user, before: row.usedBytes, after: used, filesBefore: row.usedFiles, filesAfter: files },
-        'usage recounted after an unclean stop',
-      );
-    }
-    const entry: Entry = { quota: new UserQuota(user, row.quotaBytes, used, row.maxFiles, files), epoch: row.epoch, sessions: 0 };
+    const store = this.opts.store.quota;
+    const view = await store.view(user);
+    if (!view) throw new Error(`user ${user} has no database row`);
+    const quota = new UserQuota(user, view.quotaBytes, view.usedBytes, view.maxFiles, view.usedFiles, {
+      grant: (need, want) => store.grant(this.process.id, user, need, want),
+    });
+    quota.unsure = view.unsure;
+    const entry: Entry = { quota, sessions: 0, recounting: false };
     this.entries.set(user, entry);
-    await this.save(user, entry, true);
+    // Usage a dead process left unsure is recounted before the first session here, when no
+    // other process serves the user (then nothing else can change the home meanwhile).
+    if (view.unsure) await this.recount(user, entry).catch(() => undefined);
     return entry;
   }
 
-  /**
-   * Writes a user's usage after the saves already under way for them; resolves false when the
-   * store refused (the user stays dirty for a retry). With no save under way it starts at once (the
-   * embedded store then writes before this returns).
-   */
-  private save(user: string, entry: Entry, held: boolean): Promise<boolean> {
-    const run = () => this.saveNow(user, entry, held);
-    const saving = entry.saving ? entry.saving.then(run, run) : run();
-    entry.saving = saving;
-    void saving.then(() => {
-      if (entry.saving === saving) entry.saving = undefined;
-    });
-    return saving;
+  /** Sends one user's settlement; true when it landed (or there was nothing to send). */
+  private settle(user: string, entry: Entry, giveBack: boolean): Promise<boolean> {
+    if (entry.settling || entry.recounting) return entry.settling ?? Promise.resolve(false);
+    const s = entry.quota.takeSettlement(giveBack);
+    if (!s) {
+      this.forgetIfDone(user, entry);
+      return Promise.resolve(true);
+    }
+    const run = async (): Promise<boolean> => {
+      try {
+        const view = await this.opts.store.quota.settle(this.process.id, user, s);
+        if (view) entry.quota.settled(view);
+        else entry.quota.settled(this.viewOf(entry.quota)); // the user is gone: nothing to keep
+        return true;
+      } catch (err) {
+        entry.quota.unsent();
+        this.opts.log.warn({ event: 'quota.settle-failed', user, err: (err as Error).message }, 'could not settle usage (retried)');
+        return false;
+      } finally {
+        entry.settling = undefined;
+        this.forgetIfDone(user, entry);
+      }
+    };
+    const p = run();
+    entry.settling = p;
+    return p;
   }
 
-  private async saveNow(user: string, entry: Entry, held: boolean): Promise<boolean> {
-    entry.quota.dirty = false;
+  /** A user who left is forgotten once nothing of theirs waits to be settled. */
+  private forgetIfDone(user: string, entry: Entry): void {
+    if (this.leaving.get(user) !== entry) return;
+    const q = entry.quota;
+    if (q.settledUp && q.block.bytes === 0 && q.block.files === 0 && q.openFiles === 0) this.leaving.delete(user);
+  }
+
+  private viewOf(q: UserQuota): UsageView {
+    return { usedBytes: q.used, usedFiles: q.usedFiles, quotaBytes: q.limit, maxFiles: q.maxFiles, unsure: q.unsure };
+  }
+
+  /**
+   * Recounts `user`'s home when no other live process has connections of the user: the files
+   * open here at their charged size, everything else as found. Applies only if nothing changed
+   * the user's usage in the store meanwhile (else it stays unsure and is tried again).
+   */
+  private async recount(user: string, entry: Entry | undefined): Promise<boolean> {
+    const store = this.opts.store.quota;
+    if (entry) {
+      if (entry.recounting) return false;
+      await this.settle(user, entry, false);
+      if (entry.settling) await entry.settling;
+    }
+    if ((await store.otherConnections(this.process.id, user)) > 0) return false;
+    if (entry) entry.recounting = true;
     try {
-      if (await this.opts.store.saveUsage(user, entry.quota.used, entry.quota.usedFiles, entry.epoch, held)) return true;
-      // A rescan moved the epoch on: recount here (when still held) and save under the new epoch.
-      const row = await this.opts.store.usage(user);
-      if (row && held) void this.recountHeld(user, entry, row.epoch);
+      const seq = await store.usageSeq(user);
+      if (seq === undefined) return false;
+      const q = entry?.quota;
+      const before = q ? { bytes: q.used, files: q.usedFiles } : undefined;
+      const onDisk = await this.opts.recount(user, (dev, ino) => q?.isTracked(dev, ino) ?? false);
+      const counted: Space = { bytes: onDisk.bytes + (q?.chargedOpen ?? 0), files: onDisk.entries + (q?.detachedOpen ?? 0) };
+      const mark = q?.recountMark();
+      const ok = await store.applyRecount(entry ? this.process.id : null, user, seq, counted, mark?.spent);
+      if (!ok) return false;
+      if (q && mark) q.recounted(counted, mark);
+      this.opts.log.info({ event: 'quota.recount', user, before: before?.bytes, after: counted.bytes, filesBefore: before?.files, filesAfter: counted.files }, 'usage recounted from the disk');
       return true;
-    } catch (err) {
-      entry.quota.dirty = true; // try again at the next flush (e.g. the database was locked)
-      this.opts.log.warn({ event: 'quota-save-failed', user, err: (err as Error).message }, 'could not save usage');
-      return false;
+    } finally {
+      if (entry) entry.recounting = false;
     }
   }
 
-  /**
-   * A rescan (coffer-users) moved the usage epoch of a user whose usage this server holds. The
-   * command's own count would miss writes that finish between its scan and now, so the server
-   * recounts: open files at their charged size (exact, kept up to date by every reservation),
-   * every other regular file at its size on disk; entries as found, plus removed files still open.
-   */
-  private async recountHeld(user: string, entry: Entry, epoch: number): Promise<void> {
-    if (entry.recounting) return;
-    entry.recounting = true;
+  /** Heartbeat, expiry of dead processes, recounts of unsure users. One run at a time. */
+  private async janitor(): Promise<void> {
+    if (this.janitorRunning || this.closed) return;
+    this.janitorRunning = true;
     try {
-      const quota = entry.quota;
-      const onDisk = await this.opts.recount(user, (dev, ino) => quota.isTracked(dev, ino));
-      const before = quota.used;
-      const filesBefore = quota.usedFiles;
-      quota.used = onDisk.bytes + quota.chargedOpen;
-      quota.usedFiles = onDisk.entries + quota.detachedOpen;
-      quota.dirty = true;
-      entry.epoch = epoch;
-      this.opts.log.info(
-        { event: 'quota-rescan', user, before, after: quota.used, filesBefore, filesAfter: quota.usedFiles },
-        'usage recounted after a rescan',
-      );
-      if (this.entries.get(user) === entry) await this.save(user, entry, true);
-    } catch (err) {
-      this.opts.log.warn({ event: 'quota-rescan-failed', user, err: (err as Error).message }, 'could not recount usage');
+      const store = this.opts.store.quota;
+      await store.heartbeat(this.process);
+      const dead = (await store.processes()).filter((p) => p.id !== this.process.id && (p.ageMs > STALE_MS || (p.host === this.process.host && !pidAlive(p.pid))));
+      if (dead.length > 0) {
+        const users = await store.expire(dead.map((p) => p.id));
+        this.opts.log.warn({ event: 'quota.process-expired', processes: dead.map((p) => `${p.host}:${p.pid}`), users: users.length }, 'expired dead processes: their blocks are charged until a recount');
+      }
+      const unsure = await store.unsureUsers();
+      for (const user of this.recountLater.keys()) if (!unsure.includes(user)) this.recountLater.delete(user);
+      for (const user of unsure) {
+        const later = this.recountLater.get(user);
+        if (later && Date.now() < later.at) continue;
+        const entry = this.entries.get(user) ?? this.leaving.get(user);
+        const done = await this.recount(user, entry).catch((err: Error) => {
+          this.opts.log.warn({ event: 'quota.recount-failed', user, err: err.message }, 'could not recount usage');
+          return false;
+        });
+        // A home kept busy is not scanned every second: back off up to 30 s between tries.
+        const delay = Math.min(30_000, (later?.delay ?? 500) * 2);
+        if (done) this.recountLater.delete(user);
+        else this.recountLater.set(user, { at: Date.now() + delay, delay });
+      }
     } finally {
-      entry.recounting = false;
+      this.janitorRunning = false;
     }
+  }
+}
+
+/** True when a process with this pid exists on this host (EPERM: it exists, not ours). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -102,6 +102,7 @@ function onGraceExpired(state: ServerState, rec: ConnectionRecord): void {
 
 function onSocketClose(state: ServerState, rec: ConnectionRecord): void {
   state.table.remove(rec);
+  if (rec.countedInStore && rec.user) state.ledger.disconnect(rec.user);
   rec.sessions.clear();
   if (!rec.abort.signal.aborted) rec.abort.abort('connection closed');
   if (rec.user) {

@@ -32,6 +32,8 @@ export interface ConnectionRecord {
   client?: Connection;
   /** Set when authentication succeeded. */
   user?: string;
+  /** Counted among the user's connections in the store (uncounted at its close). */
+  countedInStore?: boolean;
   /** Failed authentication attempts on this connection (maxAuthTries). */
   failures: number;
   /** Failures already counted toward a ban of the address. */

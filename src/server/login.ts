@@ -83,12 +83,35 @@ function decide(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, ver
 }
 
 function login(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user: User, password?: string): void {
-  if (!state.table.userHasRoom(user.name)) {
+  const tooMany = () => {
     rec.log.warn({ event: 'auth.refused', user: user.name, method: ctx.method, port: rec.port, reason: 'max-sessions-per-user' }, 'login refused: too many sessions for this user');
     answer(() => ctx.reject(AUTH_METHODS));
     state.endConnection(rec, 'max sessions per user');
-    return;
-  }
+  };
+  if (!state.table.userHasRoom(user.name)) return tooMany();
+  // maxSessionsPerUser counts the user's connections on every process of the store (SPEC §7).
+  state.ledger.connect(user.name, state.config.maxSessionsPerUser).then(
+    (counted) => {
+      if (rec.ending || rec.socket.destroyed || state.closing) {
+        if (counted) state.ledger.disconnect(user.name);
+        return answer(() => ctx.reject(AUTH_METHODS));
+      }
+      if (!counted) return tooMany();
+      if (!state.table.userHasRoom(user.name)) {
+        state.ledger.disconnect(user.name);
+        return tooMany();
+      }
+      rec.countedInStore = true;
+      accepted(state, rec, ctx, user, password);
+    },
+    (err: unknown) => {
+      rec.log.warn({ event: 'store.unavailable', err: (err as Error).message }, 'login refused: the store does not answer');
+      answer(() => ctx.reject(AUTH_METHODS));
+    },
+  );
+}
+
+function accepted(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user: User, password?: string): void {
   state.table.setUser(rec, user.name);
   rec.lastActivity = Date.now();
   rec.log = rec.log.child({ user: user.name });

@@ -92,7 +92,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
     options.store ??
     (await startUp.step('database', () => openStore(config, { sqlite: { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS } }), (s) => s.close()));
   const recount: QuotaLedgerOptions['recount'] = async (user, skip) => countUsage(homeDir(config.paths, user), skip);
-  const ledger = await startUp.step('quota ledger', () => new QuotaLedger({ store, log, recount }), (l) => l.close());
+  const ledger = await startUp.step('quota ledger', () => QuotaLedger.start({ store, log, recount }), (l) => l.close());
   const state: ServerState = {
     config,
     store,

@@ -3,7 +3,7 @@
  * client-safe messages of Coffer's own errors; a node:fs error's message holds host paths, so only
  * its errno code is read here (the caller logs the full error).
  */
-import { QuotaExceededError } from '../quota/user-quota.js';
+import { QuotaExceededError, QuotaUnavailableError } from '../quota/user-quota.js';
 import { toVfsError, VfsError, type VfsErrorCode } from '../vfs/vfs-error.js';
 import { StatusCode } from './constants.js';
 import { SftpCodecError } from './errors.js';
@@ -41,5 +41,5 @@ export function toStatus(err: unknown): Status {
 
 /** True when the error is an expected refusal (not worth more than a debug log line). */
 export function isExpected(err: unknown): boolean {
-  return err instanceof VfsError || err instanceof QuotaExceededError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
+  return err instanceof VfsError || err instanceof QuotaExceededError || err instanceof QuotaUnavailableError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
 }

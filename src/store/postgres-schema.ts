@@ -42,6 +42,30 @@ export const PG_MIGRATIONS: readonly string[] = [
      address_key TEXT PRIMARY KEY,
      until_ms    BIGINT NOT NULL
    );`,
+  // The quota ledger shared by processes (store/quota-store.ts); as SQLite's migration 5.
+  `CREATE TABLE coffer_processes (
+     id           TEXT PRIMARY KEY,
+     host         TEXT NOT NULL,
+     pid          INTEGER NOT NULL,
+     heartbeat_ms BIGINT NOT NULL
+   );
+   CREATE TABLE quota_holds (
+     user_name   TEXT NOT NULL,
+     process_id  TEXT NOT NULL,
+     connections INTEGER NOT NULL DEFAULT 0,
+     block_bytes BIGINT NOT NULL DEFAULT 0,
+     block_files BIGINT NOT NULL DEFAULT 0,
+     PRIMARY KEY (user_name, process_id)
+   );
+   CREATE TABLE quota_inodes (
+     user_name  TEXT NOT NULL,
+     inode      TEXT NOT NULL,
+     process_id TEXT NOT NULL,
+     until_ms   BIGINT,
+     PRIMARY KEY (user_name, inode, process_id)
+   );
+   ALTER TABLE users RENAME COLUMN usage_epoch TO usage_seq;
+   ALTER TABLE users RENAME COLUMN usage_held TO usage_unsure;`,
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the database's advisory locks. */

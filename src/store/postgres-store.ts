@@ -11,6 +11,7 @@ import type { PublicKey } from '../users/public-keys.js';
 import { InputError, NoSuchUserError } from '../util/errors.js';
 import { redactSecret, redactUrl } from '../util/redact.js';
 import { migratePostgres } from './postgres-schema.js';
+import { PostgresQuota } from './postgres-quota.js';
 import { checkDistinctKeys, userFromRows, type KeyRow, type UserRow } from './rows.js';
 import { NEEDS_CREDENTIAL, selectKey, StoreUnavailableError, type Alongside, type NewUser, type Store, type StoredKey, type UsageRow, type User } from './store.js';
 
@@ -27,11 +28,19 @@ const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAI
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
 
+  /** The quota ledger's operations (postgres-quota.ts). */
+  readonly quota: PostgresQuota;
+
   private constructor(
     private readonly pool: pg.Pool,
     readonly where: string,
     private readonly password: string | undefined,
-  ) {}
+  ) {
+    this.quota = new PostgresQuota(
+      (fn) => this.tx(fn),
+      (fn) => this.run(fn),
+    );
+  }
 
   /**
    * Connects to `url`, checks that the store answers and applies pending migrations. Throws
@@ -106,6 +115,8 @@ export class PostgresStore implements Store {
     await this.tx(async (c) => {
       const user = await this.lockUser(c, name);
       await c.query('DELETE FROM users WHERE id = $1', [user.id]);
+      await c.query('DELETE FROM quota_holds WHERE user_name = $1', [name]);
+      await c.query('DELETE FROM quota_inodes WHERE user_name = $1', [name]);
       await bump(c);
       await alongside?.(user);
     });
@@ -152,7 +163,7 @@ export class PostgresStore implements Store {
 
   async setUsage(name: string, bytes: number, files: number): Promise<void> {
     await this.tx(async (c) => {
-      const r = await c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_epoch = usage_epoch + 1 WHERE name = $3', [bytes, files, name]);
+      const r = await c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_seq = usage_seq + 1, usage_unsure = false WHERE name = $3', [bytes, files, name]);
       if (r.rowCount === 0) throw new NoSuchUserError(name);
       await bump(c);
     });
@@ -179,7 +190,7 @@ export class PostgresStore implements Store {
   async usage(name: string): Promise<UsageRow | undefined> {
     const row = (
       await this.run((c) =>
-        c.query<QueryResultRow>('SELECT used_bytes, quota_bytes, used_files, max_files, usage_epoch, usage_held FROM users WHERE name = $1', [name]),
+        c.query<QueryResultRow>('SELECT used_bytes, quota_bytes, used_files, max_files, usage_seq, usage_unsure FROM users WHERE name = $1', [name]),
       )
     ).rows[0];
     return (
@@ -188,17 +199,10 @@ export class PostgresStore implements Store {
         quotaBytes: row.quota_bytes as number | null,
         usedFiles: row.used_files as number,
         maxFiles: row.max_files as number | null,
-        epoch: row.usage_epoch as number,
-        held: row.usage_held as boolean,
+        seq: row.usage_seq as number,
+        unsure: row.usage_unsure as boolean,
       }
     );
-  }
-
-  async saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean> {
-    const r = await this.run((c) =>
-      c.query('UPDATE users SET used_bytes = $1, used_files = $2, usage_held = $3 WHERE name = $4 AND usage_epoch = $5', [used, files, held, name, epoch]),
-    );
-    return (r.rowCount ?? 0) > 0;
   }
 
   async copyTo(target: Store): Promise<number> {

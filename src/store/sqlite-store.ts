@@ -6,6 +6,7 @@
 import type { PublicKey } from '../users/public-keys.js';
 import { UserStore } from '../users/user-store.js';
 import type { OpenOptions } from '../users/database.js';
+import { SqliteQuota } from './sqlite-quota.js';
 import type { Alongside, NewUser, Store, StoredKey, UsageRow, User } from './store.js';
 
 /** Runs `fn` and returns its value as a promise (a throw becomes a rejection). */
@@ -14,11 +15,16 @@ const settle = async <T>(fn: () => T): Promise<T> => fn();
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
 
+  /** The quota ledger's operations on the same file. */
+  readonly quota: SqliteQuota;
+
   private constructor(
     /** The synchronous store underneath (the server's hot paths and the tests read it directly). */
     readonly sync: UserStore,
     readonly where: string,
-  ) {}
+  ) {
+    this.quota = new SqliteQuota(sync.db);
+  }
 
   /** Opens (creating and migrating) the database file. */
   static open(file: string, options: OpenOptions = {}): SqliteStore {
@@ -53,8 +59,6 @@ export class SqliteStore implements Store {
   removeKey = (name: string, selector: string): Promise<StoredKey> => settle(() => this.sync.removeKey(name, selector));
   setUsage = (name: string, bytes: number, files: number): Promise<void> => settle(() => this.sync.setUsage(name, bytes, files));
   usage = (name: string): Promise<UsageRow | undefined> => settle(() => this.sync.usage(name));
-  saveUsage = (name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean> =>
-    settle(() => this.sync.saveUsage(name, used, files, epoch, held));
   restore = (users: User[]): Promise<void> => settle(() => this.sync.restore(users));
   saveBan = (key: string, untilMs: number): Promise<void> => settle(() => this.sync.saveBan(key, untilMs));
   activeBans = (nowMs: number): Promise<Array<{ key: string; untilMs: number }>> => settle(() => this.sync.activeBans(nowMs));

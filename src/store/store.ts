@@ -9,6 +9,7 @@
  * store cannot be reached, InputError for refused input and NoSuchUserError for a missing user.
  */
 import type { PublicKey } from '../users/public-keys.js';
+import type { QuotaStore } from './quota-store.js';
 
 /** A stored public key; `index` is its 1-based position in `key list`. */
 export interface StoredKey extends PublicKey {
@@ -35,16 +36,16 @@ export interface User {
   keys: StoredKey[];
 }
 
-/** A user's usage as the quota ledger reads it. */
+/** A user's usage figures (settled usage: see quota-store.ts). */
 export interface UsageRow {
   usedBytes: number;
   quotaBytes: number | null;
   usedFiles: number;
   maxFiles: number | null;
-  /** Bumped by each rescan. */
-  epoch: number;
-  /** A server holds (or died holding) this usage in memory. */
-  held: boolean;
+  /** Moved by every change of the usage. */
+  seq: number;
+  /** The usage may differ from the disk: a recount is due. */
+  unsure: boolean;
 }
 
 /** What `add` needs. */
@@ -95,12 +96,12 @@ export interface Store {
   /** Removes one key by fingerprint or 1-based index; the last key of a user without a password stays. */
   removeKey(name: string, selector: string): Promise<StoredKey>;
 
-  /** Sets usage from a count of the disk (rescan) and bumps the usage epoch. */
+  /** Sets usage outright (tests, repairs; a rescan goes through quota.applyRecount). */
   setUsage(name: string, bytes: number, files: number): Promise<void>;
-  /** What the quota ledger needs of a user's row, or undefined if the user is gone. */
+  /** A user's usage figures, or undefined if the user is gone. */
   usage(name: string): Promise<UsageRow | undefined>;
-  /** The ledger's write; false when a rescan moved the epoch on (the caller must reload). */
-  saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): Promise<boolean>;
+  /** The quota ledger shared by server processes (quota-store.ts). */
+  readonly quota: QuotaStore;
 
   /**
    * A token that changes whenever another program changes users, keys or limits in the store

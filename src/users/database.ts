@@ -65,6 +65,36 @@ export const MIGRATIONS: readonly string[] = [
      address_key TEXT PRIMARY KEY,
      until_ms    INTEGER NOT NULL
    ) STRICT;`,
+  // The quota ledger shared by processes (store/quota-store.ts): processes, their blocks and
+  // connections per user, the inodes they have open. usage_epoch becomes the usage sequence (moved
+  // by every change of a user's usage) and usage_held "unsure" (recount before trusting).
+  `CREATE TABLE coffer_processes (
+     id           TEXT PRIMARY KEY,
+     host         TEXT NOT NULL,
+     pid          INTEGER NOT NULL,
+     heartbeat_ms INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE quota_holds (
+     user_name   TEXT NOT NULL,
+     process_id  TEXT NOT NULL,
+     connections INTEGER NOT NULL DEFAULT 0,
+     block_bytes INTEGER NOT NULL DEFAULT 0,
+     block_files INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (user_name, process_id)
+   ) STRICT;
+   CREATE TABLE quota_inodes (
+     user_name  TEXT NOT NULL,
+     inode      TEXT NOT NULL,
+     process_id TEXT NOT NULL,
+     until_ms   INTEGER,
+     PRIMARY KEY (user_name, inode, process_id)
+   ) STRICT;
+   ALTER TABLE users RENAME COLUMN usage_epoch TO usage_seq;
+   ALTER TABLE users RENAME COLUMN usage_held TO usage_unsure;
+   CREATE TRIGGER users_gone AFTER DELETE ON users BEGIN
+     DELETE FROM quota_holds WHERE user_name = OLD.name;
+     DELETE FROM quota_inodes WHERE user_name = OLD.name;
+   END;`,
 ];
 
 /** Opens (creating if needed) the database file and brings its schema up to date. */

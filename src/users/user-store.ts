@@ -96,21 +96,21 @@ export class UserStore {
   }
 
   /**
-   * Sets the usage counters from a count of the disk (rescan) and bumps the usage epoch, so a
-   * running server notices and recounts instead of overwriting them with its own figures.
+   * Sets the usage counters (a count of the disk, or a restore) and moves the usage sequence, so
+   * a recount under way elsewhere does not apply a count taken before this.
    */
   setUsage(name: string, bytes: number, files: number): void {
     const { changes } = this.db
-      .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_epoch = usage_epoch + 1 WHERE name = ?')
+      .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_seq = usage_seq + 1, usage_unsure = 0 WHERE name = ?')
       .run(bytes, files, name);
     if (changes === 0) throw new NoSuchUserError(name);
   }
 
-  /** What the quota ledger needs of a user's row, or undefined if the user is gone. */
+  /** A user's usage figures, or undefined if the user is gone. */
   usage(name: string): UsageRow | undefined {
     const row = this.db
-      .prepare<[string], Pick<UserRow, 'used_bytes' | 'quota_bytes' | 'used_files' | 'max_files'> & { usage_epoch: number; usage_held: number }>(
-        'SELECT used_bytes, quota_bytes, used_files, max_files, usage_epoch, usage_held FROM users WHERE name = ?',
+      .prepare<[string], Pick<UserRow, 'used_bytes' | 'quota_bytes' | 'used_files' | 'max_files'> & { usage_seq: number; usage_unsure: number }>(
+        'SELECT used_bytes, quota_bytes, used_files, max_files, usage_seq, usage_unsure FROM users WHERE name = ?',
       )
       .get(name);
     return (
@@ -119,21 +119,10 @@ export class UserStore {
         quotaBytes: row.quota_bytes,
         usedFiles: row.used_files,
         maxFiles: row.max_files,
-        epoch: row.usage_epoch,
-        held: row.usage_held !== 0,
+        seq: row.usage_seq,
+        unsure: row.usage_unsure !== 0,
       }
     );
-  }
-
-  /**
-   * The quota ledger's write: stores `used` bytes and `files` entries only if no rescan happened since `epoch` was read.
-   * Returns false when the epoch moved on (the caller must reload).
-   */
-  saveUsage(name: string, used: number, files: number, epoch: number, held: boolean): boolean {
-    const { changes } = this.db
-      .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_held = ? WHERE name = ? AND usage_epoch = ?')
-      .run(used, files, held ? 1 : 0, name, epoch);
-    return changes > 0;
   }
 
   /** Records a successful login now. */

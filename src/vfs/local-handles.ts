@@ -61,8 +61,10 @@ export class LocalFile implements VfsFile {
     if (data.length === 0) return;
     const acct = this.charging;
     if (!acct) return this.writeAll(offset, data);
-    // An append handle writes at the end: its growth is the whole write.
-    acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
+    // An append handle writes at the end: its growth is the whole write. The reservation is
+    // synchronous while this process's block covers it (the usual case), else it waits for the store.
+    const reserving = acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
+    if (reserving) await reserving;
     await this.change(acct, false, () => this.writeAll(offset, data));
   }
 
@@ -93,7 +95,7 @@ export class LocalFile implements VfsFile {
     if (f.racy && f.inflight === 0) await this.reconcileIfIdle(0);
   }
 
-  reserveWrite(offset: number, length: number): void {
+  async reserveWrite(offset: number, length: number): Promise<void> {
     const acct = this.charging;
     if (!acct || length <= 0) return;
     const { quota, file } = acct;
@@ -102,7 +104,7 @@ export class LocalFile implements VfsFile {
       if (quota.limit !== null && quota.used + length > quota.limit) throw new QuotaExceededError();
       return;
     }
-    quota.resize(file, offset + length, false);
+    await quota.resize(file, offset + length, false);
     file.changes += 1;
     file.suspect = true; // if the copy falls short, close() reconciles the charge with the disk
   }
@@ -124,7 +126,7 @@ export class LocalFile implements VfsFile {
     if (!acct || acct.file.detached) return;
     const actual = await this.settledSize(selfInflight);
     if (actual === null || acct.file.detached) return;
-    acct.quota.adjust(actual - acct.file.charged);
+    acct.quota.adjust(actual - acct.file.charged, acct.file.key);
     acct.file.charged = actual;
     acct.file.suspect = false;
     acct.file.racy = false;
@@ -169,7 +171,7 @@ export class LocalFile implements VfsFile {
   async truncateTo(size: number): Promise<void> {
     const acct = this.charging;
     if (!acct) return this.fh.truncate(size);
-    acct.quota.resize(acct.file, size, true);
+    await acct.quota.resize(acct.file, size, true);
     await this.change(acct, true, () => this.fh.truncate(size));
   }
 

@@ -5,7 +5,7 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import type { UserQuota } from '../quota/user-quota.js';
+import { QuotaExceededError, type UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
 import { shownText, storedText } from './link-text.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
@@ -61,12 +61,21 @@ function requireFile(st: Stats): void {
  */
 async function createCounted(path: string, how: number, mode: number, quota: UserQuota): Promise<FileHandle> {
   if (how & O_EXCL || !quota.entriesFull) {
-    quota.reserveEntry();
-    try {
-      return await open(path, how | O_EXCL, mode);
-    } catch (err) {
-      quota.releaseEntry();
-      if (how & O_EXCL || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Past the limit (as the store sees it) an existing file can still be opened: fall through.
+    const reserved = await Promise.resolve(quota.reserveEntry()).then(
+      () => true,
+      (err: unknown) => {
+        if (how & O_EXCL || !(err instanceof QuotaExceededError)) throw err;
+        return false;
+      },
+    );
+    if (reserved) {
+      try {
+        return await open(path, how | O_EXCL, mode);
+      } catch (err) {
+        quota.unreserveEntry();
+        if (how & O_EXCL || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
     }
   }
   try {
@@ -75,8 +84,8 @@ async function createCounted(path: string, how: number, mode: number, quota: Use
     // No such file: past the limit, or the name went away between the two calls (a program
     // outside Coffer): create it, counted, or refuse it.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    quota.reserveEntry();
-    return open(path, how | O_EXCL, mode).catch((e: unknown) => (quota.releaseEntry(), Promise.reject(e)));
+    await quota.reserveEntry();
+    return open(path, how | O_EXCL, mode).catch((e: unknown) => (quota.unreserveEntry(), Promise.reject(e)));
   }
 }
 
@@ -224,12 +233,18 @@ export class LocalVfs implements Vfs {
     const quota = this.options.quota;
     // At the limit, a name that exists answers as it would below it (mkdir -p, put -r into an
     // existing folder expect EXISTS), not Quota exceeded.
-    if (quota?.entriesFull && (await lstat(path).catch(() => null))) throw new VfsError('EXISTS', 'File exists');
-    quota?.reserveEntry();
+    const exists = async () => (await lstat(path).catch(() => null)) !== null;
+    if (quota?.entriesFull && (await exists())) throw new VfsError('EXISTS', 'File exists');
+    try {
+      await quota?.reserveEntry();
+    } catch (err) {
+      if (err instanceof QuotaExceededError && (await exists())) throw new VfsError('EXISTS', 'File exists');
+      throw err;
+    }
     try {
       await create();
     } catch (err) {
-      quota?.releaseEntry();
+      quota?.unreserveEntry();
       throw err;
     }
   }

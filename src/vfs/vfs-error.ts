@@ -4,7 +4,7 @@
  * by its errno `code` alone (an fs message holds host paths and is only logged), so SFTP's status
  * mapping and scp's error records share one table, below both of them.
  */
-import { QuotaExceededError } from '../quota/user-quota.js';
+import { QuotaExceededError, QuotaUnavailableError } from '../quota/user-quota.js';
 
 /** What went wrong, independent of the protocol. */
 export type VfsErrorCode =
@@ -56,13 +56,13 @@ const ERRNO: Record<string, [VfsErrorCode, string]> = {
 };
 
 /**
- * Any error as a VfsError a client may see: a VfsError as it is, an exceeded quota as FAILURE with
- * its fixed message (v3 has no quota status; SFTPGo answers FAILURE too), a node:fs error by its
+ * Any error as a VfsError a client may see: a VfsError as it is, an exceeded quota (or a store that
+ * cannot grant space) as FAILURE with its fixed message (v3 has no quota status; SFTPGo answers FAILURE too), a node:fs error by its
  * errno code, anything else as FAILURE 'Failure'.
  */
 export function toVfsError(err: unknown): VfsError {
   if (err instanceof VfsError) return err;
-  if (err instanceof QuotaExceededError) return new VfsError('FAILURE', err.message);
+  if (err instanceof QuotaExceededError || err instanceof QuotaUnavailableError) return new VfsError('FAILURE', err.message);
   const errno = (err as NodeJS.ErrnoException | null)?.code;
   const known = typeof errno === 'string' && Object.hasOwn(ERRNO, errno) ? ERRNO[errno]! : null;
   return known ? new VfsError(known[0], known[1]) : new VfsError('FAILURE', 'Failure');

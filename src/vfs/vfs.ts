@@ -51,10 +51,10 @@ export interface VfsFile {
   write(offset: number, data: Buffer): Promise<void>;
   /**
    * Reserves quota for `length` bytes to be written at `offset` by a series of writes (copy-data),
-   * so a copy that cannot fit is refused before anything is written. Throws QuotaExceededError.
-   * Whatever the writes leave unused is given back when the file is closed.
+   * so a copy that cannot fit is refused before anything is written. Throws (or rejects with)
+   * QuotaExceededError. Whatever the writes leave unused is given back when the file is closed.
    */
-  reserveWrite(offset: number, length: number): void;
+  reserveWrite(offset: number, length: number): void | Promise<void>;
   stat(): Promise<Stats>;
   setStat(attrs: SetAttrs): Promise<void>;
   sync(): Promise<void>;

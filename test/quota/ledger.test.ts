@@ -1,8 +1,8 @@
 /**
  * Unit tests of UserQuota (reserve, release, resize, removed, close reconcile, detached files) and
- * QuotaLedger (shared quotas, held flag, crash recount, refresh of quota and rescan epochs,
- * batched persistence, close), on a real UserStore in a temporary folder; and, through the real
- * server, that 1000 small WRITEs do not cost one database write each.
+ * QuotaLedger as two processes on one SQLite file (blocks, idle return, refresh, conditional
+ * credits and recounts, connections and expiry, a lost store, batched settles); and, through the
+ * real server, that 1000 small WRITEs do not cost one database write each.
  */
 import assert from 'node:assert/strict';
 import type { Stats } from 'node:fs';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { QuotaLedger } from '../../src/quota/quota-ledger.js';
-import { inodeKey, QuotaExceededError, UserQuota } from '../../src/quota/user-quota.js';
+import { inodeKey, QuotaExceededError, QuotaUnavailableError, UserQuota } from '../../src/quota/user-quota.js';
 import { UserStore } from '../../src/users/user-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -29,7 +29,6 @@ describe('UserQuota', () => {
     const q = new UserQuota('u', 1000, 400);
     q.reserve(600);
     assert.equal(q.used, 1000);
-    assert.equal(q.dirty, true);
     assert.equal(q.free, 0);
     assert.throws(
       () => q.reserve(1),
@@ -67,9 +66,8 @@ describe('UserQuota', () => {
     assert.equal(q.used, 140);
     q.adjust(-100);
     assert.equal(q.used, 40);
-    q.dirty = false;
     q.adjust(0);
-    assert.equal(q.dirty, false);
+    assert.equal(q.used, 40);
   });
 
   it('handles on one inode share one tracked file: overlapping growth is charged once', () => {
@@ -197,217 +195,197 @@ describe('UserQuota', () => {
   });
 });
 
-describe('QuotaLedger', () => {
+describe('QuotaLedger: two processes on one store', () => {
   let dir: string;
-  let store: UserStore;
   let cli: UserStore;
   let logs: LogCapture;
-  let recounts: string[];
-  let skips: Array<(dev: number, ino: number) => boolean>;
   let disk: Map<string, number>;
-  let ledger: QuotaLedger;
+  const ledgers: QuotaLedger[] = [];
+  const stores: SqliteStore[] = [];
 
-  const make = (flushIntervalMs = 60_000) =>
-    new QuotaLedger({
-      store: SqliteStore.wrap(store),
+  /** A ledger on its own connection to the file, as another server process would have. */
+  const make = async (opts: { settleMs?: number; idleMs?: number; janitorMs?: number } = {}) => {
+    const store = SqliteStore.open(join(dir, 'coffer.db'));
+    stores.push(store);
+    const ledger = await QuotaLedger.start({
+      store,
       log: createLogger({ level: 'debug', format: 'json', destination: logs }),
-      flushIntervalMs,
-      recount: async (user, skip) => {
-        recounts.push(user);
-        skips.push(skip);
-        return { bytes: disk.get(user) ?? 0, entries: 0 };
-      },
+      settleMs: opts.settleMs ?? 60_000,
+      idleMs: opts.idleMs ?? 1000,
+      janitorMs: opts.janitorMs ?? 60_000,
+      recount: async (user) => ({ bytes: disk.get(user) ?? 0, entries: 0 }),
     });
+    ledgers.push(ledger);
+    return ledger;
+  };
   const row = (name: string) => cli.usage(name)!;
+  const blocks = (name: string) =>
+    cli.db.prepare<[string], { process_id: string; block_bytes: number; connections: number }>('SELECT process_id, block_bytes, connections FROM quota_holds WHERE user_name = ?').all(name);
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'coffer-ledger-'));
-    store = UserStore.open(join(dir, 'coffer.db'));
-    cli = UserStore.open(join(dir, 'coffer.db')); // as coffer-users: another connection
-    for (const [name, quota, used] of [['alice', 1000, 100], ['bob', null, 0]] as const) {
-      cli.add({ name, passwordHash: '$scrypt$unused', quotaBytes: quota, disabled: false, keys: [], usedBytes: used });
-    }
+    cli = UserStore.open(join(dir, 'coffer.db'));
+    cli.add({ name: 'alice', passwordHash: '$scrypt$unused', quotaBytes: 10 << 20, disabled: false, keys: [], usedBytes: 0 });
+    cli.add({ name: 'bob', passwordHash: '$scrypt$unused', quotaBytes: null, disabled: false, keys: [], usedBytes: 0 });
     logs = new LogCapture();
-    recounts = [];
-    skips = [];
     disk = new Map();
-    ledger = make();
   });
   afterEach(async () => {
-    await ledger.close();
-    store.close();
+    for (const l of ledgers.splice(0)) await l.close();
+    for (const s of stores.splice(0)) await s.close();
     cli.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("acquire loads the stored usage once and shares it between sessions; the row is marked held until the last session's release", async () => {
-    const [a, b] = await Promise.all([ledger.acquire('alice'), ledger.acquire('alice')]);
-    assert.equal(a, b);
-    assert.deepEqual([a.used, a.limit], [100, 1000]);
-    assert.equal(row('alice').held, true);
-    assert.deepEqual(recounts, [], 'a clean row is not recounted');
-    a.reserve(50);
-    ledger.release('alice');
-    assert.equal(ledger.peek('alice'), a, 'one session is left');
-    assert.deepEqual([row('alice').usedBytes, row('alice').held], [100, true], 'not written by a release that is not the last');
-    ledger.release('alice');
-    assert.equal(ledger.peek('alice'), undefined);
-    assert.deepEqual([row('alice').usedBytes, row('alice').held], [150, false]);
-    const again = await ledger.acquire('alice');
-    assert.equal(again.used, 150, 'a new session sees what the last one left (the entry parked until its save landed, or the row)');
-    ledger.release('alice');
-  });
-
-  it('a row found held (a server died holding it) is recounted from disk once, even with sessions arriving together', async () => {
-    cli.db.prepare('UPDATE users SET used_bytes = 999, usage_held = 1 WHERE name = ?').run('alice');
-    disk.set('alice', 321);
-    const [a, b] = await Promise.all([ledger.acquire('alice'), ledger.acquire('alice')]);
-    assert.equal(a, b);
-    assert.equal(a.used, 321);
-    assert.deepEqual(recounts, ['alice']);
-    assert.equal(row('alice').usedBytes, 321, 'the recount is written at once');
-    const line = logs.events('quota-recount')[0]!;
-    assert.deepEqual([line.user, line.before, line.after], ['alice', 999, 321]);
-    ledger.release('alice');
-    ledger.release('alice');
-  });
-
-  it('acquire of a user without a row fails, and a later acquire tries again', async () => {
-    await assert.rejects(ledger.acquire('nobody'), /no database row/);
-    await assert.rejects(ledger.acquire('nobody'), /no database row/);
-  });
-
-  it('refresh applies a new quota to the next growth', async () => {
-    const q = await ledger.acquire('alice');
-    cli.setQuota('alice', 120);
-    await ledger.refresh();
-    assert.equal(q.limit, 120);
-    q.reserve(20);
-    assert.throws(() => q.reserve(1), QuotaExceededError);
-    cli.setQuota('alice', null);
-    await ledger.refresh();
-    q.reserve(10_000);
-    ledger.release('alice');
-  });
-
-  it('refresh after a rescan (epoch moved) recounts in the server: files on disk plus the charged size of files open for writing', async () => {
-    const q = await ledger.acquire('alice');
-    const f = openF(q, 1, 0);
-    q.resize(f, 40, false); // a file open for writing, 40 bytes charged (some maybe not on disk yet)
-    disk.set('alice', 250); // what the server's own recount finds in the other files
-    cli.setUsage('alice', 999, 0); // coffer-users rescan: its own figure is not taken as is
-    await ledger.refresh();
-    await waitFor(() => q.used === 290, 2000, 'the recount');
-    assert.equal(skips.at(-1)!(7, 1), true, 'the open file is skipped on disk and counted by its charge');
-    assert.equal(skips.at(-1)!(7, 2), false);
-    assert.equal(logs.events('quota-rescan').length, 1);
-    assert.equal(row('alice').usedBytes, 290, 'saved under the new epoch');
-    q.close(f, null);
-    ledger.release('alice');
-    assert.deepEqual([row('alice').usedBytes, row('alice').held], [290, false]);
-  });
-
-  it('a flush after an unseen rescan finds the epoch moved and recounts (never overwrites the rescan with a stale figure)', async () => {
-    const q = await ledger.acquire('alice');
-    q.reserve(500); // 600 in the ledger
-    disk.set('alice', 70);
-    cli.setUsage('alice', 70, 0);
-    await ledger.flush();
-    await waitFor(() => q.used === 70 && row('alice').usedBytes === 70, 2000, 'the recount');
-    q.reserve(5);
-    ledger.release('alice');
-    assert.equal(row('alice').usedBytes, 75);
-  });
-
-  it('flush writes only the users whose usage changed', async () => {
-    const a = await ledger.acquire('alice');
-    const b = await ledger.acquire('bob');
-    const writes: string[] = [];
-    const save = store.saveUsage.bind(store);
-    store.saveUsage = (name, used, files, epoch, held) => (writes.push(name), save(name, used, files, epoch, held));
-    await ledger.flush();
-    assert.deepEqual(writes, []);
-    a.reserve(1);
-    await ledger.flush();
-    await ledger.flush();
-    assert.deepEqual(writes, ['alice']);
-    b.reserve(7);
-    a.release(1);
-    await ledger.flush();
-    assert.deepEqual(writes, ['alice', 'alice', 'bob']);
-    ledger.release('alice');
-    ledger.release('bob');
-  });
-
-  it('many reservations between two timer ticks cost one database write', async () => {
-    await ledger.close();
-    ledger = make(100);
-    const q = await ledger.acquire('bob');
-    let writes = 0;
-    const save = store.saveUsage.bind(store);
-    store.saveUsage = (...args) => (writes++, save(...args));
-    for (let i = 0; i < 1000; i++) q.reserve(10);
-    await waitFor(() => row('bob').usedBytes === 10_000, 2000, 'the timer flush');
-    assert.equal(writes, 1);
-    ledger.release('bob');
-  });
-
-  it('a failed write (database busy) keeps the user dirty for the next flush and is logged', async () => {
-    const q = await ledger.acquire('alice');
-    q.reserve(10);
-    const save = store.saveUsage.bind(store);
-    let fail = true;
-    store.saveUsage = (...args) => {
-      if (fail) throw new Error('SQLITE_BUSY: database is locked');
-      return save(...args);
+  it('growth is taken synchronously from a block; the store grants blocks so both processes together never pass the quota', async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('alice');
+    const qb = await b.acquire('alice');
+    // The first reservation asks the store (a promise); the next ones come out of the block.
+    const first = qa.reserve(4096);
+    assert.ok(first instanceof Promise, 'an empty block asks the store');
+    await first;
+    assert.equal(qa.reserve(4096), undefined, 'covered by the block: synchronous');
+    assert.ok(qa.block.bytes > 0);
+    // Both write as much as they can, 64 KiB at a time.
+    let accepted = 8192;
+    const fill = async (q: UserQuota) => {
+      for (;;) {
+        try {
+          await q.reserve(65536);
+          accepted += 65536;
+        } catch (err) {
+          assert.ok(err instanceof QuotaExceededError, String(err));
+          return;
+        }
+      }
     };
-    await ledger.flush();
-    assert.equal(q.dirty, true);
-    assert.equal(logs.events('quota-save-failed').length, 1);
-    fail = false;
-    await ledger.flush();
-    assert.equal(q.dirty, false);
-    assert.equal(row('alice').usedBytes, 110);
-    ledger.release('alice');
+    await Promise.all([fill(qa), fill(qb)]);
+    assert.ok(accepted <= 10 << 20, `accepted ${accepted} bytes of a 10 MiB quota`);
+    assert.ok(accepted > (10 << 20) - 2 * 65536, `refused only at the end (${accepted})`);
+    await a.flush();
+    await b.flush();
+    assert.equal(row('alice').usedBytes, accepted, 'settled as relative deltas: the sum of both');
+    assert.ok(blocks('alice').every((r) => r.block_bytes === 0), 'flush gave the blocks back');
+    a.release('alice');
+    b.release('alice');
   });
 
-  it('close writes every usage as no longer held (shutdown with sessions open)', async () => {
-    const a = await ledger.acquire('alice');
-    const b = await ledger.acquire('bob');
-    a.reserve(11);
-    b.reserve(22);
-    await ledger.close();
-    assert.deepEqual([row('alice').usedBytes, row('alice').held], [111, false]);
-    assert.deepEqual([row('bob').usedBytes, row('bob').held], [22, false]);
-    assert.equal(ledger.peek('alice'), undefined);
+  it('a block unused for idleMs goes back to the store with the next settle', async () => {
+    const a = await make({ settleMs: 50, idleMs: 200 });
+    const q = await a.acquire('alice');
+    await q.reserve(1000);
+    assert.ok(blocks('alice')[0]!.block_bytes >= 1000);
+    await waitFor(() => blocks('alice').every((r) => r.block_bytes === 0), 3000, 'the idle block to go back');
+    assert.equal(row('alice').usedBytes, 1000);
+    a.release('alice');
+  });
+
+  it('a lowered quota (refresh) drops the block, so it applies to the next growth', async () => {
+    const a = await make();
+    const q = await a.acquire('alice');
+    await q.reserve(1000);
+    cli.setQuota('alice', 1500);
+    await a.refresh();
+    assert.equal(q.block.bytes, 0);
+    await q.reserve(500);
+    await assert.rejects(async () => q.reserve(1), QuotaExceededError);
+    a.release('alice');
+  });
+
+  it('a credit for a file the other process has open is not applied: unsure until a recount by the only process serving the user', async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('bob');
+    const qb = await b.acquire('bob');
+    const fa = qa.open(7, 1, 0);
+    qa.resize(fa, 700, false);
+    await a.flush(); // 700 used; inode 7:1 open on a
+    qb.release(700, inodeKey(7, 1)); // b removed it: still on the disk through a's handle
+    await b.flush();
+    assert.deepEqual([row('bob').usedBytes, row('bob').unsure], [700, true]);
+    qa.close(fa, null);
+    await a.flush();
+    b.release('bob');
+    await b.close();
+    // Only a serves bob now (b left the store): its janitor recounts (the disk holds nothing).
+    disk.set('bob', 0);
+    assert.equal(await a.connect('bob', 10), true);
+    await (a as unknown as { janitor(): Promise<void> }).janitor();
+    assert.deepEqual([row('bob').usedBytes, row('bob').unsure], [0, false]);
+    assert.equal(logs.events('quota.recount').length, 1);
+    a.release('bob');
+    a.disconnect('bob');
+  });
+
+  it('connections count on all processes (maxSessionsPerUser); a dead process is expired: its block charged, its connections gone', async () => {
+    const [a, b] = [await make(), await make()];
+    assert.equal(await a.connect('alice', 2), true);
+    assert.equal(await b.connect('alice', 2), true);
+    assert.equal(await a.connect('alice', 2), false);
+    const qb = await b.acquire('alice');
+    await qb.reserve(5000);
+    const held = blocks('alice').find((r) => r.process_id === b.process.id)!.block_bytes;
+    // b dies: its heartbeat stops (simulated: aged past STALE_MS) and it never settles.
+    cli.db.prepare('UPDATE coffer_processes SET heartbeat_ms = heartbeat_ms - 60000 WHERE id = ?').run(b.process.id);
+    await (a as unknown as { janitor(): Promise<void> }).janitor();
+    assert.equal(logs.events('quota.process-expired').length, 1);
+    assert.ok(row('alice').usedBytes >= held, 'the dead block is charged (it may have been written)');
+    assert.equal(row('alice').unsure, true);
+    assert.equal(await a.connect('alice', 2), true, "b's connection stopped counting");
+    ledgers.splice(ledgers.indexOf(b), 1); // dead: never closed
+  });
+
+  it('a lost store: growth past the block is refused Temporarily unavailable (never Quota exceeded); the block already held still works', async () => {
+    const a = await make();
+    const q = await a.acquire('alice');
+    await q.reserve(1000);
+    const store = stores[0]!;
+    const grant = store.quota.grant.bind(store.quota);
+    store.quota.grant = () => Promise.reject(new Error('connection refused'));
+    q.reserve(1000); // from the block
+    await assert.rejects(async () => q.reserve(q.block.bytes + 1), (err: unknown) => err instanceof QuotaUnavailableError && err.message === 'Temporarily unavailable');
+    store.quota.grant = grant;
+    await q.reserve(q.block.bytes + 1);
+    a.release('alice');
+  });
+
+  it('1000 reservations between two settles cost one store transaction', async () => {
+    const a = await make();
+    const q = await a.acquire('alice');
+    let grants = 0;
+    let settles = 0;
+    const store = stores[0]!;
+    const [g, s] = [store.quota.grant.bind(store.quota), store.quota.settle.bind(store.quota)];
+    store.quota.grant = (...args) => (grants++, g(...args));
+    store.quota.settle = (...args) => (settles++, s(...args));
+    for (let i = 0; i < 1000; i++) await q.reserve(100);
+    await a.flush(false);
+    assert.equal(settles, 1);
+    assert.ok(grants <= 2, `${grants} grants for 100 KB in 1000 reservations`);
+    assert.equal(row('alice').usedBytes, 100_000);
+    a.release('alice');
   });
 });
 
-describe('persistence is batched: 1000 WRITE packets do not cost a database write each', { timeout: 60_000 }, () => {
-  it('counts the server database writes (total_changes and saveUsage calls) during 1000 small WRITEs', async (t) => {
+describe('persistence is batched: 1000 WRITE packets do not cost a store transaction each', { timeout: 60_000 }, () => {
+  it('counts the server database writes during 1000 small WRITEs', async (t) => {
     const ts = await startQuotaServer();
     try {
       await addQuotaUser(ts, 'batch', 10 * 1024 * 1024);
       const s = await RawSession.open(ts, 'batch');
       const h = await s.openFile('/many', FXF.WRITE | FXF.CREAT | FXF.TRUNC);
-      const store = ts.server.state.store as SqliteStore;
-      const db = store.sync;
-      let saves = 0;
-      const save = store.saveUsage;
-      store.saveUsage = (...args) => (saves++, save(...args));
+      const db = (ts.server.state.store as SqliteStore).sync;
       const changes = () => (db.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
       const before = changes();
       const started = Date.now();
       for (let i = 0; i < 1000; i++) await s.write(h, Buffer.alloc(100, i), i * 100); // each one grows the file
       assert.equal(liveQuota(ts, 'batch')!.used, 100_000);
-      // The handle is still open: the periodic flush stores the figure within about a second.
-      await waitFor(() => ts.admin.usage('batch')?.usedBytes === 100_000, 5000, 'the periodic flush');
+      await waitFor(() => ts.admin.usage('batch')?.usedBytes === 100_000, 5000, 'the periodic settle');
       const seconds = (Date.now() - started) / 1000;
       const during = changes() - before;
-      t.diagnostic(`1000 WRITEs, then the flush, in ${seconds.toFixed(2)} s: ${saves} saveUsage calls, ${during} rows changed`);
-      assert.ok(saves >= 1, 'the usage was written by the periodic flush');
-      assert.ok(saves <= Math.ceil(seconds) + 1, `${saves} usage writes for 1000 WRITEs in ${seconds} s (at most one a second)`);
-      assert.ok(during <= Math.ceil(seconds) + 1, `${during} database rows changed`);
+      t.diagnostic(`1000 WRITEs, then the settle, in ${seconds.toFixed(2)} s: ${during} rows changed`);
+      // A settle every 250 ms changes a few rows (usage, block, inode); one per WRITE would be 1000+.
+      assert.ok(during <= 12 * (Math.ceil(seconds * 4) + 2), `${during} database rows changed in ${seconds} s`);
       await s.closeFile(h);
       await s.end();
       await assertSettled(ts, 'batch', 100_000);

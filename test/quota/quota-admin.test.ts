@@ -194,10 +194,11 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
       await addQuotaUser(first, name, 300 * KiB);
       const s = await RawSession.open(first, name);
       await s.putFile('/kept', bytes(200 * KiB));
-      // Shut down with the session still open: close() writes the usage as no longer held.
+      // Shut down with the session still open: close() settles the usage and gives the block back.
       await first.server.close();
       const row = first.admin.usage(name)!;
-      assert.deepEqual([row.usedBytes, row.held], [200 * KiB, false]);
+      assert.deepEqual([row.usedBytes, row.unsure], [200 * KiB, false]);
+      assert.equal((first.admin.db.prepare('SELECT count(*) AS n FROM quota_holds').get() as { n: number }).n, 0, 'no block or connection left in the store');
       await s.end();
 
       const logs = new LogCapture(process.env.COFFER_TEST_LOGS === '1');
@@ -213,26 +214,26 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
         await expectQuotaExceeded(s2.putFile('/over', bytes(1)), 'the persisted usage counts');
         await s2.end();
         await waitFor(() => second.state.ledger.peek(name) === undefined, 5000, 'the session to end');
-        assert.equal(logs.events('quota-recount').length, 0, 'a clean stop needs no recount');
+        assert.equal(logs.events('quota.recount').length, 0, 'a clean stop needs no recount');
       } finally {
         await second.close();
       }
       const after = first.admin.usage(name)!;
-      assert.deepEqual([after.usedBytes, after.held], [300 * KiB, false]);
+      assert.deepEqual([after.usedBytes, after.unsure], [300 * KiB, false]);
       assert.equal(await diskBytes(join(first.config.paths.homesDir, name)), 300 * KiB);
     } finally {
       await first.close();
     }
   });
 
-  it('after a crash (usage_held left set, figure stale) the usage is recounted from disk before the next session', async () => {
+  it('unsure usage (a dead process, figure stale) is recounted from disk before the next session', async () => {
     const name = 'ad7';
     const home = await addQuotaUser(ts, name, MiB);
     await writeFile(join(home, 'on-disk'), bytes(123_456));
-    // What a server that died while holding the usage leaves behind.
-    ts.admin.db.prepare('UPDATE users SET used_bytes = ?, usage_held = 1 WHERE name = ?').run(999_999, name);
+    // What expiring a process that died with a block of this user's leaves behind.
+    ts.admin.db.prepare('UPDATE users SET used_bytes = ?, usage_unsure = 1 WHERE name = ?').run(999_999, name);
     const s = await RawSession.open(ts, name);
-    const line = await ts.logs.waitFor('quota-recount', { user: name });
+    const line = await ts.logs.waitFor('quota.recount', { user: name });
     assert.deepEqual([line.before, line.after], [999_999, 123_456]);
     await assertLive(ts, name, 123_456);
     await s.putFile('/new', bytes(MiB - 123_456));
@@ -241,7 +242,7 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
     await assertSettled(ts, name, MiB);
   });
 
-  it('a coffer-server process killed (SIGKILL) mid-upload leaves usage_held set; the next server recounts, counting the partial upload', async (t) => {
+  it('a coffer-server process killed (SIGKILL) mid-upload: the other process on the store expires it, charges its block, and recounts the partial upload', async (t) => {
     const name = 'ad8';
     const home = await addQuotaUser(ts, name, 10 * MiB);
     const child = spawn(process.execPath, [join(PROJECT, 'bin', 'coffer-server.js'), '--root', ts.root, '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'info'], {
@@ -262,18 +263,21 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
     const s = await RawSession.open({ port }, name);
     const h = await s.openFile('/partial', FXF.WRITE | FXF.CREAT);
     await s.writeAll(h, bytes(300 * KiB));
-    await waitFor(() => ts.admin.usage(name)?.held === true, 5000, 'the other server to mark the usage held');
+    const block = () => (ts.admin.db.prepare('SELECT sum(block_bytes) AS n FROM quota_holds WHERE user_name = ?').get(name) as { n: number | null }).n ?? 0;
+    await waitFor(() => block() > 0, 5000, 'the other server to hold a block of the user');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
     s.client.destroy();
-    const row = ts.admin.usage(name)!;
-    assert.equal(row.held, true, 'usage_held is still set after the crash');
     assert.equal((await readFile(join(home, 'partial'))).length, 300 * KiB, 'the partial upload is on disk');
+    // The test server's janitor finds the pid gone (same host) and expires it within about a second.
+    const expired = await ts.logs.waitFor('quota.process-expired');
+    assert.equal(expired.users, 1);
+    const line = await ts.logs.waitFor('quota.recount', { user: name });
+    assert.equal(line.after, 300 * KiB);
+    assert.equal(block(), 0, 'the dead block is gone');
 
     const s2 = await RawSession.open(ts, name);
-    const line = await ts.logs.waitFor('quota-recount', { user: name });
-    assert.equal(line.after, 300 * KiB);
     await assertLive(ts, name, 300 * KiB);
     await s2.end();
     await assertSettled(ts, name, 300 * KiB);

@@ -160,22 +160,111 @@ for (const [kind, make] of Object.entries(KINDS)) {
       await rejectsWith(store.addKeys('ghost', [newKey()]), NoSuchUserError, /ghost/);
     });
 
-    it('usage: the ledger saves under an epoch; a rescan moves the epoch on', async () => {
+    it('usage: setUsage sets the figures, clears unsure and moves the sequence', async () => {
       await store.add(newUser('bob', { quotaBytes: 1000, maxFiles: 9 }));
-      let row = (await store.usage('bob'))!;
-      assert.deepEqual({ ...row, epoch: 0 }, { usedBytes: 0, quotaBytes: 1000, usedFiles: 0, maxFiles: 9, epoch: 0, held: false });
-      assert.equal(await store.saveUsage('bob', 100, 3, row.epoch, true), true);
-      row = (await store.usage('bob'))!;
-      assert.equal(row.usedBytes, 100);
-      assert.equal(row.usedFiles, 3);
-      assert.equal(row.held, true);
+      const row = (await store.usage('bob'))!;
+      assert.deepEqual({ ...row, seq: 0 }, { usedBytes: 0, quotaBytes: 1000, usedFiles: 0, maxFiles: 9, seq: 0, unsure: false });
+      await store.quota.markUnsure('bob');
+      assert.equal((await store.usage('bob'))!.unsure, true);
       await store.setUsage('bob', 50, 2);
-      assert.equal(await store.saveUsage('bob', 999, 9, row.epoch, false), false, 'a stale epoch writes nothing');
       const after = (await store.usage('bob'))!;
-      assert.equal(after.usedBytes, 50);
-      assert.equal(after.epoch, row.epoch + 1);
+      assert.deepEqual([after.usedBytes, after.usedFiles, after.unsure], [50, 2, false]);
+      assert.ok(after.seq > row.seq);
       assert.equal(await store.usage('ghost'), undefined);
       await rejectsWith(store.setUsage('ghost', 1, 1), NoSuchUserError, /ghost/);
+    });
+
+    const P1 = { id: 'p1', host: 'h', pid: 1 };
+    const P2 = { id: 'p2', host: 'h', pid: 2 };
+    const none = { bytes: 0, files: 0 };
+    const settlement = (over: Partial<import('../../src/store/quota-store.js').Settlement>) => ({
+      grown: none,
+      forced: none,
+      returned: none,
+      credits: [],
+      opened: [],
+      closed: [],
+      touched: [],
+      ...over,
+    });
+
+    it('quota: grants never let usage plus every block pass the limit; settles move usage and blocks by deltas', async () => {
+      await store.add(newUser('bob', { quotaBytes: 1000, maxFiles: 10, usedBytes: 100 }));
+      const q = store.quota;
+      await q.heartbeat(P1);
+      await q.heartbeat(P2);
+      const g1 = await q.grant('p1', 'bob', { bytes: 100, files: 0 }, { bytes: 600, files: 0 });
+      assert.deepEqual(g1.granted, { bytes: 600, files: 0 });
+      assert.equal(g1.othersHold, false);
+      const g2 = await q.grant('p2', 'bob', { bytes: 200, files: 1 }, { bytes: 600, files: 4 });
+      assert.deepEqual(g2.granted, { bytes: 300, files: 4 }, 'what is left after usage and the other block');
+      assert.equal(g2.othersHold, true);
+      const refused = await q.grant('p2', 'bob', { bytes: 1, files: 0 }, { bytes: 1, files: 0 });
+      assert.equal(refused.granted, null);
+      assert.equal(refused.othersHold, true);
+      // p1 wrote 250 of its 600 and gives the rest back; p2 made 2 entries.
+      let view = (await q.settle('p1', 'bob', settlement({ grown: { bytes: 250, files: 0 }, returned: { bytes: 350, files: 0 } })))!;
+      assert.equal(view.usedBytes, 350);
+      view = (await q.settle('p2', 'bob', settlement({ grown: { bytes: 0, files: 2 } })))!;
+      assert.equal(view.usedFiles, 2);
+      const g3 = await q.grant('p1', 'bob', { bytes: 350, files: 0 }, { bytes: 900, files: 0 });
+      assert.deepEqual(g3.granted, { bytes: 350, files: 0 }, '1000 - 350 used - 300 held by p2');
+      // Unlimited kinds: nothing asked, nothing refused.
+      await store.setMaxFiles('bob', null);
+      assert.deepEqual((await q.grant('p2', 'bob', { bytes: 0, files: 5 }, { bytes: 0, files: 64 })).granted, { bytes: 0, files: 64 });
+      await rejectsWith(q.grant('p1', 'ghost', { bytes: 1, files: 0 }, { bytes: 1, files: 0 }), Error, /no database row/);
+    });
+
+    it('quota: a credit for an inode another process has open is refused and makes the usage unsure; others apply', async () => {
+      await store.add(newUser('bob', { quotaBytes: null, usedBytes: 500, usedFiles: 5 }));
+      const q = store.quota;
+      await q.heartbeat(P1);
+      await q.heartbeat(P2);
+      await q.settle('p2', 'bob', settlement({ opened: ['1:10'] }));
+      let view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1 }, { inode: '1:11', bytes: 50, files: 1 }, { inode: null, bytes: 0, files: 1 }] })))!;
+      assert.deepEqual([view.usedBytes, view.usedFiles, view.unsure], [450, 3, true]);
+      assert.deepEqual(await q.unsureUsers(), ['bob']);
+      // Closed there: a later credit applies (the close settled that process's charge).
+      await store.setUsage('bob', 500, 5);
+      await q.settle('p2', 'bob', settlement({ closed: ['1:10'] }));
+      view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1 }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [400, false]);
+      // Two processes with one inode open at overlapping times (closed rows are kept a while).
+      view = (await q.settle('p1', 'bob', settlement({ touched: ['1:10'] })))!;
+      assert.equal(view.unsure, true, 'both may have charged the same growth');
+    });
+
+    it('quota: connections count across live processes; an expired process stops counting and its block is charged', async () => {
+      await store.add(newUser('bob', { quotaBytes: 1000 }));
+      const q = store.quota;
+      await q.heartbeat(P1);
+      await q.heartbeat(P2);
+      assert.equal(await q.connect('p1', 'bob', 2), true);
+      assert.equal(await q.connect('p2', 'bob', 2), true);
+      assert.equal(await q.connect('p2', 'bob', 2), false, 'two on all processes already');
+      assert.equal(await q.otherConnections('p1', 'bob'), 1);
+      await q.grant('p2', 'bob', { bytes: 10, files: 0 }, { bytes: 300, files: 0 });
+      await q.settle('p2', 'bob', settlement({ opened: ['1:1'] }));
+      assert.deepEqual(
+        (await q.processes()).map((p) => p.id).sort(),
+        ['p1', 'p2'],
+      );
+      assert.deepEqual(await q.expire(['p2']), ['bob']);
+      const view = (await q.view('bob'))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [300, true], 'the dead block is charged until a recount');
+      assert.equal(await q.otherConnections('p1', 'bob'), 0);
+      assert.equal(await q.connect('p1', 'bob', 2), true);
+      // A recount applies only while no other process has connections and nothing moved.
+      const seq = (await q.usageSeq('bob'))!;
+      assert.equal(await q.applyRecount(null, 'bob', seq, { bytes: 40, files: 1 }), false, 'p1 has connections');
+      assert.equal(await q.applyRecount('p1', 'bob', seq, { bytes: 40, files: 1 }), true);
+      assert.deepEqual((await q.view('bob'))!, { usedBytes: 40, usedFiles: 1, quotaBytes: 1000, maxFiles: null, unsure: false });
+      assert.equal(await q.applyRecount('p1', 'bob', seq, { bytes: 1, files: 1 }), false, 'the sequence moved');
+      await q.disconnect('p1', 'bob');
+      await q.disconnect('p1', 'bob');
+      assert.equal(await q.otherConnections('p2', 'bob'), 0);
+      await q.retire('p1');
+      assert.deepEqual(await q.processes(), []);
     });
 
     it('bans: saved with the later end kept, listed while in force, forgotten once expired', async () => {

@@ -91,9 +91,9 @@ export async function diskBytes(dir: string): Promise<number> {
 /** The live quota of a user with sessions in the server (undefined when none). */
 export const liveQuota = (ts: TestServer, name: string): UserQuota | undefined => ts.server.state.ledger.peek(name);
 
-/** Waits until no session of `name` holds the ledger (the last one's end wrote the usage). */
+/** Waits until no session of `name` is left and the server settled everything of theirs with the store. */
 export async function waitSettled(ts: TestServer, name: string, timeoutMs = 10_000): Promise<void> {
-  await waitFor(() => liveQuota(ts, name) === undefined && ts.admin.usage(name)?.held === false, timeoutMs, `${name}'s sessions to end and usage to be saved`);
+  await waitFor(() => !ts.server.state.ledger.holds(name), timeoutMs, `${name}'s sessions to end and usage to be settled`);
 }
 
 /**

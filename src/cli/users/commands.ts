@@ -226,13 +226,22 @@ export async function rescan(ctx: CommandContext): Promise<void> {
   const done: string[] = [];
   try {
     for (const user of users) {
-      const counted = await ctx.step(countUsage(homeDir(ctx.config.paths, user.name)));
-      await store.setUsage(user.name, counted.bytes, counted.entries);
+      // Applied only if no server process has the user's connections and nothing changed the
+      // usage during the count; else the servers recount (the one serving the user, once it is
+      // the only one), since only they know the writes in flight (store/quota-store.ts).
+      const seq = await store.quota.usageSeq(user.name);
+      const connected = await store.quota.otherConnections('', user.name);
+      const counted = connected === 0 && seq !== undefined ? await ctx.step(countUsage(homeDir(ctx.config.paths, user.name))) : null;
+      if (counted && (await store.quota.applyRecount(null, user.name, seq!, { bytes: counted.bytes, files: counted.entries }))) {
+        ctx.print(
+          `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
+            `entries ${user.usedFiles} -> ${counted.entries}\n`,
+        );
+      } else {
+        await store.quota.markUnsure(user.name);
+        ctx.print(`${user.name}: connected to a server, which recounts the usage itself (within seconds when one server serves the user)\n`);
+      }
       done.push(user.name);
-      ctx.print(
-        `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(counted.bytes)} (${counted.bytes} bytes in ${counted.files} files), ` +
-          `entries ${user.usedFiles} -> ${counted.entries}\n`,
-      );
     }
   } catch (err) {
     if (err instanceof StopRequested && done.length > 0) {

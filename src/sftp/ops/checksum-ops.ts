@@ -35,7 +35,7 @@ async function copyData(src: VfsFile, dst: VfsFile, from: number, length: number
   if (s.dev === d.dev && s.ino === d.ino) throw new VfsError('FAILURE', 'Source and destination are the same file');
   const available = Math.max(0, s.size - from);
   const total = length === 0 ? available : Math.min(length, available);
-  dst.reserveWrite(to, total);
+  await dst.reserveWrite(to, total);
   const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(total, 1)));
   for (let done = 0; done < total; ) {
     const n = await src.readInto(buf, 0, Math.min(buf.length, total - done), from + done);

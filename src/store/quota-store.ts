@@ -1,0 +1,170 @@
+/**
+ * The shared quota ledger's part of the store (SPEC §7, "Exact quota across processes"). Several
+ * server processes (workers, nodes) on one store keep each user's quota exact by these rules:
+ *
+ * - `used` (users.used_bytes / used_files) is what the home holds as far as every process has
+ *   settled. Each process also holds a block (quota_holds.block_bytes / block_files): space granted
+ *   to it and not yet settled. A grant succeeds only while used + every block + the grant stays
+ *   within the quota, so the writes all processes accept never pass it.
+ * - A process spends its block in memory (the hot path: no store round trip per WRITE) and settles
+ *   as relative deltas: used += grown + forced - credited, block -= grown (+ what it gives back
+ *   when idle); `forced` is growth that needs no block (no limit of that kind, or a reconciliation).
+ * - Credits (a removal, a truncate, a close that found a file smaller than charged) name the inode
+ *   they free. If another live process has that inode open, the credit is not applied (the file is
+ *   still on the disk, or its size is someone else's too) and the user is marked unsure. Inodes a
+ *   process opens are registered (quota_inodes) with the settle after the open; two processes
+ *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
+ *   too: both may have charged the same growth. Unsure usage is over, never under, the disk.
+ * - A process that stops heart-beating (or whose pid is gone, on the same host) is expired: its
+ *   blocks are charged as used (it may have written them) and its users marked unsure.
+ * - Unsure usage is recounted from the disk by a process that is the only one with connections of
+ *   that user (or by any process when none has), so nothing else can change the home meanwhile;
+ *   every change of a user's usage moves usage_seq, and a recount applies only if nothing moved.
+ *
+ * Sessions: quota_holds.connections counts each process's logged-in connections of a user, so
+ * maxSessionsPerUser holds across processes (a dead process's count goes when it is expired).
+ */
+
+/** How long without a heartbeat before a process is taken for dead (ms). */
+export const STALE_MS = 30_000;
+/** How long a closed inode row is kept, so a later overlapping open elsewhere is still seen (ms). */
+export const RETAIN_MS = 5_000;
+
+/** A server process on the store. */
+export interface ProcessInfo {
+  /** Random per start. */
+  id: string;
+  host: string;
+  pid: number;
+}
+
+/** A space amount: bytes and entries. */
+export interface Space {
+  bytes: number;
+  files: number;
+}
+
+/** A user's settled figures as a process sees them after a grant or settle. */
+export interface UsageView {
+  usedBytes: number;
+  usedFiles: number;
+  quotaBytes: number | null;
+  maxFiles: number | null;
+  /** The usage may differ from the disk (see the module comment); a recount is due. */
+  unsure: boolean;
+}
+
+/** A grant: what was added to the process's block, or null when refused. */
+export interface Grant {
+  granted: Space | null;
+  /** Other processes hold blocks (a refusal may clear once they give them back). */
+  othersHold: boolean;
+  view: UsageView;
+}
+
+/** An amount freed by an operation; `inode` ("dev:ino") when it is a file's, null otherwise. */
+export interface Credit extends Space {
+  inode: string | null;
+}
+
+/** What a process reports for one user since its last settle. */
+export interface Settlement {
+  /** Spent from the block (growth and new entries). */
+  grown: Space;
+  /** Growth not taken from a block (a kind without a limit; reconciling with the disk). */
+  forced: Space;
+  /** Given back from the block unspent. */
+  returned: Space;
+  credits: Credit[];
+  /** Inodes opened and still open. */
+  opened: string[];
+  /** Inodes opened before and now closed by their last handle here. */
+  closed: string[];
+  /** Inodes opened and closed again since the last settle. */
+  touched: string[];
+}
+
+/** The quota ledger's store operations; each is one transaction. */
+export interface QuotaStore {
+  /** Registers the process or refreshes its heartbeat; forgets inode rows kept past RETAIN_MS. */
+  heartbeat(p: ProcessInfo): Promise<void>;
+  /** Every registered process with the age of its last heartbeat (ms, by the store's clock). */
+  processes(): Promise<Array<ProcessInfo & { ageMs: number }>>;
+  /** Expires dead processes (see the module comment); returns the users made unsure. */
+  expire(ids: string[]): Promise<string[]>;
+  /** Removes a stopping process's rows (after its last settle); its blocks are given back. */
+  retire(id: string): Promise<void>;
+
+  /**
+   * One more logged-in connection of `user` on `processId`; false (nothing counted) when the
+   * user's connections on live processes already reach `max`.
+   */
+  connect(processId: string, user: string, max: number): Promise<boolean>;
+  disconnect(processId: string, user: string): Promise<void>;
+  /** Connections of `user` on live processes other than `processId`. */
+  otherConnections(processId: string, user: string): Promise<number>;
+
+  /** The user's settled figures, or undefined when the user is gone. */
+  view(user: string): Promise<UsageView | undefined>;
+  /**
+   * Adds at least `need` and up to `want` to the process's block when the quota allows `need`
+   * (each of bytes and files on its own; a zero need asks nothing of that kind).
+   */
+  grant(processId: string, user: string, need: Space, want: Space): Promise<Grant>;
+  settle(processId: string, user: string, s: Settlement): Promise<UsageView | undefined>;
+
+  /** Users marked unsure. */
+  unsureUsers(): Promise<string[]>;
+  /** Marks a user unsure (a rescan asked while several processes serve them). */
+  markUnsure(user: string): Promise<void>;
+  /** The usage sequence, to compare after a recount's scan (undefined when the user is gone). */
+  usageSeq(user: string): Promise<number | undefined>;
+  /**
+   * Sets the usage counted from the disk and clears unsure, if the sequence is still `seq` and no
+   * live process but `processId` (null: none) has connections of the user; false otherwise.
+   * `spent` is what the recounting process spent from its block meanwhile (counted by the scan,
+   * so not settled as growth): it leaves the block.
+   */
+  applyRecount(processId: string | null, user: string, seq: number, counted: Space, spent?: Space): Promise<boolean>;
+}
+
+/** True when a settlement has nothing to report. */
+export function emptySettlement(s: Settlement): boolean {
+  return (
+    s.grown.bytes === 0 &&
+    s.grown.files === 0 &&
+    s.forced.bytes === 0 &&
+    s.forced.files === 0 &&
+    s.returned.bytes === 0 &&
+    s.returned.files === 0 &&
+    s.credits.length === 0 &&
+    s.opened.length === 0 &&
+    s.closed.length === 0 &&
+    s.touched.length === 0
+  );
+}
+
+/**
+ * What a grant gives (shared by both stores): for bytes and for entries on its own, nothing when
+ * nothing is needed or wanted, else at least `need` and up to `want` of what the limit leaves after
+ * the usage and every block; null when a need does not fit.
+ */
+export function decide(
+  u: { used_bytes: number; used_files: number; quota_bytes: number | null; max_files: number | null },
+  held: Space,
+  need: Space,
+  want: Space,
+): Space | null {
+  const one = (limit: number | null, used: number, blocks: number, n: number, w: number): number | null => {
+    const ask = Math.max(n, w);
+    if (ask <= 0) return 0;
+    if (limit === null) return ask;
+    const room = limit - used - blocks;
+    if (n > room) return null;
+    return Math.max(n, Math.min(ask, room));
+  };
+  const bytes = one(u.quota_bytes, u.used_bytes, held.bytes, need.bytes, want.bytes);
+  const files = one(u.max_files, u.used_files, held.files, need.files, want.files);
+  if (bytes === null || files === null) return null;
+  return { bytes, files };
+}
