@@ -66,7 +66,9 @@ export class QuotaLedger {
   /** Registers this process on the store and starts the loops; rejects when the store is lost. */
   static async start(opts: QuotaLedgerOptions): Promise<QuotaLedger> {
     const ledger = new QuotaLedger(opts);
-    await opts.store.quota.heartbeat(ledger.process);
+    // The first janitor run registers this process and expires the dead ones of this host (a
+    // restart after a crash), so their users are recounted before their first session here.
+    await ledger.janitor(true);
     const every = (ms: number, fn: () => Promise<unknown>) => {
       const t = setInterval(() => void fn().catch(() => undefined), ms);
       t.unref();
@@ -179,11 +181,20 @@ export class QuotaLedger {
     const store = this.opts.store.quota;
     const view = await store.view(user);
     if (!view) throw new Error(`user ${user} has no database row`);
-    const quota = new UserQuota(user, view.quotaBytes, view.usedBytes, view.maxFiles, view.usedFiles, {
-      grant: (need, want) => store.grant(this.process.id, user, need, want),
-    });
+    const entry: Entry = {
+      quota: new UserQuota(user, view.quotaBytes, view.usedBytes, view.maxFiles, view.usedFiles, {
+        // Credits gathered here (a removal, a truncate) are settled first, so the room they free
+        // can be granted again at once.
+        grant: async (need, want) => {
+          await this.settleAll(user, entry);
+          return store.grant(this.process.id, user, need, want);
+        },
+      }),
+      sessions: 0,
+      recounting: false,
+    };
+    const quota = entry.quota;
     quota.unsure = view.unsure;
-    const entry: Entry = { quota, sessions: 0, recounting: false };
     this.entries.set(user, entry);
     // Usage a dead process left unsure is recounted before the first session here, when no
     // other process serves the user (then nothing else can change the home meanwhile).
@@ -217,6 +228,12 @@ export class QuotaLedger {
     const p = run();
     entry.settling = p;
     return p;
+  }
+
+  /** Settles until what was gathered before the call is in the store (a settle under way first). */
+  private async settleAll(user: string, entry: Entry): Promise<void> {
+    if (entry.settling) await entry.settling;
+    await this.settle(user, entry, false);
   }
 
   /** A user who left is forgotten once nothing of theirs waits to be settled. */
@@ -263,7 +280,7 @@ export class QuotaLedger {
   }
 
   /** Heartbeat, expiry of dead processes, recounts of unsure users. One run at a time. */
-  private async janitor(): Promise<void> {
+  private async janitor(starting = false): Promise<void> {
     if (this.janitorRunning || this.closed) return;
     this.janitorRunning = true;
     try {
@@ -274,6 +291,7 @@ export class QuotaLedger {
         const users = await store.expire(dead.map((p) => p.id));
         this.opts.log.warn({ event: 'quota.process-expired', processes: dead.map((p) => `${p.host}:${p.pid}`), users: users.length }, 'expired dead processes: their blocks are charged until a recount');
       }
+      if (starting) return; // recounts wait for the loops: start-up stays quick
       const unsure = await store.unsureUsers();
       for (const user of this.recountLater.keys()) if (!unsure.includes(user)) this.recountLater.delete(user);
       for (const user of unsure) {

@@ -26,6 +26,14 @@ const viewOf = (u: UserUsage): UsageView => ({
 /** Runs `fn` and returns its value as a promise (a throw becomes a rejection). */
 const settle = async <T>(fn: () => T): Promise<T> => fn();
 
+/**
+ * How long a write waits for a lock another connection holds (a coffer-users command), retried
+ * without blocking the event loop; the connection's own busy timeout stays short (server.ts).
+ */
+const LOCKED_RETRY_MS = 15_000;
+
+const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((err as { code?: string }).code ?? '');
+
 export class SqliteQuota implements QuotaStore {
   constructor(
     private readonly db: Db,
@@ -33,15 +41,13 @@ export class SqliteQuota implements QuotaStore {
   ) {}
 
   heartbeat(p: ProcessInfo): Promise<void> {
-    return settle(() =>
-      this.tx(() => {
-        const now = this.now();
-        this.db
-          .prepare('INSERT INTO coffer_processes (id, host, pid, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms')
-          .run(p.id, p.host, p.pid, now);
-        this.db.prepare('DELETE FROM quota_inodes WHERE until_ms IS NOT NULL AND until_ms < ?').run(now);
-      }),
-    );
+    return this.tx(() => {
+      const now = this.now();
+      this.db
+        .prepare('INSERT INTO coffer_processes (id, host, pid, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms')
+        .run(p.id, p.host, p.pid, now);
+      this.db.prepare('DELETE FROM quota_inodes WHERE until_ms IS NOT NULL AND until_ms < ?').run(now);
+    });
   }
 
   processes(): Promise<Array<ProcessInfo & { ageMs: number }>> {
@@ -55,62 +61,56 @@ export class SqliteQuota implements QuotaStore {
   }
 
   expire(ids: string[]): Promise<string[]> {
-    return settle(() =>
-      this.tx(() => {
-        const unsure = new Set<string>();
-        for (const id of ids) {
-          const holds = this.db
-            .prepare<[string], { user_name: string; block_bytes: number; block_files: number }>('SELECT user_name, block_bytes, block_files FROM quota_holds WHERE process_id = ?')
-            .all(id);
-          const open = this.db.prepare<[string], { user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ?').all(id);
-          for (const h of holds) {
-            if (h.block_bytes === 0 && h.block_files === 0) continue;
-            // It may have written all of its block before dying: charged until a recount.
-            this.db
-              .prepare('UPDATE users SET used_bytes = used_bytes + ?, used_files = used_files + ?, usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?')
-              .run(h.block_bytes, h.block_files, h.user_name);
-            unsure.add(h.user_name);
-          }
-          for (const o of open) {
-            this.db.prepare('UPDATE users SET usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?').run(o.user_name);
-            unsure.add(o.user_name);
-          }
-          this.forget(id);
+    return this.tx(() => {
+      const unsure = new Set<string>();
+      for (const id of ids) {
+        const holds = this.db
+          .prepare<[string], { user_name: string; block_bytes: number; block_files: number }>('SELECT user_name, block_bytes, block_files FROM quota_holds WHERE process_id = ?')
+          .all(id);
+        const open = this.db.prepare<[string], { user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ?').all(id);
+        for (const h of holds) {
+          if (h.block_bytes === 0 && h.block_files === 0) continue;
+          // It may have written all of its block before dying: charged until a recount.
+          this.db
+            .prepare('UPDATE users SET used_bytes = used_bytes + ?, used_files = used_files + ?, usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?')
+            .run(h.block_bytes, h.block_files, h.user_name);
+          unsure.add(h.user_name);
         }
-        return [...unsure];
-      }),
-    );
+        for (const o of open) {
+          this.db.prepare('UPDATE users SET usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?').run(o.user_name);
+          unsure.add(o.user_name);
+        }
+        this.forget(id);
+      }
+      return [...unsure];
+    });
   }
 
   retire(id: string): Promise<void> {
-    return settle(() => this.tx(() => this.forget(id)));
+    return this.tx(() => this.forget(id));
   }
 
   connect(processId: string, user: string, max: number): Promise<boolean> {
-    return settle(() =>
-      this.tx(() => {
-        const live = this.now() - STALE_MS;
-        const row = this.db
-          .prepare<[string, number], { n: number | null }>(
-            `SELECT sum(h.connections) AS n FROM quota_holds h JOIN coffer_processes p ON p.id = h.process_id
-             WHERE h.user_name = ? AND p.heartbeat_ms >= ?`,
-          )
-          .get(user, live);
-        if ((row?.n ?? 0) >= max) return false;
-        this.hold(processId, user);
-        this.db.prepare('UPDATE quota_holds SET connections = connections + 1 WHERE user_name = ? AND process_id = ?').run(user, processId);
-        return true;
-      }),
-    );
+    return this.tx(() => {
+      const live = this.now() - STALE_MS;
+      const row = this.db
+        .prepare<[string, number], { n: number | null }>(
+          `SELECT sum(h.connections) AS n FROM quota_holds h JOIN coffer_processes p ON p.id = h.process_id
+           WHERE h.user_name = ? AND p.heartbeat_ms >= ?`,
+        )
+        .get(user, live);
+      if ((row?.n ?? 0) >= max) return false;
+      this.hold(processId, user);
+      this.db.prepare('UPDATE quota_holds SET connections = connections + 1 WHERE user_name = ? AND process_id = ?').run(user, processId);
+      return true;
+    });
   }
 
   disconnect(processId: string, user: string): Promise<void> {
-    return settle(() =>
-      this.tx(() => {
-        this.db.prepare('UPDATE quota_holds SET connections = max(0, connections - 1) WHERE user_name = ? AND process_id = ?').run(user, processId);
-        this.dropIdleHold(processId, user);
-      }),
-    );
+    return this.tx(() => {
+      this.db.prepare('UPDATE quota_holds SET connections = max(0, connections - 1) WHERE user_name = ? AND process_id = ?').run(user, processId);
+      this.dropIdleHold(processId, user);
+    });
   }
 
   otherConnections(processId: string, user: string): Promise<number> {
@@ -125,77 +125,73 @@ export class SqliteQuota implements QuotaStore {
   }
 
   grant(processId: string, user: string, need: Space, want: Space): Promise<Grant> {
-    return settle(() =>
-      this.tx(() => {
-        const u = this.usage(user);
-        if (!u) throw new Error(`user ${user} has no database row`);
-        const blocks = this.db
-          .prepare<{ u: string; p: string }, { bytes: number | null; files: number | null; mine_b: number | null; mine_f: number | null }>(
-            `SELECT sum(block_bytes) AS bytes, sum(block_files) AS files,
-                    sum(CASE WHEN process_id = @p THEN block_bytes END) AS mine_b, sum(CASE WHEN process_id = @p THEN block_files END) AS mine_f
-             FROM quota_holds WHERE user_name = @u`,
-          )
-          .get({ u: user, p: processId })!;
-        const held = { bytes: blocks.bytes ?? 0, files: blocks.files ?? 0 };
-        const othersHold = held.bytes - (blocks.mine_b ?? 0) > 0 || held.files - (blocks.mine_f ?? 0) > 0;
-        const granted = decide(u, held, need, want);
-        if (granted && (granted.bytes > 0 || granted.files > 0)) {
-          this.hold(processId, user);
-          this.db
-            .prepare('UPDATE quota_holds SET block_bytes = block_bytes + ?, block_files = block_files + ? WHERE user_name = ? AND process_id = ?')
-            .run(granted.bytes, granted.files, user, processId);
-          this.db.prepare('UPDATE users SET usage_seq = usage_seq + 1 WHERE name = ?').run(user);
-        }
-        return { granted, othersHold, view: viewOf(u) };
-      }),
-    );
+    return this.tx(() => {
+      const u = this.usage(user);
+      if (!u) throw new Error(`user ${user} has no database row`);
+      const blocks = this.db
+        .prepare<{ u: string; p: string }, { bytes: number | null; files: number | null; mine_b: number | null; mine_f: number | null }>(
+          `SELECT sum(block_bytes) AS bytes, sum(block_files) AS files,
+                  sum(CASE WHEN process_id = @p THEN block_bytes END) AS mine_b, sum(CASE WHEN process_id = @p THEN block_files END) AS mine_f
+           FROM quota_holds WHERE user_name = @u`,
+        )
+        .get({ u: user, p: processId })!;
+      const held = { bytes: blocks.bytes ?? 0, files: blocks.files ?? 0 };
+      const othersHold = held.bytes - (blocks.mine_b ?? 0) > 0 || held.files - (blocks.mine_f ?? 0) > 0;
+      const granted = decide(u, held, need, want);
+      if (granted && (granted.bytes > 0 || granted.files > 0)) {
+        this.hold(processId, user);
+        this.db
+          .prepare('UPDATE quota_holds SET block_bytes = block_bytes + ?, block_files = block_files + ? WHERE user_name = ? AND process_id = ?')
+          .run(granted.bytes, granted.files, user, processId);
+        this.db.prepare('UPDATE users SET usage_seq = usage_seq + 1 WHERE name = ?').run(user);
+      }
+      return { granted, othersHold, view: viewOf(u) };
+    });
   }
 
   settle(processId: string, user: string, s: Settlement): Promise<UsageView | undefined> {
-    return settle(() =>
-      this.tx(() => {
-        const u = this.usage(user);
-        if (!u) return undefined;
-        const now = this.now();
-        let unsure = false;
-        const othersAny = this.db.prepare<[string, string, string, number], { n: number }>(
-          'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
-        );
-        const othersOpen = this.db.prepare<[string, string, string], { n: number }>(
-          'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND until_ms IS NULL',
-        );
-        const put = this.db.prepare(
-          'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
-        );
-        for (const inode of s.opened) {
-          if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
-          put.run(user, inode, processId, null);
+    return this.tx(() => {
+      const u = this.usage(user);
+      if (!u) return undefined;
+      const now = this.now();
+      let unsure = false;
+      const othersAny = this.db.prepare<[string, string, string, number], { n: number }>(
+        'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
+      );
+      const othersOpen = this.db.prepare<[string, string, string], { n: number }>(
+        'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND until_ms IS NULL',
+      );
+      const put = this.db.prepare(
+        'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
+      );
+      for (const inode of s.opened) {
+        if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
+        put.run(user, inode, processId, null);
+      }
+      for (const inode of s.touched) {
+        if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
+        put.run(user, inode, processId, now + RETAIN_MS);
+      }
+      for (const inode of s.closed) put.run(user, inode, processId, now + RETAIN_MS);
+      let freedBytes = 0;
+      let freedFiles = 0;
+      for (const c of s.credits) {
+        if (c.inode !== null && othersOpen.get(user, c.inode, processId)!.n > 0) {
+          unsure = true; // still on the disk through another process's handle, or charged there too
+          continue;
         }
-        for (const inode of s.touched) {
-          if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
-          put.run(user, inode, processId, now + RETAIN_MS);
-        }
-        for (const inode of s.closed) put.run(user, inode, processId, now + RETAIN_MS);
-        let freedBytes = 0;
-        let freedFiles = 0;
-        for (const c of s.credits) {
-          if (c.inode !== null && othersOpen.get(user, c.inode, processId)!.n > 0) {
-            unsure = true; // still on the disk through another process's handle, or charged there too
-            continue;
-          }
-          freedBytes += c.bytes;
-          freedFiles += c.files;
-        }
-        this.db
-          .prepare(
-            `UPDATE users SET used_bytes = max(0, used_bytes + ?), used_files = max(0, used_files + ?),
-               usage_unsure = max(usage_unsure, ?), usage_seq = usage_seq + 1 WHERE name = ?`,
-          )
-          .run(s.grown.bytes + s.forced.bytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure ? 1 : 0, user);
-        this.spend(processId, user, s.grown.bytes + s.returned.bytes, s.grown.files + s.returned.files);
-        return viewOf(this.usage(user)!);
-      }),
-    );
+        freedBytes += c.bytes;
+        freedFiles += c.files;
+      }
+      this.db
+        .prepare(
+          `UPDATE users SET used_bytes = max(0, used_bytes + ?), used_files = max(0, used_files + ?),
+             usage_unsure = max(usage_unsure, ?), usage_seq = usage_seq + 1 WHERE name = ?`,
+        )
+        .run(s.grown.bytes + s.forced.bytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure ? 1 : 0, user);
+      this.spend(processId, user, s.grown.bytes + s.returned.bytes, s.grown.files + s.returned.files);
+      return viewOf(this.usage(user)!);
+    });
   }
 
   unsureUsers(): Promise<string[]> {
@@ -203,7 +199,7 @@ export class SqliteQuota implements QuotaStore {
   }
 
   markUnsure(user: string): Promise<void> {
-    return settle(() => void this.db.prepare('UPDATE users SET usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?').run(user));
+    return this.tx(() => void this.db.prepare('UPDATE users SET usage_unsure = 1, usage_seq = usage_seq + 1 WHERE name = ?').run(user));
   }
 
   usageSeq(user: string): Promise<number | undefined> {
@@ -211,23 +207,30 @@ export class SqliteQuota implements QuotaStore {
   }
 
   applyRecount(processId: string | null, user: string, seq: number, counted: Space, spent: Space = { bytes: 0, files: 0 }): Promise<boolean> {
-    return settle(() =>
-      this.tx(() => {
-        const u = this.usage(user);
-        if (!u || u.usage_seq !== seq || this.others(processId ?? '', user) > 0) return false;
-        this.db
-          .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_unsure = 0, usage_seq = usage_seq + 1 WHERE name = ?')
-          .run(counted.bytes, counted.files, user);
-        if (processId !== null) this.spend(processId, user, spent.bytes, spent.files);
-        return true;
-      }),
-    );
+    return this.tx(() => {
+      const u = this.usage(user);
+      if (!u || u.usage_seq !== seq || this.others(processId ?? '', user) > 0) return false;
+      this.db
+        .prepare('UPDATE users SET used_bytes = ?, used_files = ?, usage_unsure = 0, usage_seq = usage_seq + 1 WHERE name = ?')
+        .run(counted.bytes, counted.files, user);
+      if (processId !== null) this.spend(processId, user, spent.bytes, spent.files);
+      return true;
+    });
   }
 
   // ------------------------------------------------------------------ plumbing
 
-  private tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  /** One IMMEDIATE transaction; while another connection holds the lock, retried (see LOCKED_RETRY_MS). */
+  private async tx<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + LOCKED_RETRY_MS;
+    for (let wait = 5; ; wait = Math.min(100, wait * 2)) {
+      try {
+        return this.db.transaction(fn).immediate();
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   private usage(user: string): UserUsage | undefined {

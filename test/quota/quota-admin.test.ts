@@ -119,9 +119,11 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
     assert.equal(liveQuota(ts, name)!.used, 150 * KiB, 'the ledger does not know yet');
     const r = await usersCli(ts.root, ['rescan', name]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`${name}: used .* -> 350\\.0 KiB \\(358400 bytes in 2 files\\)`));
+    // Connected: the server serving the user recounts (it knows the writes in flight); the command
+    // waits for it and prints its figure.
+    assert.match(r.stdout, new RegExp(`${name}: used .* -> 350\\.0 KiB \\(recounted by the server serving the user\\)`));
     await waitFor(() => liveQuota(ts, name)?.used === 350 * KiB, 5000, 'the server to adopt the rescan');
-    await ts.logs.waitFor('quota-rescan', { user: name });
+    await ts.logs.waitFor('quota.recount', { user: name });
     await assertLive(ts, name, 350 * KiB);
     // The quota now counts the outside file: 674 KiB are left, and the open handle carries on.
     await s.writeAll(h, bytes(674 * KiB), 50 * KiB);
@@ -146,11 +148,11 @@ describe('quota: admin changes apply live; usage persists', { timeout: 120_000 }
       };
       await write();
       // The upload goes on (one 16 KiB write at a time) while the rescan runs and is adopted.
-      const rescanned = ts.logs.events('quota-rescan', { user: name }).length;
+      const rescanned = ts.logs.events('quota.recount', { user: name }).length;
       const cli = usersCli(ts.root, ['rescan', name]);
       let cliDone = false;
       void cli.then(() => (cliDone = true));
-      while (!cliDone || ts.logs.events('quota-rescan', { user: name }).length === rescanned) await write();
+      while (!cliDone || ts.logs.events('quota.recount', { user: name }).length === rescanned) await write();
       assert.equal((await cli).code, 0);
       for (let i = 0; i < 10; i++) await write();
       await s.closeFile(h);

@@ -95,14 +95,33 @@ export async function startServerProcess(root: string, extra: string[] = []): Pr
   };
 }
 
-/** A user's usage row read straight from the database (read-only connection). */
-export function usageRow(root: string, name: string): { usedBytes: number; held: boolean; quotaBytes: number | null } | undefined {
+/**
+ * A user's usage row read straight from the database (read-only connection): `unsure` (a recount
+ * is due), and what server processes hold of the user in the store (`blockBytes` not yet settled,
+ * `connections`, `held`: any row at all).
+ */
+export function usageRow(
+  root: string,
+  name: string,
+): { usedBytes: number; unsure: boolean; quotaBytes: number | null; blockBytes: number; connections: number; held: boolean } | undefined {
   const db = new Database(join(root, 'db', 'coffer.db'), { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
-    const row = db.prepare('SELECT used_bytes, usage_held, quota_bytes FROM users WHERE name = ?').get(name) as
-      | { used_bytes: number; usage_held: number; quota_bytes: number | null }
+    const row = db.prepare('SELECT used_bytes, usage_unsure, quota_bytes FROM users WHERE name = ?').get(name) as
+      | { used_bytes: number; usage_unsure: number; quota_bytes: number | null }
       | undefined;
-    return row && { usedBytes: row.used_bytes, held: row.usage_held === 1, quotaBytes: row.quota_bytes };
+    const holds = db
+      .prepare('SELECT count(*) AS n, coalesce(sum(block_bytes), 0) AS block, coalesce(sum(connections), 0) AS conns FROM quota_holds WHERE user_name = ?')
+      .get(name) as { n: number; block: number; conns: number };
+    return (
+      row && {
+        usedBytes: row.used_bytes,
+        unsure: row.usage_unsure === 1,
+        quotaBytes: row.quota_bytes,
+        blockBytes: holds.block,
+        connections: holds.conns,
+        held: holds.n > 0,
+      }
+    );
   } finally {
     db.close();
   }

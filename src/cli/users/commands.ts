@@ -12,6 +12,7 @@ import type { PublicKey } from '../../users/public-keys.js';
 import { validateUserName } from '../../users/user-name.js';
 import { openStore } from '../../store/open-store.js';
 import type { Store } from '../../store/store.js';
+import type { UsageView } from '../../store/quota-store.js';
 import { InputError } from '../../util/errors.js';
 import { formatSize, parseSize, type Size } from '../../util/size.js';
 import { createHome, deleteTree, existingHome, retireHome } from '../../vfs/home-folders.js';
@@ -217,6 +218,18 @@ function parseDatabaseUrl(url: string): string {
   return v as string;
 }
 
+/** The user's figures once a server cleared the unsure mark (polled for up to 15 s), else null. */
+async function recountedByServer(store: Store, name: string): Promise<UsageView | null> {
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    const view = await store.quota.view(name);
+    if (!view) return null;
+    if (!view.unsure) return view;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return null;
+}
+
 export async function rescan(ctx: CommandContext): Promise<void> {
   const store = await ctx.store();
   const users = ctx.args[0] ? [await store.get(ctx.args[0])] : await store.list();
@@ -238,8 +251,14 @@ export async function rescan(ctx: CommandContext): Promise<void> {
             `entries ${user.usedFiles} -> ${counted.entries}\n`,
         );
       } else {
+        // The server serving the user recounts (once it is the only one): wait a while for it.
         await store.quota.markUnsure(user.name);
-        ctx.print(`${user.name}: connected to a server, which recounts the usage itself (within seconds when one server serves the user)\n`);
+        const after = await ctx.step(recountedByServer(store, user.name));
+        ctx.print(
+          after
+            ? `${user.name}: used ${formatSize(user.usedBytes)} -> ${formatSize(after.usedBytes)} (recounted by the server serving the user), entries ${user.usedFiles} -> ${after.usedFiles}\n`
+            : `${user.name}: connected on several servers; recounted once one server serves the user (usage stays counted until then)\n`,
+        );
       }
       done.push(user.name);
     }
