@@ -1,11 +1,14 @@
 /**
  * SSH_FXP_EXTENDED bodies: the extension name, then its fields (OpenSSH PROTOCOL §4 for the
  * @openssh.com ones, draft-ietf-secsh-filexfer-extensions for check-file, paramiko for the
- * legacy `check-file`). A name Coffer does not know decodes to `unknown-extended`, never an error.
+ * legacy `check-file`). Encode and decode. A name Coffer does not know decodes to
+ * `unknown-extended`, never an error. Their answers are in extended-reply.ts.
  */
-import { ExtensionName } from './constants.js';
-import type { Reader } from './reader.js';
-import type { CheckFileHandleRequest, SftpIdRequest } from './request-types.js';
+import { ExtensionName } from '../constants.js';
+import type { Reader } from '../reader.js';
+import type { CheckFileHandleRequest, SftpIdRequest } from '../request-types.js';
+import type { Writer } from '../writer.js';
+import { writeRename } from './path.js';
 
 type ExtDecoder = (r: Reader, id: number) => SftpIdRequest;
 
@@ -68,4 +71,48 @@ export function decodeExtended(r: Reader, id: number): SftpIdRequest {
     return { kind: 'unknown-extended', id, name: nameBytes.toString('utf8'), data: r.rest() };
   }
   return decode(r, id);
+}
+
+const EXT_NAMES: ReadonlyMap<string, string> = new Map([
+  ['posix-rename', ExtensionName.POSIX_RENAME],
+  ['statvfs', ExtensionName.STATVFS],
+  ['fstatvfs', ExtensionName.FSTATVFS],
+  ['fsync', ExtensionName.FSYNC],
+  ['limits', ExtensionName.LIMITS],
+  ['expand-path', ExtensionName.EXPAND_PATH],
+  ['home-directory', ExtensionName.HOME_DIRECTORY],
+  ['copy-data', ExtensionName.COPY_DATA],
+  ['check-file-name', ExtensionName.CHECK_FILE_NAME],
+]);
+
+function extensionName(req: SftpIdRequest): string {
+  if (req.kind === 'unknown-extended') return req.name;
+  if (req.kind === 'check-file-handle') return req.legacy ? ExtensionName.CHECK_FILE : ExtensionName.CHECK_FILE_HANDLE;
+  return EXT_NAMES.get(req.kind)!;
+}
+
+/** Appends an EXTENDED body (the extension name, then its fields) for a request of an extension kind. */
+export function writeExtended(w: Writer, req: SftpIdRequest): void {
+  w.string(extensionName(req));
+  if (req.kind === 'posix-rename') return writeRename(w, req);
+  // The path or handle (if any) comes first.
+  if ('path' in req) w.string(req.path);
+  if ('handle' in req) w.bytes(req.handle);
+  switch (req.kind) {
+    case 'home-directory':
+      w.string(req.username);
+      return;
+    case 'copy-data':
+      w.bytes(req.readHandle).u64(req.readOffset).u64(req.readLength).bytes(req.writeHandle).u64(req.writeOffset);
+      return;
+    case 'check-file-name':
+    case 'check-file-handle':
+      w.string(req.algorithms.join(',')).u64(req.start).u64(req.length).u32(req.blockSize);
+      return;
+    case 'unknown-extended':
+      w.raw(req.data);
+      return;
+    default:
+      return;
+  }
 }
