@@ -25,16 +25,18 @@ function checkFileHandle(legacy: boolean): ExtDecoder {
   });
 }
 
-const EXT_DECODERS: ReadonlyMap<string, ExtDecoder> = new Map<string, ExtDecoder>([
-  [ExtensionName.POSIX_RENAME, (r, id) => ({ kind: 'posix-rename', id, oldPath: r.utf8(), newPath: r.utf8() })],
-  [ExtensionName.STATVFS, (r, id) => ({ kind: 'statvfs', id, path: r.utf8() })],
-  [ExtensionName.FSTATVFS, (r, id) => ({ kind: 'fstatvfs', id, handle: r.handle() })],
-  [ExtensionName.FSYNC, (r, id) => ({ kind: 'fsync', id, handle: r.handle() })],
-  [ExtensionName.LIMITS, (_r, id) => ({ kind: 'limits', id })],
-  [ExtensionName.EXPAND_PATH, (r, id) => ({ kind: 'expand-path', id, path: r.utf8() })],
-  [ExtensionName.HOME_DIRECTORY, (r, id) => ({ kind: 'home-directory', id, username: r.utf8() })],
+/** Each extension Coffer decodes: its wire name, the request kind and the decoder of its fields. */
+const EXTENSIONS: ReadonlyArray<readonly [string, SftpIdRequest['kind'], ExtDecoder]> = [
+  [ExtensionName.POSIX_RENAME, 'posix-rename', (r, id) => ({ kind: 'posix-rename', id, oldPath: r.utf8(), newPath: r.utf8() })],
+  [ExtensionName.STATVFS, 'statvfs', (r, id) => ({ kind: 'statvfs', id, path: r.utf8() })],
+  [ExtensionName.FSTATVFS, 'fstatvfs', (r, id) => ({ kind: 'fstatvfs', id, handle: r.handle() })],
+  [ExtensionName.FSYNC, 'fsync', (r, id) => ({ kind: 'fsync', id, handle: r.handle() })],
+  [ExtensionName.LIMITS, 'limits', (_r, id) => ({ kind: 'limits', id })],
+  [ExtensionName.EXPAND_PATH, 'expand-path', (r, id) => ({ kind: 'expand-path', id, path: r.utf8() })],
+  [ExtensionName.HOME_DIRECTORY, 'home-directory', (r, id) => ({ kind: 'home-directory', id, username: r.utf8() })],
   [
     ExtensionName.COPY_DATA,
+    'copy-data',
     (r, id) => ({
       kind: 'copy-data',
       id,
@@ -47,6 +49,7 @@ const EXT_DECODERS: ReadonlyMap<string, ExtDecoder> = new Map<string, ExtDecoder
   ],
   [
     ExtensionName.CHECK_FILE_NAME,
+    'check-file-name',
     (r, id) => ({
       kind: 'check-file-name',
       id,
@@ -57,9 +60,11 @@ const EXT_DECODERS: ReadonlyMap<string, ExtDecoder> = new Map<string, ExtDecoder
       blockSize: r.u32(),
     }),
   ],
-  [ExtensionName.CHECK_FILE_HANDLE, checkFileHandle(false)],
-  [ExtensionName.CHECK_FILE, checkFileHandle(true)],
-]);
+  [ExtensionName.CHECK_FILE_HANDLE, 'check-file-handle', checkFileHandle(false)],
+  [ExtensionName.CHECK_FILE, 'check-file-handle', checkFileHandle(true)],
+];
+
+const EXT_DECODERS: ReadonlyMap<string, ExtDecoder> = new Map(EXTENSIONS.map(([name, , decode]) => [name, decode]));
 
 /** Decodes the body of an EXTENDED request whose id was already read. */
 export function decodeExtended(r: Reader, id: number): SftpIdRequest {
@@ -73,17 +78,8 @@ export function decodeExtended(r: Reader, id: number): SftpIdRequest {
   return decode(r, id);
 }
 
-const EXT_NAMES: ReadonlyMap<string, string> = new Map([
-  ['posix-rename', ExtensionName.POSIX_RENAME],
-  ['statvfs', ExtensionName.STATVFS],
-  ['fstatvfs', ExtensionName.FSTATVFS],
-  ['fsync', ExtensionName.FSYNC],
-  ['limits', ExtensionName.LIMITS],
-  ['expand-path', ExtensionName.EXPAND_PATH],
-  ['home-directory', ExtensionName.HOME_DIRECTORY],
-  ['copy-data', ExtensionName.COPY_DATA],
-  ['check-file-name', ExtensionName.CHECK_FILE_NAME],
-]);
+/** Kind -> wire name; paramiko's legacy `check-file` is chosen by the request's `legacy` flag. */
+const EXT_NAMES: ReadonlyMap<string, string> = new Map(EXTENSIONS.filter(([name]) => name !== ExtensionName.CHECK_FILE).map(([name, kind]) => [kind, name]));
 
 function extensionName(req: SftpIdRequest): string {
   if (req.kind === 'unknown-extended') return req.name;

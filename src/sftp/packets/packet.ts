@@ -28,27 +28,33 @@ import { decodeWrite, writeWrite } from './write.js';
 
 type Decoder = (r: Reader, id: number) => SftpIdRequest;
 
-const DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
-  [PacketType.OPEN, decodeOpen],
-  [PacketType.CLOSE, handleRequest('close')],
-  [PacketType.READ, decodeRead],
-  [PacketType.WRITE, decodeWrite],
-  [PacketType.LSTAT, pathRequest('lstat')],
-  [PacketType.FSTAT, handleRequest('fstat')],
-  [PacketType.SETSTAT, pathAttrsRequest('setstat')],
-  [PacketType.FSETSTAT, decodeFsetstat],
-  [PacketType.OPENDIR, pathRequest('opendir')],
-  [PacketType.READDIR, handleRequest('readdir')],
-  [PacketType.REMOVE, pathRequest('remove')],
-  [PacketType.MKDIR, pathAttrsRequest('mkdir')],
-  [PacketType.RMDIR, pathRequest('rmdir')],
-  [PacketType.REALPATH, pathRequest('realpath')],
-  [PacketType.STAT, pathRequest('stat')],
-  [PacketType.RENAME, decodeRename],
-  [PacketType.READLINK, pathRequest('readlink')],
-  [PacketType.SYMLINK, decodeSymlink],
-  [PacketType.EXTENDED, decodeExtended],
-]);
+/** Each request with a type of its own: its kind, its type number and its body's decoder. */
+const REQUESTS: ReadonlyArray<readonly [SftpIdRequest['kind'], number, Decoder]> = [
+  ['open', PacketType.OPEN, decodeOpen],
+  ['close', PacketType.CLOSE, handleRequest('close')],
+  ['read', PacketType.READ, decodeRead],
+  ['write', PacketType.WRITE, decodeWrite],
+  ['lstat', PacketType.LSTAT, pathRequest('lstat')],
+  ['fstat', PacketType.FSTAT, handleRequest('fstat')],
+  ['setstat', PacketType.SETSTAT, pathAttrsRequest('setstat')],
+  ['fsetstat', PacketType.FSETSTAT, decodeFsetstat],
+  ['opendir', PacketType.OPENDIR, pathRequest('opendir')],
+  ['readdir', PacketType.READDIR, handleRequest('readdir')],
+  ['remove', PacketType.REMOVE, pathRequest('remove')],
+  ['mkdir', PacketType.MKDIR, pathAttrsRequest('mkdir')],
+  ['rmdir', PacketType.RMDIR, pathRequest('rmdir')],
+  ['realpath', PacketType.REALPATH, pathRequest('realpath')],
+  ['stat', PacketType.STAT, pathRequest('stat')],
+  ['rename', PacketType.RENAME, decodeRename],
+  ['readlink', PacketType.READLINK, pathRequest('readlink')],
+  ['symlink', PacketType.SYMLINK, decodeSymlink],
+];
+
+/** Type number -> decoder; every extension is an EXTENDED (extended.ts). */
+const DECODERS: ReadonlyMap<number, Decoder> = new Map([...REQUESTS.map(([, type, decode]) => [type, decode] as const), [PacketType.EXTENDED, decodeExtended]]);
+
+/** Kind -> type number, for the kinds that are not extensions. */
+const TYPES: ReadonlyMap<string, number> = new Map(REQUESTS.map(([kind, type]) => [kind, type]));
 
 // One reader for every request: decoding is synchronous, so it is never shared.
 const reader = new Reader();
@@ -78,27 +84,6 @@ export function decodeInit(payload: Buffer): InitRequest {
   }
   return decodeRequest(payload) as InitRequest;
 }
-
-const TYPES: ReadonlyMap<string, number> = new Map([
-  ['open', PacketType.OPEN],
-  ['close', PacketType.CLOSE],
-  ['read', PacketType.READ],
-  ['write', PacketType.WRITE],
-  ['lstat', PacketType.LSTAT],
-  ['fstat', PacketType.FSTAT],
-  ['setstat', PacketType.SETSTAT],
-  ['fsetstat', PacketType.FSETSTAT],
-  ['opendir', PacketType.OPENDIR],
-  ['readdir', PacketType.READDIR],
-  ['remove', PacketType.REMOVE],
-  ['mkdir', PacketType.MKDIR],
-  ['rmdir', PacketType.RMDIR],
-  ['realpath', PacketType.REALPATH],
-  ['stat', PacketType.STAT],
-  ['rename', PacketType.RENAME],
-  ['readlink', PacketType.READLINK],
-  ['symlink', PacketType.SYMLINK],
-]);
 
 /** Encodes a request (INIT included) as one framed message: the inverse of decodeRequest. */
 export function encodeRequest(req: SftpRequest): Buffer {
