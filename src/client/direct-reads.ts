@@ -13,12 +13,9 @@
  * Contract: applied only when the SFTP object has the internals this relies on (ssh2 1.x: push,
  * _requests, _maxInPktLen); otherwise ssh2 is left as it is. A length field ssh2 would reject
  * (0, or over its maximum) is passed to ssh2 unparsed, which ends the session as before.
+ * The DATA header is read by the codec (sftp/packets/data.ts), as the server writes it.
  */
-
-/** SSH_FXP_DATA. */
-const DATA = 103;
-/** Length field, type, request id, data length. */
-const HEAD = 4 + 1 + 4 + 4;
+import { DATA_HEADER_LENGTH as HEAD, dataReplyLength, messageId } from '../sftp/packets/data.js';
 
 interface ReadRequest {
   cb?: (err: Error | undefined, buf: Buffer, nb: number) => void;
@@ -128,11 +125,11 @@ export class DirectFramer {
   // With the head in hand: straight into the READ's buffer, or the whole packet to ssh2.
   private decide(): void {
     const h = this.head;
-    if (this.headLen === HEAD && h[4] === DATA) {
-      const id = h.readUInt32BE(5);
-      const dataLen = h.readUInt32BE(9);
+    const dataLen = this.headLen === HEAD ? dataReplyLength(h) : -1;
+    if (dataLen >= 0) {
+      const id = messageId(h);
       const req = this.sftp._requests[id];
-      if (dataLen + 9 === this.pktLen && req && typeof req.cb === 'function' && Buffer.isBuffer(req.buffer) && dataLen <= req.buffer.length) {
+      if (req && typeof req.cb === 'function' && Buffer.isBuffer(req.buffer) && dataLen <= req.buffer.length) {
         [this.req, this.id, this.dataLen, this.dataPos] = [req, id, dataLen, 0];
         if (dataLen === 0) this.completeData();
         return;

@@ -11,6 +11,8 @@
  * channel copies each piece into an SSH packet at once, so a slot is free again as soon as the
  * whole request has been given to the channel; requests that wait for window keep their slot.
  *
+ * The WRITE header is the codec's (sftp/packets/write.ts encodeWriteHeader), written in place.
+ *
  * Contract: the channel's byte stream is never cut inside a request, ours or ssh2's (see Gate).
  * Our requests leave in the order they were sent, after anything ssh2 had queued when they were
  * sent; a request ssh2 is given while ours wait for window may overtake those not yet started.
@@ -18,9 +20,8 @@
  * ssh2's maximum write; otherwise every send goes through sftp.write, which copies the slot.
  */
 import type { SFTPWrapper } from 'ssh2';
+import { encodeWriteHeader, writeHeaderLength } from '../sftp/packets/write.js';
 
-/** SSH_FXP_WRITE. */
-const WRITE = 6;
 const MAX_REQID = 2 ** 32 - 1;
 
 /** A reusable request buffer; the caller fills `data` (chunk bytes) from the start. */
@@ -132,8 +133,7 @@ export class RequestWriter {
     /** Data bytes a slot holds: `chunk`, or less when the whole upload is smaller. */
     private readonly slotBytes = chunk,
   ) {
-    // length, type, id, handle string, offset, data length
-    this.head = 4 + 1 + 4 + 4 + handle.length + 8 + 4;
+    this.head = writeHeaderLength(handle.length);
     if (usable(sftp, chunk)) {
       this.gate = gates.get(sftp) ?? new Gate(sftp as unknown as Ssh2SftpInternals);
       gates.set(sftp, this.gate);
@@ -176,15 +176,7 @@ export class RequestWriter {
     const s = this.gate.s;
     const buf = slot.buf;
     const reqid = (s._writeReqid = (s._writeReqid + 1) & MAX_REQID);
-    buf.writeUInt32BE(this.head - 4 + len, 0);
-    buf[4] = WRITE;
-    buf.writeUInt32BE(reqid >>> 0, 5);
-    buf.writeUInt32BE(this.handle.length, 9);
-    this.handle.copy(buf, 13);
-    let p = 13 + this.handle.length;
-    buf.writeUInt32BE(Math.floor(position / 2 ** 32), p);
-    buf.writeUInt32BE(position >>> 0, p + 4);
-    buf.writeUInt32BE(len, (p += 8));
+    encodeWriteHeader(buf, reqid >>> 0, this.handle, position, len);
     s._requests[reqid] = { cb };
     this.gate.enqueue({ payload: buf.subarray(0, this.head + len), sent: 0, done: () => this.free.push(slot) });
   }

@@ -14,7 +14,8 @@ import type { Connection } from './connection.js';
 import { ClientError, VerifyMismatchError } from './errors.js';
 import { settlePart, stoppedError, type PartFile } from './leftover-part.js';
 import type { Progress, ProgressHandle } from './progress.js';
-import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
+import { OpenFlags, StatusCode } from '../sftp/constants.js';
+import { remoteError, sftpCode } from './remote-ops.js';
 import { partName, planMessage, planResume, type ResumePlan } from './resume.js';
 import { SegmentVerifier } from './segments.js';
 import { Download, TransferStopped, Upload, type RangeJob } from './transfer.js';
@@ -63,7 +64,7 @@ export async function getFile(conn: Connection, remote: string, local: string, o
   const hash = startHash(plan, opts.verify, size);
   const mode = (attrs.mode & 0o777) | 0o600;
   // The remote file first: a file that cannot be read leaves no empty part behind.
-  const handle = await conn.ops.open(remote, OpenFlag.READ).catch((err) => {
+  const handle = await conn.ops.open(remote, OpenFlags.READ).catch((err) => {
     throw remoteError(remote, err);
   });
   const fh = await open(part, offset > 0 ? 'r+' : 'w', mode).catch(async (err: NodeJS.ErrnoException) => {
@@ -139,13 +140,13 @@ export async function putFile(conn: Connection, local: string, remote: string, o
   // A resume writes into the part whose prefix was just checked: never a new one (without CREAT,
   // a part that vanished meanwhile fails to open), and one at least `offset` long. Otherwise a
   // second upload of the same file that renamed the part away left a sparse file that passed.
-  const flags = OpenFlag.WRITE | (offset > 0 ? 0 : OpenFlag.CREAT | OpenFlag.TRUNC);
+  const flags = OpenFlags.WRITE | (offset > 0 ? 0 : OpenFlags.CREAT | OpenFlags.TRUNC);
   let handle: Buffer | null = null;
   const bar = opts.progress.start(name, size, offset);
   const progress = { update: (n: number) => (bar.update(n), segments?.reached(n)) };
   try {
     handle = await conn.ops.open(part, flags, { mode: st.mode & REMOTE_MODE_MASK }).catch((err) => {
-      if (offset > 0 && sftpCode(err) === SftpStatus.NO_SUCH_FILE) throw partChanged(name, part);
+      if (offset > 0 && sftpCode(err) === StatusCode.NO_SUCH_FILE) throw partChanged(name, part);
       throw remoteError(part, err);
     });
     if (offset > 0 && (await conn.ops.fstat(handle)).size < offset) throw partChanged(name, part);

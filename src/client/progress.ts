@@ -101,7 +101,7 @@ export class Progress {
 
   /** Starts a file of `total` bytes whose first `offset` bytes were already there (resume). */
   start(name: string, total: number, offset: number): ProgressHandle {
-    return this.tty ? new BarProgress(this.stream, this.clock, name, total, offset) : new LineProgress(this.stream, this.clock, name, total, offset);
+    return this.handle(this.stream, name, total, offset, true);
   }
 
   /**
@@ -111,7 +111,12 @@ export class Progress {
    */
   deferred(name: string, total: number, offset: number, sink: (text: string) => void): ProgressHandle {
     const out: ProgressStream = { write: (text: string) => void sink(text), columns: this.stream.columns, isTTY: this.stream.isTTY };
-    return this.tty ? new BarProgress(out, this.clock, name, total, offset, false) : new LineProgress(out, this.clock, name, total, offset);
+    return this.handle(out, name, total, offset, false);
+  }
+
+  private handle(stream: ProgressStream, name: string, total: number, offset: number, live: boolean): ProgressHandle {
+    const file: FileInfo = { stream, clock: this.clock, name, total, offset };
+    return this.tty ? new BarProgress(file, live) : new LineProgress(file);
   }
 
   /** Writes text to the progress stream as it is (the lines deferred() gave back, in order). */
@@ -120,29 +125,48 @@ export class Progress {
   }
 }
 
-class LineProgress implements ProgressHandle {
-  private readonly t0: number;
-  constructor(
-    private readonly stream: ProgressStream,
-    private readonly clock: () => number,
-    private readonly name: string,
-    private readonly total: number,
-    private readonly offset: number,
-  ) {
-    this.t0 = clock();
+/** The file a progress handle reports on, and where and by which clock. */
+interface FileInfo {
+  readonly stream: ProgressStream;
+  readonly clock: () => number;
+  readonly name: string;
+  readonly total: number;
+  /** Bytes already there before this transfer (a resume). */
+  readonly offset: number;
+}
+
+/** What both handles keep: the file, and when the transfer started. */
+abstract class FileProgress {
+  protected readonly stream: ProgressStream;
+  protected readonly clock: () => number;
+  protected readonly name: string;
+  protected readonly total: number;
+  protected readonly offset: number;
+  protected readonly t0: number;
+
+  constructor(file: FileInfo) {
+    ({ stream: this.stream, clock: this.clock, name: this.name, total: this.total, offset: this.offset } = file);
+    this.t0 = this.clock();
   }
+
+  /** Seconds since the start. */
+  protected elapsed(): number {
+    return (this.clock() - this.t0) / 1000;
+  }
+}
+
+class LineProgress extends FileProgress implements ProgressHandle {
   update(): void {}
   dataDone(): void {}
   finish(note?: string): void {
-    const seconds = (this.clock() - this.t0) / 1000;
+    const seconds = this.elapsed();
     this.stream.write(summaryLine(this.name, this.total, seconds, this.total - this.offset, note) + '\n');
   }
   fail(): void {}
 }
 
-class BarProgress implements ProgressHandle {
+class BarProgress extends FileProgress implements ProgressHandle {
   private done: number;
-  private readonly t0: number;
   private lastSample: number;
   private lastSampleBytes: number;
   private lastByteAt: number;
@@ -151,17 +175,14 @@ class BarProgress implements ProgressHandle {
   private readonly timer: NodeJS.Timeout | null;
 
   constructor(
-    private readonly stream: ProgressStream,
-    private readonly clock: () => number,
-    private readonly name: string,
-    private readonly total: number,
-    private readonly offset: number,
+    file: FileInfo,
     /** False: only the final line is written (finish or fail), with no `\r` redraws before it. */
     private readonly live = true,
   ) {
-    this.done = offset;
-    this.t0 = this.lastSample = this.lastByteAt = clock();
-    this.lastSampleBytes = offset;
+    super(file);
+    this.done = this.offset;
+    this.lastSample = this.lastByteAt = this.t0;
+    this.lastSampleBytes = this.offset;
     this.timer = live ? setInterval(() => this.draw(), REDRAW_MS) : null;
     this.timer?.unref();
     if (live) this.draw();
@@ -179,7 +200,7 @@ class BarProgress implements ProgressHandle {
 
   finish(note?: string): void {
     if (this.timer) clearInterval(this.timer);
-    const seconds = (this.clock() - this.t0) / 1000;
+    const seconds = this.elapsed();
     this.note = formatDuration(seconds) + (note ? ` ${note}` : '');
     // The final line shows the average rate, as OpenSSH's does.
     if (seconds > 0) this.rate = (this.total - this.offset) / seconds;

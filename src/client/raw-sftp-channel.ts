@@ -1,11 +1,12 @@
 /**
- * A second `sftp` channel spoken with Coffer's own codec (src/sftp/client-*.ts), for requests
+ * A second `sftp` channel spoken with Coffer's own codec (src/sftp/packets/), for requests
  * ssh2's client cannot make: it sends no arbitrary EXTENDED requests and drops the payload of
  * EXTENDED_REPLYs it does not know, so check-file goes through here.
  */
 import type { Client, ClientChannel } from 'ssh2';
-import { encodeRequest } from '../sftp/client-requests.js';
-import { decodeReply, type SftpReply } from '../sftp/client-replies.js';
+import { SFTP_VERSION } from '../sftp/constants.js';
+import { decodeReply, encodeRequest, type SftpReply } from '../sftp/packets/packet.js';
+import { encodeInit } from '../sftp/packets/version.js';
 import { PacketFramer } from '../sftp/framing.js';
 import type { SftpIdRequest } from '../sftp/request-types.js';
 import { ClientError } from './errors.js';
@@ -35,7 +36,7 @@ export class RawSftpChannel {
     const raw = new RawSftpChannel(channel);
     const version = await new Promise<SftpReply>((resolve, reject) => {
       raw.versionWaiter = { resolve, reject };
-      channel.write(encodeRequest({ kind: 'init', version: 3 }));
+      channel.write(encodeInit(SFTP_VERSION));
     });
     if (version.kind === 'version') raw.extensions = new Map(version.extensions);
     return raw;

@@ -4,23 +4,19 @@
  * into the short text the client prints (`No such file or directory`, `Quota exceeded`).
  */
 import type { InputAttributes, SFTPWrapper, Stats } from 'ssh2';
+import { StatusCode, statusMessage } from '../sftp/constants.js';
 import { ClientError } from './errors.js';
 
-/** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
-export const SftpStatus = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
-
-/** pflags of SSH_FXP_OPEN. */
-export const OpenFlag = { READ: 0x01, WRITE: 0x02, APPEND: 0x04, CREAT: 0x08, TRUNC: 0x10, EXCL: 0x20 } as const;
-
-const STATUS_TEXT: Record<number, string> = {
-  1: 'End of file',
-  2: 'No such file or directory',
-  3: 'Permission denied',
-  5: 'Bad message',
-  6: 'No connection',
-  7: 'Connection lost',
-  8: 'Operation unsupported',
-};
+/**
+ * The text the client prints for a STATUS: `No such file or directory` as OpenSSH's sftp words
+ * it, the standard text of the other codes (OpenSSH's wording, sftp/constants.ts), and for
+ * FAILURE and codes past v3's the server's own message (else `status N`).
+ */
+export function statusReason(code: number, message: string): string {
+  if (code === StatusCode.NO_SUCH_FILE) return 'No such file or directory';
+  if (code > StatusCode.OK && code <= StatusCode.OP_UNSUPPORTED && code !== StatusCode.FAILURE) return statusMessage(code);
+  return message || `status ${code}`;
+}
 
 /** The SFTP status code of an error from ssh2 or ssh2-sftp-client, if it has one. */
 export function sftpCode(err: unknown): number | undefined {
@@ -31,10 +27,10 @@ export function sftpCode(err: unknown): number | undefined {
 /** A short reason for an error: standard text for known statuses, else the server's message. */
 export function reasonOf(err: unknown): string {
   const code = sftpCode(err);
-  if (code !== undefined && STATUS_TEXT[code]) return STATUS_TEXT[code];
   const message = err instanceof Error ? err.message : String(err);
   // ssh2-sftp-client prefixes its method name ("list: ", "_xstat->...: ").
-  return message.replace(/^[\w>-]+: /, '').trim() || 'failed';
+  const text = message.replace(/^[\w>-]+: /, '').trim() || 'failed';
+  return code === undefined ? text : statusReason(code, text);
 }
 
 /** A ClientError `what: reason`, e.g. `/a/b: No such file or directory`. */
@@ -92,7 +88,7 @@ export class RemoteOps {
     try {
       return await this.stat(path);
     } catch (err) {
-      if (sftpCode(err) === SftpStatus.NO_SUCH_FILE) return null;
+      if (sftpCode(err) === StatusCode.NO_SUCH_FILE) return null;
       throw err;
     }
   }

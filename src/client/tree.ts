@@ -17,7 +17,8 @@ import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
 import { getFile, putFile, type TransferOptions } from './files.js';
 import type { Progress } from './progress.js';
-import { OpenFlag, remoteError, sftpCode, SftpStatus } from './remote-ops.js';
+import { OpenFlags, StatusCode } from '../sftp/constants.js';
+import { remoteError, sftpCode } from './remote-ops.js';
 
 /** Totals of a tree transfer. */
 export interface TreeResult {
@@ -209,7 +210,7 @@ export const TREE_MARKER = '.coffer-part';
 /** The source folder name of the unfinished tree transfer into remote folder `dir`, or null. */
 export async function remoteTreeMarker(conn: Connection, dir: string): Promise<string | null> {
   try {
-    const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.READ);
+    const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlags.READ);
     try {
       const buf = Buffer.alloc(4096);
       return buf.subarray(0, await conn.ops.read(handle, buf, 0)).toString('utf8').trimEnd();
@@ -227,7 +228,7 @@ export async function localTreeMarker(dir: string): Promise<string | null> {
 }
 
 async function writeRemoteMarker(conn: Connection, dir: string, name: string): Promise<void> {
-  const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.TRUNC, { mode: 0o644 });
+  const handle = await conn.ops.open(posix.join(dir, TREE_MARKER), OpenFlags.WRITE | OpenFlags.CREAT | OpenFlags.TRUNC, { mode: 0o644 });
   try {
     await conn.ops.write(handle, Buffer.from(`${name}\n`), 0);
   } finally {
@@ -243,7 +244,7 @@ export async function remoteMkdir(conn: Connection, path: string): Promise<boole
   } catch (err) {
     const st = await conn.ops.statOrNull(path).catch(() => null);
     if (st?.isDirectory()) return false;
-    throw remoteError(path, sftpCode(err) === SftpStatus.FAILURE && st ? new Error('File exists') : err);
+    throw remoteError(path, sftpCode(err) === StatusCode.FAILURE && st ? new Error('File exists') : err);
   }
 }
 

@@ -7,10 +7,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Client } from 'ssh2';
-import { decodeCheckFileReply } from '../sftp/client-replies.js';
+import { StatusCode } from '../sftp/constants.js';
+import { decodeCheckFileReply } from '../sftp/packets/extended-reply.js';
 import { ClientError, NoRemoteHashError } from './errors.js';
 import { RawSftpChannel } from './raw-sftp-channel.js';
-import { SftpStatus } from './remote-ops.js';
+import { statusReason } from './remote-ops.js';
 
 /** The algorithms `sum --algo` accepts (each has a coreutils `NAMEsum`). */
 export const SUM_ALGORITHMS = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
@@ -69,9 +70,8 @@ export class RemoteHasher {
     const channel = await this.channel;
     const reply = await channel.request((id) => ({ kind: 'check-file-name', id, path, algorithms: [algorithm], start, length: length ?? 0, blockSize: 0 }));
     if (reply.kind === 'status') {
-      if (reply.code === 8) return null;
-      const reason = reply.code === SftpStatus.NO_SUCH_FILE ? 'No such file or directory' : reply.message || `status ${reply.code}`;
-      throw new ClientError('COFFER_REMOTE', `${path}: ${reason}`);
+      if (reply.code === StatusCode.OP_UNSUPPORTED) return null;
+      throw new ClientError('COFFER_REMOTE', `${path}: ${statusReason(reply.code, reply.message)}`);
     }
     if (reply.kind !== 'extended-reply') throw new ClientError('COFFER_PROTOCOL', `check-file: unexpected ${reply.kind} reply`);
     const result = decodeCheckFileReply(reply.data);

@@ -5,7 +5,7 @@
  * has copied every byte into its own packets, so a buffer is never reused while still in use.
  */
 import { MAX_MESSAGE_LENGTH, MAX_READ_WRITE_LENGTH } from './constants.js';
-import { allocDataReply, DATA_HEADER_LENGTH } from './replies.js';
+import { allocDataReply, DATA_HEADER_LENGTH } from './packets/data.js';
 
 const POOLED_SIZE = DATA_HEADER_LENGTH + MAX_READ_WRITE_LENGTH;
 /** Reads smaller than this get a buffer of their own (pooling them would waste memory). */

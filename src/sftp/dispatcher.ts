@@ -9,7 +9,7 @@ import { CHECKSUM_OPS } from './ops/checksum-ops.js';
 import { EXTENSION_OPS } from './ops/extension-ops.js';
 import { FILE_OPS } from './ops/file-ops.js';
 import { PATH_OPS } from './ops/path-ops.js';
-import { encodeStatus } from './replies.js';
+import { encodeStatus } from './packets/status.js';
 import type { SftpIdRequest } from './request-types.js';
 import { VfsError } from '../vfs/vfs-error.js';
 

@@ -5,7 +5,7 @@
  * e.g. `-rw-r--r--    1 alice    alice        1234 Nov 21 11:58 name`.
  * Coffer users are virtual, so owner and group names are parameters.
  */
-import type { FileAttrs } from './attrs.js';
+import type { FileAttrs } from './packets/attrs.js';
 
 /** What the longname shows beyond the attributes. */
 export interface LongnameOptions {

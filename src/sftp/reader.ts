@@ -105,6 +105,11 @@ export class Reader {
     return raw.toString('utf8');
   }
 
+  /** A length-prefixed string decoded leniently (invalid UTF-8 becomes U+FFFD): replies' texts. */
+  text(): string {
+    return this.bytes().toString('utf8');
+  }
+
   /** A handle: an opaque view of at most 256 bytes, else SFTP_ERR_HANDLE_TOO_LONG. */
   handle(): Buffer {
     const h = this.bytes();

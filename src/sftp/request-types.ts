@@ -3,7 +3,7 @@
  * `kind` naming the packet (or the extension). Paths and names are strict UTF-8 strings (the jail
  * still has to refuse NUL and control characters); handles and data are views into the packet.
  */
-import type { FileAttrs } from './attrs.js';
+import type { FileAttrs } from './packets/attrs.js';
 
 /** One member per kind, so that Extract<SftpRequest, { kind: K }> finds every kind. */
 type PerKind<K extends string, Fields> = K extends K ? { kind: K } & Fields : never;

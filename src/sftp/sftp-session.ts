@@ -17,9 +17,10 @@ import { SftpCodecError } from './errors.js';
 import { PacketFramer } from './framing.js';
 import { HandleTable } from './handle-table.js';
 import { logTransfer } from './ops/file-ops.js';
-import { encodeStatus, encodeVersion } from './replies.js';
+import { encodeStatus } from './packets/status.js';
+import { encodeVersion } from './packets/version.js';
 import type { SftpIdRequest } from './request-types.js';
-import { decodeInit, decodeRequest } from './requests.js';
+import { decodeInit, decodeRequest } from './packets/packet.js';
 import { isExpected, toStatus } from './status.js';
 
 /** Requests served at once per session (OpenSSH's client keeps 64 in flight). */

@@ -3,57 +3,33 @@
  * Same rules as the SQLite store: each change is one transaction, checked inside it, so two
  * coffer-users or servers racing on one user cannot break the invariants. BIGINT columns are read
  * as numbers (sizes stay below 2^53). A connection failure rejects with StoreUnavailableError
- * naming host:port/database, never the password.
+ * naming host:port/database, never the password (postgres-connection.ts: the pool, transactions,
+ * errors).
  */
-import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { PublicKey } from '../users/public-keys.js';
 import { InputError, NoSuchUserError } from '../util/errors.js';
-import { redactSecret, redactUrl } from '../util/redact.js';
+import { PostgresConnection } from './postgres-connection.js';
 import { migratePostgres } from './postgres-schema.js';
 import { PostgresQuota } from './postgres-quota.js';
 import { checkDistinctKeys, userFromRows, type KeyRow, type UserRow } from './rows.js';
-import { NEEDS_CREDENTIAL, selectKey, StoreUnavailableError, type Alongside, type NewUser, type Store, type StoredKey, type UsageRow, type User } from './store.js';
+import { NEEDS_CREDENTIAL, selectKey, type Alongside, type NewUser, type Store, type StoredKey, type UsageRow, type User } from './store.js';
 
-/** BIGINT (oid 20) as a JS number; everything else as node-postgres reads it. */
-const TYPES = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
-
-/** SQLSTATE classes and codes that mean "the store is not there", not "the request was wrong". */
-const UNAVAILABLE = /^(08|53|57P0|3D000|28)/;
-const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
-
-export class PostgresStore implements Store {
+export class PostgresStore extends PostgresConnection implements Store {
   readonly kind = 'postgres';
 
   /** The quota ledger's operations (postgres-quota.ts). */
-  readonly quota: PostgresQuota;
-
-  private constructor(
-    private readonly pool: pg.Pool,
-    readonly where: string,
-    private readonly password: string | undefined,
-  ) {
-    this.quota = new PostgresQuota(
-      (fn) => this.tx(fn),
-      (fn) => this.run(fn),
-    );
-  }
+  readonly quota = new PostgresQuota(
+    (fn) => this.tx(fn),
+    (fn) => this.run(fn),
+  );
 
   /**
    * Connects to `url`, checks that the store answers and applies pending migrations. Throws
    * StoreUnavailableError (host named, password never) when it cannot.
    */
   static async connect(url: string, options: { max?: number } = {}): Promise<PostgresStore> {
-    const parsed = new URL(url);
-    const where = `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname || '/'}`;
-    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000, types: TYPES });
-    // An idle client losing its connection emits 'error' on the pool: never crash the process.
-    pool.on('error', () => undefined);
-    const store = new PostgresStore(pool, where, password);
+    const store = new PostgresStore(url, options);
     try {
       const client = await store.client();
       try {
@@ -62,17 +38,14 @@ export class PostgresStore implements Store {
         client.release();
       }
     } catch (err) {
-      await pool.end().catch(() => undefined);
+      await store.close();
       throw store.translate(err, true);
     }
     return store;
   }
 
   async find(name: string): Promise<User | undefined> {
-    return this.run(async (c) => {
-      const row = (await c.query<UserRow & QueryResultRow>('SELECT * FROM users WHERE name = $1', [name])).rows[0];
-      return row && userFromRows(row, (await c.query<KeyRow & QueryResultRow>('SELECT * FROM user_keys WHERE user_id = $1 ORDER BY id', [row.id])).rows);
-    });
+    return this.run((c) => this.findIn(c, name));
   }
 
   async get(name: string): Promise<User> {
@@ -237,42 +210,7 @@ export class PostgresStore implements Store {
     await this.pool.end().catch(() => undefined);
   }
 
-  // ------------------------------------------------------------------ plumbing
-
-  private async client(): Promise<PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (err) {
-      throw this.translate(err);
-    }
-  }
-
-  /** Runs `fn` on a pooled connection (no transaction). */
-  private async run<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.client();
-    try {
-      return await fn(c);
-    } catch (err) {
-      throw this.translate(err);
-    } finally {
-      c.release();
-    }
-  }
-
-  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
-  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    return this.run(async (c) => {
-      await c.query('BEGIN');
-      try {
-        const out = await fn(c);
-        await c.query('COMMIT');
-        return out;
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    });
-  }
+  // ------------------------------------------------------------------ helpers
 
   private async findIn(c: PoolClient, name: string, lock = false): Promise<User | undefined> {
     const row = (await c.query<UserRow & QueryResultRow>(`SELECT * FROM users WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])).rows[0];
@@ -294,16 +232,6 @@ export class PostgresStore implements Store {
       if (change) await bump(c);
     };
     await (change ? this.tx(write) : this.run(write));
-  }
-
-  /** Connection-class failures become StoreUnavailableError; the caller's errors pass unchanged. */
-  private translate(err: unknown, starting = false): unknown {
-    if (err instanceof InputError || err instanceof NoSuchUserError || err instanceof StoreUnavailableError) return err;
-    const e = err as { code?: string; message?: string };
-    const unavailable = starting || (typeof e.code === 'string' && (UNAVAILABLE.test(e.code) || NET_ERRORS.has(e.code))) || /timeout|terminat|Connection/i.test(e.message ?? '');
-    if (!unavailable) return err;
-    const reason = redactSecret(redactUrl(e.message || e.code || String(err)), this.password);
-    return new StoreUnavailableError(`cannot reach the PostgreSQL store at ${this.where}: ${reason}`);
   }
 }
 

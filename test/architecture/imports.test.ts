@@ -1,7 +1,8 @@
 /**
  * Imports point downward only (docs/ARCHITECTURE.md): for the lower layers, the other layers of
  * src/ each may import, types included. util/ used to import config/'s log types, and scp/
- * sftp/'s status texts (issue 21 item 7).
+ * sftp/'s status texts (issue 21 item 7). And one wire format (item 5): sftp/'s codec imports
+ * nothing outside itself but node:buffer, and the client takes only the codec from sftp/.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -30,6 +31,39 @@ function importsOf(layer: string): string[] {
   }
   return out;
 }
+
+/** The codec: constants, errors, reader/writer, framing, the request types and packets/. */
+const CODEC = ['sftp/constants.ts', 'sftp/errors.ts', 'sftp/reader.ts', 'sftp/writer.ts', 'sftp/framing.ts', 'sftp/request-types.ts'];
+const isCodec = (file: string) => CODEC.includes(file) || file.startsWith('sftp/packets/');
+
+/** `file: import` for every import of the .ts files under `dir` (relative ones as paths under src/). */
+function allImports(dir: string): Array<{ file: string; target: string }> {
+  const out: Array<{ file: string; target: string }> = [];
+  for (const f of readdirSync(join(SRC, dir), { recursive: true }).map(String).filter((f) => f.endsWith('.ts'))) {
+    const path = join(SRC, dir, f);
+    for (const [, spec] of readFileSync(path, 'utf8').matchAll(/from '([^']+)'/g)) {
+      const target = spec!.startsWith('.') ? relative(SRC, resolve(dirname(path), spec!)).replace(/\.js$/, '.ts') : spec!;
+      out.push({ file: relative(SRC, path), target });
+    }
+  }
+  return out;
+}
+
+describe('one wire format', () => {
+  it('the codec imports nothing but itself and node:buffer', () => {
+    const bad = allImports('sftp')
+      .filter(({ file, target }) => isCodec(file) && !isCodec(target) && target !== 'node:buffer')
+      .map(({ file, target }) => `${file}: ${target}`);
+    assert.deepEqual(bad, []);
+  });
+
+  it('the client imports only the codec from sftp/', () => {
+    const bad = allImports('client')
+      .filter(({ target }) => target.startsWith('sftp/') && !isCodec(target))
+      .map(({ file, target }) => `${file}: ${target}`);
+    assert.deepEqual(bad, []);
+  });
+});
 
 describe('layer imports', () => {
   for (const [layer, allowed] of Object.entries(ALLOWED)) {

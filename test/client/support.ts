@@ -14,7 +14,7 @@ import { hostKeyName, knownHostsLine } from '../../src/client/known-hosts.js';
 import { Progress } from '../../src/client/progress.js';
 import { defaultRouter } from '../../src/server/routes.js';
 import { SessionRouter } from '../../src/server/session-router.js';
-import { decodeReply } from '../../src/sftp/client-replies.js';
+import { decodeReply } from '../../src/sftp/packets/packet.js';
 import { sftpSubsystem } from '../../src/server/sftp-route.js';
 import { cleanEnv, PROJECT, tempDir } from '../support/run-cli.js';
 import { makeClientKey, type ClientKey } from '../support/ssh-clients.js';

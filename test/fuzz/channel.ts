@@ -6,7 +6,7 @@
  * delayed callbacks make the session see back-pressure ('drain').
  */
 import { Duplex } from 'node:stream';
-import { decodeReply, type SftpReply } from '../../src/sftp/client-replies.js';
+import { decodeReply, type SftpReply } from '../../src/sftp/packets/packet.js';
 
 /** How the channel behaves. */
 export interface ChannelOptions {

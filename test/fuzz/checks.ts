@@ -4,7 +4,7 @@
  * with a v3 status code, the reply kind each request kind allows, and no host path or canary text
  * in any reply.
  */
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import type { SftpReply } from '../../src/sftp/packets/packet.js';
 import type { SftpIdRequest } from '../../src/sftp/request-types.js';
 import type { ReceivedReply } from './channel.js';
 

@@ -3,7 +3,7 @@
  * placeholders, encodes typed requests with the client codec (encodeRequest), and applies byte
  * mutations. Pure apart from the resolution context.
  */
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import { encodeRequest } from '../../src/sftp/packets/packet.js';
 import type { SftpIdRequest, SftpRequest } from '../../src/sftp/request-types.js';
 import type { DataSpec, HandleSpec, IdSpec, Mutation, ReqSpec, Step } from './arbitraries.js';
 

@@ -19,7 +19,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ssh2, { type ClientChannel } from 'ssh2';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import type { SftpReply } from '../../src/sftp/packets/packet.js';
 import { PacketType } from '../../src/sftp/constants.js';
 import { defaultRouter } from '../../src/server/routes.js';
 import { authDriver } from '../support/auth-driver.js';

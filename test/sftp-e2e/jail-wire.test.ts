@@ -12,7 +12,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import type { SftpReply } from '../../src/sftp/packets/packet.js';
 import { PacketType } from '../../src/sftp/constants.js';
 import { defaultRouter } from '../../src/server/routes.js';
 import { runIn, sftpBatch, type OpenSshTarget } from '../support/openssh.js';

@@ -1,7 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { attrFlags, attrsFromStats, attrsSize, readAttrs, writeAttrs } from '../../src/sftp/attrs.js';
-import type { FileAttrs } from '../../src/sftp/attrs.js';
+import { attrFlags, attrsFromStats, attrsSize, type FileAttrs, readAttrs, writeAttrs } from '../../src/sftp/packets/attrs.js';
 import { Reader } from '../../src/sftp/reader.js';
 import { Writer } from '../../src/sftp/writer.js';
 import { b, throwsCodec } from './wire.js';

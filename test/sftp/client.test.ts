@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
-import { decodeCheckFileReply, decodeLimitsReply, decodeReply } from '../../src/sftp/client-replies.js';
+import { decodeReply, encodeRequest } from '../../src/sftp/packets/packet.js';
+import { decodeCheckFileReply, decodeLimitsReply } from '../../src/sftp/packets/extended-reply.js';
 import { b, throwsCodec } from './wire.js';
 
 describe('client request encoders (what the coffer client sends for check-file)', () => {

@@ -1,9 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeCheckFileReply, encodeLimitsReply, encodeStatvfsReply } from '../../src/sftp/extended-replies.js';
-import type { StatVfs } from '../../src/sftp/extended-replies.js';
+import { decodeCheckFileReply, decodeLimitsReply, decodeStatvfsReply, encodeCheckFileReply, encodeLimitsReply, encodeStatvfsReply, type StatVfs } from '../../src/sftp/packets/extended-reply.js';
 import { MAX_MESSAGE_LENGTH, MAX_READ_WRITE_LENGTH } from '../../src/sftp/constants.js';
-import { decodeCheckFileReply, decodeLimitsReply, decodeReply, decodeStatvfsReply } from '../../src/sftp/client-replies.js';
+import { decodeReply } from '../../src/sftp/packets/packet.js';
 import { b, payloadOf, throwsCodec } from './wire.js';
 
 /** The data of an EXTENDED_REPLY message for `id`. */

@@ -1,7 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRequest } from '../../src/sftp/requests.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import { decodeRequest, encodeRequest } from '../../src/sftp/packets/packet.js';
 import type { SftpRequest } from '../../src/sftp/request-types.js';
 import { b, payloadOf, throwsCodec } from './wire.js';
 

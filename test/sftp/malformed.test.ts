@@ -1,12 +1,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRequest } from '../../src/sftp/requests.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
-import { decodeReply } from '../../src/sftp/client-replies.js';
+import { decodeReply, decodeRequest, encodeRequest } from '../../src/sftp/packets/packet.js';
 import { PacketFramer } from '../../src/sftp/framing.js';
 import { SftpCodecError } from '../../src/sftp/errors.js';
 import { StatusCode } from '../../src/sftp/constants.js';
-import { encodeAttrs, encodeName, encodeStatus, encodeVersion } from '../../src/sftp/replies.js';
+import { encodeAttrs } from '../../src/sftp/packets/attrs.js';
+import { encodeName } from '../../src/sftp/packets/name.js';
+import { encodeStatus } from '../../src/sftp/packets/status.js';
+import { encodeVersion } from '../../src/sftp/packets/version.js';
 import type { SftpRequest } from '../../src/sftp/request-types.js';
 import { b, payloadOf, prng, throwsCodec } from './wire.js';
 

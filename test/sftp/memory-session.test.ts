@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import type { SftpReply } from '../../src/sftp/packets/packet.js';
 import { OpenFlags, StatusCode } from '../../src/sftp/constants.js';
 import { serveSftp } from '../../src/sftp/sftp-session.js';
 import { MemoryVfs } from '../../src/vfs/memory-vfs.js';

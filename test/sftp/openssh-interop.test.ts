@@ -11,9 +11,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, ut
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PacketFramer } from '../../src/sftp/framing.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
-import { decodeLimitsReply, decodeReply, decodeStatvfsReply } from '../../src/sftp/client-replies.js';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import { decodeReply, encodeRequest, type SftpReply } from '../../src/sftp/packets/packet.js';
+import { decodeLimitsReply, decodeStatvfsReply } from '../../src/sftp/packets/extended-reply.js';
 import { formatLongname } from '../../src/sftp/longname.js';
 import { MAX_MESSAGE_LENGTH, MAX_READ_WRITE_LENGTH } from '../../src/sftp/constants.js';
 import type { SftpRequest } from '../../src/sftp/request-types.js';

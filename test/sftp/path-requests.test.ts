@@ -1,7 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRequest, decodeInit } from '../../src/sftp/requests.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import { decodeInit, decodeRequest, encodeRequest } from '../../src/sftp/packets/packet.js';
 import { StatusCode } from '../../src/sftp/constants.js';
 import type { RequestOfKind, SftpRequest } from '../../src/sftp/request-types.js';
 import { b, payloadOf, throwsCodec } from './wire.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import type { SftpReply } from '../../src/sftp/packets/packet.js';
 import { OpenFlags, StatusCode } from '../../src/sftp/constants.js';
 import { OPERATIONS, writes } from '../../src/sftp/dispatcher.js';
 import { serveSftp } from '../../src/sftp/sftp-session.js';

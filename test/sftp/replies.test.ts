@@ -1,21 +1,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  allocDataReply,
-  DATA_HEADER_LENGTH,
-  encodeAttrs,
-  encodeData,
-  encodeExtendedReply,
-  encodeHandle,
-  encodeName,
-  encodePathName,
-  encodeStatus,
-  encodeVersion,
-  finishDataReply,
-} from '../../src/sftp/replies.js';
+import { allocDataReply, DATA_HEADER_LENGTH, encodeData, finishDataReply } from '../../src/sftp/packets/data.js';
+import { encodeAttrs } from '../../src/sftp/packets/attrs.js';
+import { encodeExtendedReply } from '../../src/sftp/packets/extended-reply.js';
+import { encodeHandle } from '../../src/sftp/packets/handle.js';
+import { encodeName, encodePathName } from '../../src/sftp/packets/name.js';
+import { encodeStatus } from '../../src/sftp/packets/status.js';
+import { encodeVersion } from '../../src/sftp/packets/version.js';
 import { SERVER_EXTENSIONS, StatusCode } from '../../src/sftp/constants.js';
-import { decodeReply } from '../../src/sftp/client-replies.js';
-import type { SftpReply } from '../../src/sftp/client-replies.js';
+import { decodeReply, type SftpReply } from '../../src/sftp/packets/packet.js';
 import { b, payloadOf, throwsCodec } from './wire.js';
 
 /** `msg` must equal `want`, and decode back to `reply`. */

@@ -3,8 +3,7 @@
  * part stands for its raw characters (no length prefix: lengths are always written out by hand).
  */
 import assert from 'node:assert/strict';
-import { SftpCodecError } from '../../src/sftp/errors.js';
-import type { SftpCodecErrorCode } from '../../src/sftp/errors.js';
+import { SftpCodecError, type SftpCodecErrorCode } from '../../src/sftp/errors.js';
 
 /** Bytes from numbers (0–255) and strings (their UTF-8 bytes, nothing added). */
 export function b(...parts: Array<number | string | Uint8Array>): Buffer {

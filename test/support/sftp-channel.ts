@@ -3,8 +3,7 @@
  * are encoded with Coffer's client codec and pushed in, replies framed and matched to their ids.
  */
 import { Duplex } from 'node:stream';
-import { decodeReply, type SftpReply } from '../../src/sftp/client-replies.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import { decodeReply, encodeRequest, type SftpReply } from '../../src/sftp/packets/packet.js';
 import { PacketFramer } from '../../src/sftp/framing.js';
 import type { SftpIdRequest } from '../../src/sftp/request-types.js';
 

@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { decodeReply, type SftpReply } from '../../src/sftp/client-replies.js';
-import { encodeRequest } from '../../src/sftp/client-requests.js';
+import { decodeReply, encodeRequest, type SftpReply } from '../../src/sftp/packets/packet.js';
 import { OpenFlags, StatusCode } from '../../src/sftp/constants.js';
-import type { FileAttrs } from '../../src/sftp/attrs.js';
+import type { FileAttrs } from '../../src/sftp/packets/attrs.js';
 import { PacketFramer } from '../../src/sftp/framing.js';
 import type { SftpIdRequest } from '../../src/sftp/request-types.js';
 import { connect, type SshClient } from './ssh-clients.js';

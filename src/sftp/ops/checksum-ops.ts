@@ -4,8 +4,8 @@
  */
 import { MAX_MESSAGE_LENGTH, StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
-import { encodeCheckFileReply } from '../extended-replies.js';
-import { encodeStatus } from '../replies.js';
+import { encodeCheckFileReply } from '../packets/extended-reply.js';
+import { encodeStatus } from '../packets/status.js';
 import type { CheckFileFields } from '../request-types.js';
 import { fileOf } from './file-ops.js';
 import { checksumFile, DIGEST_BYTES, pickAlgorithm, type ChecksumAlgorithm } from '../../vfs/checksum.js';

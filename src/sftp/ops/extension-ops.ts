@@ -5,9 +5,10 @@
  */
 import { MAX_MESSAGE_LENGTH, MAX_READ_WRITE_LENGTH, StatusCode } from '../constants.js';
 import type { OperationTable } from '../context.js';
-import { encodeLimitsReply, encodeStatvfsReply, type StatVfs } from '../extended-replies.js';
+import { encodeLimitsReply, encodeStatvfsReply, type StatVfs } from '../packets/extended-reply.js';
 import { fileOf } from './file-ops.js';
-import { encodePathName, encodeStatus } from '../replies.js';
+import { encodePathName } from '../packets/name.js';
+import { encodeStatus } from '../packets/status.js';
 import type { SpaceInfo } from '../../vfs/vfs.js';
 import { normalizePath } from '../../vfs/virtual-path.js';
 import { notFound } from '../../vfs/vfs-error.js';

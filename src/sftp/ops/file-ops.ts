@@ -2,12 +2,14 @@
  * Requests on files: OPEN, CLOSE, READ, WRITE, FSTAT, FSETSTAT and fsync@openssh.com. Every
  * handle operation goes through the HandleTable, so requests on one handle keep their order.
  */
-import { attrsFromStats } from '../attrs.js';
+import { attrsFromStats, encodeAttrs } from '../packets/attrs.js';
 import { MAX_READ_WRITE_LENGTH, OpenFlags, StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
 import type { HandleTarget } from '../handle-table.js';
 import { takeDataBuffer } from '../data-buffers.js';
-import { DATA_HEADER_LENGTH, encodeAttrs, encodeHandle, encodeStatus, finishDataReply } from '../replies.js';
+import { DATA_HEADER_LENGTH, finishDataReply } from '../packets/data.js';
+import { encodeHandle } from '../packets/handle.js';
+import { encodeStatus } from '../packets/status.js';
 import { VfsError } from '../../vfs/vfs-error.js';
 import type { OpenFlags as VfsOpenFlags } from '../../vfs/vfs.js';
 

@@ -4,11 +4,13 @@
  * the Vfs normalises and jails them.
  */
 import type { Stats } from 'node:fs';
-import { attrsFromStats } from '../attrs.js';
+import { attrsFromStats, encodeAttrs } from '../packets/attrs.js';
 import { StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
 import { formatLongname } from '../longname.js';
-import { encodeAttrs, encodeHandle, encodeName, encodePathName, encodeStatus, type NameEntry } from '../replies.js';
+import { encodeHandle } from '../packets/handle.js';
+import { encodeName, encodePathName, type NameEntry } from '../packets/name.js';
+import { encodeStatus } from '../packets/status.js';
 import { normalizePath } from '../../vfs/virtual-path.js';
 import { VfsError } from '../../vfs/vfs-error.js';
 

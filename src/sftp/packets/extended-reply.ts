@@ -1,9 +1,28 @@
 /**
- * EXTENDED_REPLY messages of the extensions Coffer implements. The NAME-shaped answers
- * (expand-path@openssh.com, home-directory) use encodePathName from replies.ts.
+ * SSH_FXP_EXTENDED_REPLY and the payloads of the extensions Coffer implements (limits, statvfs,
+ * check-file), encode and decode. The NAME-shaped answers (expand-path@openssh.com,
+ * home-directory) are encodePathName's (name.ts).
  */
-import { PacketType } from './constants.js';
-import { Writer, stringSize } from './writer.js';
+import { PacketType } from '../constants.js';
+import { Reader } from '../reader.js';
+import { Writer, stringSize } from '../writer.js';
+
+/** A decoded EXTENDED_REPLY: its raw, extension-specific payload (a view into the packet). */
+export interface ExtendedReply {
+  kind: 'extended-reply';
+  id: number;
+  data: Buffer;
+}
+
+/** SSH_FXP_EXTENDED_REPLY with a raw, extension-specific payload. */
+export function encodeExtendedReply(id: number, payload: Uint8Array): Buffer {
+  return new Writer(9 + payload.length).u8(PacketType.EXTENDED_REPLY).u32(id).raw(payload).finish();
+}
+
+/** An EXTENDED_REPLY body after its id. */
+export function decodeExtendedReply(r: Reader, id: number): ExtendedReply {
+  return { kind: 'extended-reply', id, data: r.rest() };
+}
 
 /** The four numbers of limits@openssh.com (OpenSSH PROTOCOL §4.8). */
 export interface SftpLimits {
@@ -82,4 +101,37 @@ export function encodeCheckFileReply(
   w.string(algorithm);
   for (const d of parts) w.raw(d);
   return w.finish();
+}
+
+/** The limits@openssh.com numbers from an EXTENDED_REPLY's data (values above 2^53 are rounded). */
+export function decodeLimitsReply(data: Buffer): SftpLimits {
+  const r = new Reader(data);
+  return {
+    maxPacketLength: r.u64Lossy(),
+    maxReadLength: r.u64Lossy(),
+    maxWriteLength: r.u64Lossy(),
+    maxOpenHandles: r.u64Lossy(),
+  };
+}
+
+/** The statvfs@openssh.com fields from an EXTENDED_REPLY's data (values above 2^53 are rounded). */
+export function decodeStatvfsReply(data: Buffer): StatVfs {
+  const r = new Reader(data);
+  const st = {} as StatVfs;
+  for (const f of STATVFS_FIELDS) st[f] = r.u64Lossy();
+  return st;
+}
+
+/** A check-file reply: the algorithm and the concatenated raw digests. */
+export interface CheckFileResult {
+  algorithm: string;
+  digests: Buffer;
+}
+
+/** Decodes check-file reply data; `legacy` skips the leading "check-file" string (paramiko form). */
+export function decodeCheckFileReply(data: Buffer, legacy = false): CheckFileResult {
+  const r = new Reader(data);
+  if (legacy) r.bytes();
+  const algorithm = r.text();
+  return { algorithm, digests: r.rest() };
 }

@@ -1,10 +1,11 @@
 /**
  * ATTRS (draft-ietf-secsh-filexfer-02 §5): a flags word, then only the fields it announces.
- * Unknown flag bits are ignored, as OpenSSH's decode_attrib does.
+ * Unknown flag bits are ignored, as OpenSSH's decode_attrib does. The structure (read and
+ * written inside OPEN, SETSTAT, NAME ...) and the SSH_FXP_ATTRS reply, encode and decode.
  */
-import { AttrFlags, MAX_ATTR_EXTENSIONS } from './constants.js';
-import type { Reader } from './reader.js';
-import type { Writer } from './writer.js';
+import { AttrFlags, MAX_ATTR_EXTENSIONS, PacketType } from '../constants.js';
+import type { Reader } from '../reader.js';
+import { Writer } from '../writer.js';
 
 /** One vendor (type, data) pair of an ATTRS with the EXTENDED flag. */
 export interface AttrExtension {
@@ -121,4 +122,23 @@ export function attrsFromStats(st: StatsLike): FileAttrs {
     atime: clampU32(st.atimeMs / 1000),
     mtime: clampU32(st.mtimeMs / 1000),
   };
+}
+
+/** A decoded ATTRS reply. */
+export interface AttrsReply {
+  kind: 'attrs';
+  id: number;
+  attrs: FileAttrs;
+}
+
+/** SSH_FXP_ATTRS. */
+export function encodeAttrs(id: number, attrs: FileAttrs): Buffer {
+  const w = new Writer(9 + attrsSize(attrs)).u8(PacketType.ATTRS).u32(id);
+  writeAttrs(w, attrs);
+  return w.finish();
+}
+
+/** An ATTRS reply's body after its id. */
+export function decodeAttrsReply(r: Reader, id: number): AttrsReply {
+  return { kind: 'attrs', id, attrs: readAttrs(r) };
 }
