@@ -9,13 +9,15 @@
  * Skipped (with a message) where HAProxy or PostgreSQL is not installed; .ci/run installs both.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SFTPWrapper } from 'ssh2';
-import { haproxyInstalled, startDeployment, type Deployment } from '../support/cluster.js';
+import { haproxyConfig, haproxyInstalled, startDeployment, type Deployment } from '../support/cluster.js';
 import { sftpBatch } from '../support/openssh.js';
 import { postgresInstalled } from '../support/postgres.js';
 import { PYTHON } from '../support/quota-helpers.js';
@@ -48,6 +50,18 @@ function nodeOf(dep: Deployment, user: string, address?: string): number {
 function sftpOf(client: SshClient): Promise<SFTPWrapper> {
   return new Promise((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
 }
+
+it("docs/deployment.md's haproxy.cfg is the one this test runs, and HAProxy accepts it", (t) => {
+  const guide = readFileSync(join(PROJECT, 'docs', 'deployment.md'), 'utf8');
+  const block = /```haproxy\n([\s\S]*?)```/.exec(guide)?.[1];
+  const nodes = [1, 2, 3].map((i) => ({ name: `node${i}`, host: `10.0.0.1${i}`, port: 2222 }));
+  assert.equal(block, haproxyConfig({ bind: '0.0.0.0:22', nodes }));
+  if (!haproxyInstalled()) return t.skip('haproxy is not installed');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-haproxy-cfg-'));
+  writeFileSync(join(dir, 'haproxy.cfg'), block!);
+  const check = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+});
 
 describe('a 3-node deployment behind HAProxy', { skip: missing.length > 0 ? `${missing.join(', ')} not installed` : false }, () => {
   let dep: Deployment;
