@@ -37,8 +37,8 @@ async function rootWithUsers(key: ClientKey): Promise<string> {
 }
 
 /** Starts coffer-server --workers 2 and waits until both workers serve; returns the workers' PIDs by id. */
-async function startCluster(root: string, extra: string[] = []): Promise<{ proc: ServerProcess; pids: Map<number, number> }> {
-  const proc = await startServerProcess(root, ['--workers', '2', '--shutdown-grace-seconds', '120', ...extra]);
+async function startCluster(root: string, extra: string[] = [], detached = false): Promise<{ proc: ServerProcess; pids: Map<number, number> }> {
+  const proc = await startServerProcess(root, ['--workers', '2', '--shutdown-grace-seconds', '120', ...extra], { detached });
   await waitFor(() => proc.events('worker.ready').length >= 2, 30_000, `two workers ready:\n${proc.output().slice(-2000)}`);
   return { proc, pids: new Map(proc.events('worker.ready').map((l) => [Number(l.id), Number(l.pid)])) };
 }
@@ -182,17 +182,26 @@ describe('workers: 2', () => {
     });
   });
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} during uploads on both workers: they finish, the server exits 0, no process is left`, async () => {
+  // SIGTERM and SIGINT to the supervisor; and SIGINT to the process group, as a terminal's Ctrl-C
+  // sends it: each worker then gets it itself as well as from the supervisor, and must not take
+  // the second for a "second signal" that forces it out.
+  const stops = [
+    { signal: 'SIGTERM', group: false },
+    { signal: 'SIGINT', group: false },
+    { signal: 'SIGINT', group: true },
+  ] as const;
+  for (const { signal, group } of stops) {
+    it(`${signal}${group ? ' to the whole process group (Ctrl-C)' : ''} during uploads on both workers: they finish, the server exits 0, no process is left`, async () => {
       const root = await rootWithUsers(key);
-      const { proc, pids } = await startCluster(root);
+      const { proc, pids } = await startCluster(root, [], group);
       try {
         const [a, b] = await loginsOnTwoWorkers(proc, 'alice', 'bob');
         const upA = await openUpload(a.client, 'drain.bin');
         const upB = await openUpload(b.client, 'drain.bin');
         await upA.write(CHUNK);
         await upB.write(CHUNK);
-        proc.child.kill(signal);
+        if (group) process.kill(-proc.child.pid!, signal);
+        else proc.child.kill(signal);
         // Both workers have begun draining (not accepting) while the uploads are open.
         await waitFor(() => proc.events('shutdown').filter((l) => l.worker !== 0).length === 2, 15_000, 'both workers draining');
         assert.equal(await tryLogin(proc.port, { username: 'carol', password: PASSWORD }) === 'ok', false, 'no new logins while draining');
@@ -205,6 +214,7 @@ describe('workers: 2', () => {
         assert.equal(await fileSha(join(root, 'homes', 'bob', 'drain.bin')), sentB.sha256);
         assert.equal(proc.events('worker.exit', { code: 0 }).length, 2);
         assert.equal(proc.events('worker.restart').length, 0, 'draining workers are not restarted');
+        assert.deepEqual(proc.events('shutdown.forced'), [], 'no process took the stop for a second signal');
         for (const pid of pids.values()) assert.ok(!alive(pid), `worker ${pid} is gone`);
       } finally {
         await proc.kill();
