@@ -2,6 +2,7 @@
  * The server settings of SPEC §3: one table that gives each setting its kind, default and bounds.
  * Loading (load.ts), flag parsing (cli/) and the README's table all derive from it.
  */
+import { availableParallelism } from 'node:os';
 import { isCidrProblem, parseCidr } from '../util/cidr.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log-levels.js';
 import { parseSize, SizeError, type Size } from '../util/size.js';
@@ -12,6 +13,8 @@ export interface Settings {
   database: string;
   host: string;
   port: number;
+  /** Processes serving the port (SPEC §7 Workers): 1 = no cluster; `auto` is resolved to the CPU count. */
+  workers: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
   maxStartups: number;
@@ -46,6 +49,7 @@ type Spec =
   | { kind: 'size'; help: string }
   | { kind: 'count'; max: number; help: string }
   | { kind: 'database'; help: string }
+  | { kind: 'workers'; max: number; help: string }
   | { kind: 'host'; help: string }
   | { kind: 'enum'; values: readonly string[]; help: string }
   | { kind: 'list'; entry: (text: string) => string | null; help: string };
@@ -54,12 +58,15 @@ const int = (min: number, max: number, help: string): Spec => ({ kind: 'int', mi
 const DAY = 86_400;
 /** The largest entry limit accepted (a count, or `unlimited`). */
 export const MAX_FILES = 1_000_000_000_000;
+/** The most workers accepted (a typo such as 1000 should not fork a thousand processes). */
+export const MAX_WORKERS = 256;
 
 /** Kind, bounds and a one-line description of each setting, in the order the README lists them. */
 export const SETTING_SPECS: Record<SettingName, Spec> = {
   database: { kind: 'database', help: "empty: the SQLite file db/coffer.db; or a postgres:// URL (coffer-users reads it too)" },
   host: { kind: 'host', help: 'address to listen on' },
   port: int(0, 65_535, 'TCP port (0 picks a free one)'),
+  workers: { kind: 'workers', max: MAX_WORKERS, help: "processes sharing the port (node:cluster); 'auto' = one per CPU" },
   maxConnections: int(1, 100_000, 'open connections in all'),
   maxConnectionsPerIp: int(1, 100_000, 'open connections from one address (an IPv6 /64 is one address)'),
   maxStartups: int(1, 100_000, 'connections not logged in yet, in all (at most maxConnections)'),
@@ -96,6 +103,7 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   database: '',
   host: '0.0.0.0',
   port: 2222,
+  workers: 1,
   maxConnections: 256,
   maxConnectionsPerIp: 20,
   maxStartups: 64,
@@ -169,6 +177,8 @@ export function coerce(name: SettingName, raw: unknown): unknown | { problem: st
       return parseCount(raw, spec.max);
     case 'database':
       return parseDatabase(raw);
+    case 'workers':
+      return parseWorkers(raw, spec.max);
     case 'host':
       return fromText && /^[A-Za-z0-9.:_%-]{1,255}$/.test(raw) ? raw : { problem: 'must be a host name or address' };
     case 'enum':
@@ -199,6 +209,14 @@ export function parseCount(raw: unknown, max: number = MAX_FILES): number | null
   const n = typeof raw === 'string' && /^\s*\d{1,16}\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return { problem: "must be a whole number or 'unlimited'" };
   if (n > max) return { problem: `must be at most ${max} or 'unlimited'` };
+  return n;
+}
+
+/** The `workers` setting: a whole number from 1 to `max`, or `auto` (this machine's CPU count, at most `max`). */
+export function parseWorkers(raw: unknown, max: number = MAX_WORKERS): number | { problem: string } {
+  if (typeof raw === 'string' && /^\s*auto\s*$/i.test(raw)) return Math.min(max, Math.max(1, availableParallelism()));
+  const n = typeof raw === 'string' && /^\s*\d{1,6}\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) return { problem: `must be a whole number from 1 to ${max}, or 'auto'` };
   return n;
 }
 

@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config, type ConfigSources } from '../../src/config/load.js';
 import { homeDir, statePaths } from '../../src/config/paths.js';
@@ -57,6 +57,7 @@ describe('defaults', () => {
       database: '',
       host: '0.0.0.0',
       port: 2222,
+      workers: 1,
       maxConnections: 256,
       maxConnectionsPerIp: 20,
       maxStartups: 64,
@@ -219,6 +220,17 @@ describe('precedence: defaults < coffer.json < env < flags', () => {
       const expected = name === 'defaultQuota' ? 3 * 1024 ** 2 : name === 'symlinks' ? true : name === 'legacyScp' ? false : name === 'proxyProtocol' ? [value] : /^\d+$/.test(value) ? 7 : value;
       assert.deepEqual(c[name], expected, name);
     }
+  });
+
+  test("workers: a count from 1 to 256, or 'auto' (this machine's CPUs)", () => {
+    assert.equal(load(freshRoot(), { env: { COFFER_WORKERS: 'auto' } }).workers, Math.min(256, availableParallelism()));
+    assert.equal(load(rootWithConfig({ workers: 'AUTO' })).workers, Math.min(256, availableParallelism()));
+    assert.equal(load(rootWithConfig({ workers: 3 })).workers, 3);
+    assert.equal(load(freshRoot(), { flags: { workers: '2' } }).workers, 2);
+    for (const bad of ['0', '257', '1.5', 'two', '']) {
+      assert.throws(() => load(freshRoot(), { flags: { workers: bad } }), /flag --workers must be a whole number from 1 to 256, or 'auto'/, bad);
+    }
+    assert.throws(() => load(rootWithConfig({ workers: 0 })), /setting 'workers' must be a whole number/);
   });
 
   test('COFFER_MAX_CONNECTIONS_PER_IP sets maxConnectionsPerIp', () => {

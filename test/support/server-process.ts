@@ -44,12 +44,16 @@ export async function freshRoot(prefix = 'coffer-proc-'): Promise<string> {
   return root;
 }
 
-/** Starts `coffer-server --root ROOT --host 127.0.0.1 --port 0 --log-format json` plus `extra` flags. */
-export async function startServerProcess(root: string, extra: string[] = []): Promise<ServerProcess> {
+/**
+ * Starts `coffer-server --root ROOT --host 127.0.0.1 --port 0 --log-format json` plus `extra` flags.
+ * `detached`: in a process group of its own, so that a test can signal the group as a terminal's
+ * Ctrl-C does (process.kill(-pid, 'SIGINT')).
+ */
+export async function startServerProcess(root: string, extra: string[] = [], options: { detached?: boolean } = {}): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
     [join(PROJECT, 'bin', 'coffer-server.js'), '--root', root, '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'info', ...extra],
-    { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true },
   );
   const lines: ProcLogLine[] = [];
   let text = '';

@@ -50,6 +50,11 @@ export interface StopSignals {
   onStop(fn: (name: StopSignalName) => void): void;
   /** What a second signal does before the program exits (default: one line on stderr). */
   onForced(fn: (name: StopSignalName) => void): void;
+  /**
+   * Asks for the stop as if `name` had arrived, without counting as a signal: a worker told to
+   * stop by its supervisor (which also may get the terminal's SIGINT itself) is not forced out.
+   */
+  request(name: StopSignalName): void;
 }
 
 /** Options of catchStopSignals. */
@@ -81,6 +86,9 @@ export function catchStopSignals(program: string, options: CatchOptions): StopSi
     },
     onForced(fn) {
       forced = fn;
+    },
+    request(name) {
+      if (!controller.signal.aborted) controller.abort(new StopRequested(name));
     },
   };
 }

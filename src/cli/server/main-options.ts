@@ -60,7 +60,7 @@ export function helpText(): string {
   row('--config FILE', 'JSON settings file (default: <root>/coffer.json if present)');
   for (const name of SETTING_NAMES) {
     const spec = SETTING_SPECS[name];
-    const flag = spec.kind === 'bool' ? `--[no-]${kebab(name)}` : `--${kebab(name)} ${spec.kind === 'int' ? 'N' : spec.kind === 'list' ? 'A,B,...' : 'VALUE'}`;
+    const flag = spec.kind === 'bool' ? `--[no-]${kebab(name)}` : `--${kebab(name)} ${spec.kind === 'int' ? 'N' : spec.kind === 'workers' ? 'N|auto' : spec.kind === 'list' ? 'A,B,...' : 'VALUE'}`;
     row(flag, spec.help);
   }
   row('--debug', 'print stack traces of errors');

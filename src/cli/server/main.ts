@@ -5,8 +5,11 @@
  * supervisor's stop fell into (the handlers used to be installed only once the server listened).
  */
 import { catchStopSignals } from '../common/stop-signals.js';
+import { listenForSupervisor } from './cluster-messages.js';
 
 // A second signal exits at once with status 1, as before (README: "a second signal exits at once").
 const stop = catchStopSignals('coffer-server', { forcedExitStatus: 1 });
+// A cluster worker (workers > 1) is also told to stop by its supervisor (supervisor.ts).
+listenForSupervisor(stop);
 const { runServer } = await import('./server-program.js');
 runServer(stop);

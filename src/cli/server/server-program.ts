@@ -13,6 +13,8 @@ import { createLogger, type Logger } from '../../util/logger.js';
 import { EXIT, parseCommandLine, runProgram } from '../common/run.js';
 import type { StopSignals } from '../common/stop-signals.js';
 import { helpText, PROGRAM, serverOptions, settingFlags } from './main-options.js';
+import { reportReady, workerId } from './cluster-messages.js';
+import { runSupervisor } from './supervisor.js';
 
 /** Runs coffer-server; `stop` is aborted by the first SIGINT/SIGTERM, whenever it comes. */
 export function runServer(stop: StopSignals): void {
@@ -31,9 +33,12 @@ async function main(argv: string[], stop: StopSignals): Promise<number> {
     stdoutIsTTY: process.stdout.isTTY === true,
   });
   // pino writes synchronously (logger.ts), so these lines are out before any exit.
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // Every line says which process wrote it: 0 = the supervisor or the only process, N = worker N.
+  const worker = workerId();
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, base: { worker } });
   stop.onStop((signal) => log.info({ event: 'signal', signal }, `${signal} received`));
   stop.onForced((signal) => log.warn({ event: 'shutdown.forced', signal }, 'second signal: exiting now'));
+  if (worker === 0 && config.workers > 1) return runSupervisor(config, log, stop);
   tuneHeapForBulkData();
   let server: RunningServer;
   try {
@@ -44,6 +49,7 @@ async function main(argv: string[], stop: StopSignals): Promise<number> {
     throw err;
   }
   logStart(log, config, server);
+  reportReady();
   await aborted(stop.signal);
   await server.close();
   return EXIT.ok;
@@ -53,7 +59,7 @@ function logStart(log: Logger, config: Config, server: RunningServer): void {
   const { host, port } = server.address;
   const fingerprints = server.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, created: k.created }));
   log.info(
-    { event: 'start', address: `${host}:${port}`, host, port, fingerprints, root: config.paths.root, version: packageVersion() },
+    { event: 'start', address: `${host}:${port}`, host, port, pid: process.pid, fingerprints, root: config.paths.root, version: packageVersion() },
     `listening on ${host}:${port}; host keys ${fingerprints.map((f) => `${f.type} ${f.fingerprint}`).join(', ')}`,
   );
   if (server.userCount === 0) {
