@@ -26,6 +26,7 @@ import {
 } from './lib/cleanup.mjs';
 import { addUser, cofferEnv, commitId, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
 import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
+import { startPostgresStore, useDatabase } from './lib/postgres.mjs';
 import { sha256File } from './lib/hash.mjs';
 import { freePort, log, onPath, run, ScriptError as BenchError, sleep } from './lib/process.mjs';
 import { childrenCpu } from './lib/procfs.mjs';
@@ -58,6 +59,8 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
                      that missed its target (or the figures in LIST) and print where the time goes
   --profile-dir DIR  keep the .cpuprofile files in DIR (default: deleted with the temp files)
   --coffer-log-level LEVEL   Coffer's logLevel during the bench (default info, the production default)
+  --store sqlite|postgres    Coffer's store (default sqlite, the embedded default; postgres: a
+                     PostgreSQL 15 started for the run, as the tests start it)
   --help
 
 Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD}, sftp, and a built dist/.`;
@@ -65,7 +68,7 @@ Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD},
 const ALL_FIGS = ['login', 'up-default', 'down-default', 'up-gcm', 'down-gcm', 'par4-down', 'small-put', 'list'];
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info' };
+  const o = { quick: false, rounds: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info', store: 'sqlite' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -88,7 +91,10 @@ function parseArgs(argv) {
     } else if (a.startsWith('--profile=')) o.profile = figList(a.slice(10), '--profile');
     else if (a === '--profile-dir') o.profileDir = resolve(next());
     else if (a === '--coffer-log-level') o.cofferLogLevel = next();
-    else usage(`unknown option '${a}'`);
+    else if (a === '--store') {
+      o.store = next();
+      if (o.store !== 'sqlite' && o.store !== 'postgres') usage(`--store takes sqlite or postgres, not '${o.store}'`);
+    } else usage(`unknown option '${a}'`);
   }
   if (o.profileDir && !o.profile) o.profile = 'missed';
   const rounds = o.rounds ?? (o.quick ? 1 : 3);
@@ -263,6 +269,7 @@ async function startCoffer(env, { profileDir = null } = {}) {
     mkdirSync(join(root, 'homes'), { recursive: true, mode: 0o755 });
     mkdirSync(home, { mode: 0o700 });
     await populateHome(home, env, null);
+    if (env.opts.store === 'postgres') useDatabase(root, await startPostgresStore());
     addUser(root, COFFER_USER, { keyPub: env.key + '.pub' });
   }
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
@@ -589,6 +596,7 @@ async function main() {
   const header = [
     `Coffer ${pkg.version} (commit ${commit}, dist/ as built), node ${process.version}; client and sshd: ${ver('ssh', ['-V'])}`,
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start`,
+    `Coffer's store: ${opts.store === 'postgres' ? 'PostgreSQL 15 on 127.0.0.1 (--store postgres)' : 'SQLite (the embedded default)'}`,
     `sizes: bulk ${opts.size / MiB} MiB, par4 4 x ${opts.size / 4 / MiB} MiB, ${opts.smallFiles} x ${opts.smallSize} B files, listing ${opts.listEntries} entries x ${opts.listRepeat} per session, ${opts.logins} logins per round; ${opts.rounds} round(s)`,
   ];
   if (loadavg()[0] > 0.5) header.push(`warning: the machine is not idle (1-minute load ${loadavg()[0].toFixed(2)}): single figures will be noisy; compare the medians and ratios`);

@@ -21,6 +21,7 @@ import {
   cleanup, cleanupSync, installCleanup, isInterrupted, removeOnCleanup, trackChild, trackServer, untrackServer,
 } from './lib/cleanup.mjs';
 import { addUser, cofferEnv, commitId, listUsers, PROJECT, serverArgs, startPort } from './lib/coffer.mjs';
+import { startPostgresStore, useDatabase } from './lib/postgres.mjs';
 import { sha256File, sha256Hex } from './lib/hash.mjs';
 import { alive, log, run, ScriptError as LoadError, sleep, stopProcess } from './lib/process.mjs';
 import { machineCpu, procCpu, procRssKiB } from './lib/procfs.mjs';
@@ -63,12 +64,14 @@ disk. Prints sessions held, operations/s, latencies, server RSS and CPU, errors,
                       takes the disk's writeback out of the figures)
   --server-threadpool N   UV_THREADPOOL_SIZE for the server (default: Node's 4), for diagnosis
   --keep              keep the temporary state root and logs (printed at the end)
+  --store sqlite|postgres   the server's store (default sqlite; postgres: a PostgreSQL 15 started
+                      for the run, as the tests start it)
   --help
 
 Needs a built dist/ (npm install) and ssh-keygen. Everything stays on 127.0.0.1.`;
 
 function parseArgs(argv) {
-  const o = { sessions: null, users: null, seconds: null, streamers: null, streamMiB: null, files: 16, thinkMs: 0, drivers: 1, quick: false, profile: false, keep: false, tmp: null, threadpool: null, streamDepth: 16 };
+  const o = { sessions: null, users: null, seconds: null, streamers: null, streamMiB: null, files: 16, thinkMs: 0, drivers: 1, quick: false, profile: false, keep: false, tmp: null, threadpool: null, streamDepth: 16, store: 'sqlite' };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let v = null;
@@ -94,7 +97,10 @@ function parseArgs(argv) {
     else if (a === '--stream-depth') o.streamDepth = int(next(), a, 1);
     else if (a === '--tmp') o.tmp = resolve(next());
     else if (a === '--server-threadpool') o.threadpool = int(next(), a, 1);
-    else usage(`unknown option '${a}'`);
+    else if (a === '--store') {
+      o.store = next();
+      if (o.store !== 'sqlite' && o.store !== 'postgres') usage(`--store takes sqlite or postgres, not '${o.store}'`);
+    } else usage(`unknown option '${a}'`);
   }
   o.sessions ??= o.quick ? 20 : TARGET_SESSIONS;
   o.users ??= o.quick ? 4 : 20;
@@ -195,6 +201,10 @@ async function setup(o, work) {
   run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffer-load', '-f', key]);
   const plan = planUsers(o);
   const manifest = []; // [user, path, size, sha256] of files made before the load (fillers)
+  if (o.store === 'postgres') {
+    log('starting PostgreSQL (--store postgres)...');
+    useDatabase(root, await startPostgresStore());
+  }
   log(`adding ${plan.users.length} users...`);
   for (const u of plan.users) {
     if (u.filler) {

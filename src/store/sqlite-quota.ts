@@ -4,6 +4,7 @@
  * file's write lock. Times are this machine's clock (every process on one SQLite file runs here).
  */
 import type { Db } from '../users/database.js';
+import { whenUnlocked } from './sqlite-busy.js';
 import { decide, RETAIN_MS, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 interface UserUsage {
@@ -26,13 +27,6 @@ const viewOf = (u: UserUsage): UsageView => ({
 /** Runs `fn` and returns its value as a promise (a throw becomes a rejection). */
 const settle = async <T>(fn: () => T): Promise<T> => fn();
 
-/**
- * How long a write waits for a lock another connection holds (a coffer-users command), retried
- * without blocking the event loop; the connection's own busy timeout stays short (server.ts).
- */
-const LOCKED_RETRY_MS = 15_000;
-
-const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((err as { code?: string }).code ?? '');
 
 export class SqliteQuota implements QuotaStore {
   constructor(
@@ -220,17 +214,9 @@ export class SqliteQuota implements QuotaStore {
 
   // ------------------------------------------------------------------ plumbing
 
-  /** One IMMEDIATE transaction; while another connection holds the lock, retried (see LOCKED_RETRY_MS). */
-  private async tx<T>(fn: () => T): Promise<T> {
-    const deadline = Date.now() + LOCKED_RETRY_MS;
-    for (let wait = 5; ; wait = Math.min(100, wait * 2)) {
-      try {
-        return this.db.transaction(fn).immediate();
-      } catch (err) {
-        if (!isBusy(err) || Date.now() >= deadline) throw err;
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+  /** One IMMEDIATE transaction, tried again while another connection holds the lock (sqlite-busy.ts). */
+  private tx<T>(fn: () => T): Promise<T> {
+    return whenUnlocked(() => this.db.transaction(fn).immediate());
   }
 
   private usage(user: string): UserUsage | undefined {

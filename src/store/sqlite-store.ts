@@ -1,11 +1,14 @@
 /**
  * The embedded store: the Store port over UserStore (better-sqlite3 on db/coffer.db, WAL).
- * better-sqlite3 is synchronous, so each method does its work at once and resolves; a locked or
- * broken database file rejects like any other store failure.
+ * better-sqlite3 is synchronous, so each method does its work at once and resolves; a broken
+ * database file rejects like any other store failure. The writes a server makes (login times, bans,
+ * the quota ledger's) wait for a lock another connection holds (sqlite-busy.ts);
+ * coffer-users' own changes fail after its busy timeout instead, with one line.
  */
 import type { PublicKey } from '../users/public-keys.js';
 import { UserStore } from '../users/user-store.js';
 import type { OpenOptions } from '../users/database.js';
+import { whenUnlocked } from './sqlite-busy.js';
 import { SqliteQuota } from './sqlite-quota.js';
 import type { Alongside, NewUser, Store, StoredKey, UsageRow, User } from './store.js';
 
@@ -54,13 +57,13 @@ export class SqliteStore implements Store {
   setQuota = (name: string, bytes: number | null): Promise<void> => settle(() => this.sync.setQuota(name, bytes));
   setMaxFiles = (name: string, count: number | null): Promise<void> => settle(() => this.sync.setMaxFiles(name, count));
   setDisabled = (name: string, disabled: boolean): Promise<void> => settle(() => this.sync.setDisabled(name, disabled));
-  recordLogin = (name: string, when?: Date): Promise<void> => settle(() => this.sync.recordLogin(name, when));
+  recordLogin = (name: string, when?: Date): Promise<void> => whenUnlocked(() => this.sync.recordLogin(name, when));
   addKeys = (name: string, keys: PublicKey[]): Promise<void> => settle(() => this.sync.addKeys(name, keys));
   removeKey = (name: string, selector: string): Promise<StoredKey> => settle(() => this.sync.removeKey(name, selector));
   setUsage = (name: string, bytes: number, files: number): Promise<void> => settle(() => this.sync.setUsage(name, bytes, files));
   usage = (name: string): Promise<UsageRow | undefined> => settle(() => this.sync.usage(name));
   restore = (users: User[]): Promise<void> => settle(() => this.sync.restore(users));
-  saveBan = (key: string, untilMs: number): Promise<void> => settle(() => this.sync.saveBan(key, untilMs));
+  saveBan = (key: string, untilMs: number): Promise<void> => whenUnlocked(() => this.sync.saveBan(key, untilMs));
   activeBans = (nowMs: number): Promise<Array<{ key: string; untilMs: number }>> => settle(() => this.sync.activeBans(nowMs));
   /** SQLite's data_version: it moves when another connection commits. */
   changeVersion = (): Promise<string> => settle(() => String(this.sync.dataVersion()));
