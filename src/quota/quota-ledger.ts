@@ -17,6 +17,7 @@
  * maxSessionsPerUser across processes.
  */
 import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ProcessInfo, Space, UsageView } from '../store/quota-store.js';
 import { STALE_MS } from '../store/quota-store.js';
@@ -50,7 +51,7 @@ export interface QuotaLedgerOptions {
 
 export class QuotaLedger {
   /** This process on the store. */
-  readonly process: ProcessInfo = { id: randomUUID(), host: hostname(), pid: process.pid };
+  readonly process: ProcessInfo = { id: randomUUID(), host: hostIdentity(), pid: process.pid };
   private readonly entries = new Map<string, Entry>();
   /** Users whose last session here ended, until everything they had here is settled. */
   private readonly leaving = new Map<string, Entry>();
@@ -289,7 +290,10 @@ export class QuotaLedger {
       const dead = (await store.processes()).filter((p) => p.id !== this.process.id && (p.ageMs > STALE_MS || (p.host === this.process.host && !pidAlive(p.pid))));
       if (dead.length > 0) {
         const users = await store.expire(dead.map((p) => p.id));
-        this.opts.log.warn({ event: 'quota.process-expired', processes: dead.map((p) => `${p.host}:${p.pid}`), users: users.length }, 'expired dead processes: their blocks are charged until a recount');
+        this.opts.log.warn(
+          { event: 'quota.process-expired', processes: dead.map((p) => `${p.host.split(' ')[0]}:${p.pid}`), users: users.length },
+          'expired dead processes: their blocks are charged until a recount',
+        );
       }
       if (starting) return; // recounts wait for the loops: start-up stays quick
       const unsure = await store.unsureUsers();
@@ -311,6 +315,21 @@ export class QuotaLedger {
       this.janitorRunning = false;
     }
   }
+}
+
+/**
+ * The host as the janitor compares it: the host name, and the PID namespace where Linux names one
+ * (containers sharing a host name, as with host networking, have different ones), so a pid is
+ * only looked up where it means the same process.
+ */
+function hostIdentity(): string {
+  let ns = '';
+  try {
+    ns = readlinkSync('/proc/self/ns/pid'); // "pid:[4026531836]"
+  } catch {
+    /* not Linux: the host name alone */
+  }
+  return ns ? `${hostname()} ${ns}` : hostname();
 }
 
 /** True when a process with this pid exists on this host (EPERM: it exists, not ours). */

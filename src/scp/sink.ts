@@ -10,9 +10,8 @@
  * refusal if it came first); a status byte other than 0, 1 or 2 is a protocol error (channel-io.ts).
  */
 import type { Stats } from 'node:fs';
-import { QuotaExceededError } from '../quota/user-quota.js';
 import type { OpenFlags, VfsFile } from '../vfs/vfs.js';
-import { VfsError } from '../vfs/vfs-error.js';
+import { toVfsError, VfsError } from '../vfs/vfs-error.js';
 import { ScpConnectionLost } from './channel-io.js';
 import { errorText, joinPath, logTransfer, ScpClientFatal, ScpFatalError, type ScpContext, type TransferOutcome } from './context.js';
 import { errorRecord, MAX_RECORD_LENGTH, OK, parseRecord, ScpNameError, ScpProtocolError, visible, type ScpRecord } from './records.js';
@@ -158,12 +157,15 @@ async function receiveFile(ctx: ScpContext, rec: FileRecord, path: string, times
  * that came first (it would be lost otherwise: the client never reads a status it did not wait for).
  */
 function inputEnded(ctx: ScpContext, path: string, failure: unknown, why: string): never {
-  if (failure instanceof QuotaExceededError) {
+  if (isQuotaRefusal(failure)) {
     ctx.log.info({ event: 'quota.refused', op: 'scp', path }, 'quota exceeded');
-    throw new ScpFatalError(`${visible(path)}: ${failure.message}`);
+    throw new ScpFatalError(`${visible(path)}: ${toVfsError(failure).message}`);
   }
   throw new ScpFatalError(`${visible(path)}: ${why}`);
 }
+
+/** A refusal by the quota (the scp session ends on it, as OpenSSH's does on EDQUOT). */
+const isQuotaRefusal = (failure: unknown): boolean => failure !== null && toVfsError(failure).code === 'QUOTA_EXCEEDED';
 
 /** After the data: read the client's status, then answer ok, \x01 (error) or \x02 (quota). */
 async function finishFile(ctx: ScpContext, path: string, failure: unknown): Promise<void> {
@@ -172,9 +174,9 @@ async function finishFile(ctx: ScpContext, path: string, failure: unknown): Prom
     ctx.errors += 1;
     if (response.fatal) throw new ScpClientFatal();
   }
-  if (failure instanceof QuotaExceededError) {
+  if (isQuotaRefusal(failure)) {
     ctx.log.info({ event: 'quota.refused', op: 'scp', path }, 'quota exceeded');
-    throw new ScpFatalError(`${visible(path)}: ${failure.message}`);
+    throw new ScpFatalError(`${visible(path)}: ${toVfsError(failure).message}`);
   }
   if (failure !== null) return refuse(ctx, path, failure);
   // OpenSSH's sink answers \0 even after the client reported an error for this file.

@@ -6,9 +6,9 @@
  * queued or the channel cannot take more replies (so ssh2 stops opening the client's window).
  */
 import type { Duplex } from 'node:stream';
-import { QuotaExceededError } from '../quota/user-quota.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
+import { toVfsError } from '../vfs/vfs-error.js';
 import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
 import type { SftpContext } from './context.js';
 import { isPooled, recycleDataBuffer, recyclePacketBuffer, takePacketBuffer } from './data-buffers.js';
@@ -160,7 +160,7 @@ export class SftpSession {
     dispatch(this.ctx, req)
       .catch((err: unknown) => {
         const status = toStatus(err);
-        if (err instanceof QuotaExceededError) this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+        if (toVfsError(err).code === 'QUOTA_EXCEEDED') this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
         else {
           const level = isExpected(err) ? 'debug' : 'warn';
           this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');

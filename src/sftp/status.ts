@@ -3,7 +3,6 @@
  * client-safe messages of Coffer's own errors; a node:fs error's message holds host paths, so only
  * its errno code is read here (the caller logs the full error).
  */
-import { QuotaExceededError, QuotaUnavailableError } from '../quota/user-quota.js';
 import { toVfsError, VfsError, type VfsErrorCode } from '../vfs/vfs-error.js';
 import { StatusCode } from './constants.js';
 import { SftpCodecError } from './errors.js';
@@ -22,12 +21,15 @@ const VFS_STATUS: Record<VfsErrorCode, number> = {
   NOT_A_FILE: StatusCode.FAILURE,
   NOT_A_DIR: StatusCode.FAILURE,
   UNSUPPORTED: StatusCode.OP_UNSUPPORTED,
+  // v3 has no quota status: FAILURE with the fixed text, as SFTPGo and OpenSSH's EDQUOT answer.
+  QUOTA_EXCEEDED: StatusCode.FAILURE,
+  UNAVAILABLE: StatusCode.FAILURE,
   FAILURE: StatusCode.FAILURE,
 };
 
 /**
  * The status for any error thrown while serving a request. Only Coffer's own errors (VfsError,
- * QuotaExceededError, HandleError, SftpCodecError) pass their messages on: those are fixed texts
+ * the quota's refusals, HandleError, SftpCodecError) pass their messages on: those are fixed texts
  * written for clients and never hold a host path. Every other error, node:fs's included, is mapped
  * by its errno code to a fixed text.
  */
@@ -41,5 +43,6 @@ export function toStatus(err: unknown): Status {
 
 /** True when the error is an expected refusal (not worth more than a debug log line). */
 export function isExpected(err: unknown): boolean {
-  return err instanceof VfsError || err instanceof QuotaExceededError || err instanceof QuotaUnavailableError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
+  // The quota's refusals carry a `code` too (COFFER_QUOTA_*), as errno errors do.
+  return err instanceof VfsError || err instanceof HandleError || err instanceof SftpCodecError || (err as NodeJS.ErrnoException | null)?.code !== undefined;
 }

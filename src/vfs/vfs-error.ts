@@ -14,6 +14,8 @@ export type VfsErrorCode =
   | 'NOT_A_FILE' // a folder, FIFO, device or socket where a regular file is needed
   | 'NOT_A_DIR'
   | 'UNSUPPORTED'
+  | 'QUOTA_EXCEEDED' // growth or a new entry past the user's quota (SPEC §5)
+  | 'UNAVAILABLE' // growth that the store could not be asked for (SPEC §7)
   | 'FAILURE';
 
 /** A filesystem refusal with a client-safe message. */
@@ -57,12 +59,13 @@ const ERRNO: Record<string, [VfsErrorCode, string]> = {
 
 /**
  * Any error as a VfsError a client may see: a VfsError as it is, an exceeded quota (or a store that
- * cannot grant space) as FAILURE with its fixed message (v3 has no quota status; SFTPGo answers FAILURE too), a node:fs error by its
+ * cannot grant space) as QUOTA_EXCEEDED (UNAVAILABLE) with its fixed message (v3 has no quota status; SFTPGo answers FAILURE too), a node:fs error by its
  * errno code, anything else as FAILURE 'Failure'.
  */
 export function toVfsError(err: unknown): VfsError {
   if (err instanceof VfsError) return err;
-  if (err instanceof QuotaExceededError || err instanceof QuotaUnavailableError) return new VfsError('FAILURE', err.message);
+  if (err instanceof QuotaExceededError) return new VfsError('QUOTA_EXCEEDED', err.message);
+  if (err instanceof QuotaUnavailableError) return new VfsError('UNAVAILABLE', err.message);
   const errno = (err as NodeJS.ErrnoException | null)?.code;
   const known = typeof errno === 'string' && Object.hasOwn(ERRNO, errno) ? ERRNO[errno]! : null;
   return known ? new VfsError(known[0], known[1]) : new VfsError('FAILURE', 'Failure');
