@@ -43,6 +43,10 @@ const GCM = 'aes128-gcm@openssh.com';
 // ---------------------------------------------------------------------------------------------
 // Options
 
+/** The per-file and metadata figures (issue 20): `--only small`. */
+const SMALL_FIGS = ['small-put', 'small-get', 'stat', 'rename', 'small-rm', 'mkdir', 'rmdir', 'list'];
+const ALL_FIGS = ['login', 'up-default', 'down-default', 'up-gcm', 'down-gcm', 'par4-down', ...SMALL_FIGS];
+
 const HELP = `usage: npm run bench [-- OPTIONS]     (or: node scripts/bench.mjs OPTIONS)
 
 Benchmarks Coffer against OpenSSH's sshd (internal-sftp, ChrootDirectory) on 127.0.0.1 with the
@@ -50,10 +54,11 @@ stock sftp client: bulk upload/download (default cipher and ${GCM}), 4 parallel 
 small files, a large listing and login latency. Prints medians and Coffer/OpenSSH ratios.
 
   --quick            small sizes and 1 round (a fast check that everything works)
-  --rounds N         interleaved rounds (default 3; --quick: 1)
+  --rounds N         interleaved rounds (default 5; --quick: 1)
   --size MIB         bulk file size in MiB (default 512; --quick: 64)
   --only LIST        comma-separated figures to run (login always runs, the others are net of it):
-                     ${'up-default,down-default,up-gcm,down-gcm,par4-down,small-put,list'}
+                     ${ALL_FIGS.filter((f) => f !== 'login').join(',')}
+                     or 'small' for the per-file figures (${SMALL_FIGS.join(',')})
   --profile [LIST]   after the run, profile the Coffer server (node --cpu-prof) during each figure
                      that missed its target (or the figures in LIST) and print where the time goes
   --profile-dir DIR  keep the .cpuprofile files in DIR (default: deleted with the temp files)
@@ -61,8 +66,6 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
   --help
 
 Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD}, sftp, and a built dist/.`;
-
-const ALL_FIGS = ['login', 'up-default', 'down-default', 'up-gcm', 'down-gcm', 'par4-down', 'small-put', 'list'];
 
 function parseArgs(argv) {
   const o = { quick: false, rounds: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info' };
@@ -91,8 +94,10 @@ function parseArgs(argv) {
     else usage(`unknown option '${a}'`);
   }
   if (o.profileDir && !o.profile) o.profile = 'missed';
-  const rounds = o.rounds ?? (o.quick ? 1 : 3);
-  const size = (o.sizeMiB ?? (o.quick ? 64 : 512)) * MiB;
+  const rounds = o.rounds ?? (o.quick ? 1 : 5);
+  // Without a bulk figure the big files are only set-up cost: 4 MiB then, unless --size says.
+  const bulk = !o.only || o.only.some((f) => !SMALL_FIGS.includes(f));
+  const size = (o.sizeMiB ?? (o.quick ? 64 : bulk ? 512 : 4)) * MiB;
   if (size % (4 * MiB) !== 0) usage('--size must be a multiple of 4 (MiB)');
   return {
     ...o,
@@ -102,6 +107,8 @@ function parseArgs(argv) {
     smallSize: 4096,
     listEntries: 5000,
     listRepeat: 5,
+    stats: 1000,
+    folders: 500,
     logins: o.quick ? 6 : 10,
     loginGapMs: 250,
     figs: ALL_FIGS.filter((f) => f === 'login' || !o.only || o.only.includes(f)),
@@ -118,7 +125,7 @@ function positiveInt(s, name) {
   return n;
 }
 function figList(s, name) {
-  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean).flatMap((x) => (x === 'small' ? SMALL_FIGS : [x]));
   for (const f of list) if (!ALL_FIGS.includes(f)) usage(`${name}: unknown figure '${f}' (one of ${ALL_FIGS.join(', ')})`);
   return list;
 }
@@ -370,6 +377,20 @@ function figures(env) {
     return r.ms;
   }
 
+  // Per-file figures: at least OpenSSH's rate, at most 1.2x its server CPU (issue 20).
+  const perFile = { unit: 'files/s', better: 'higher', target: 1.0, cpuTarget: 1.2, cpuUnit: 'ms/file', cpuScale: 1000 };
+  const smallRemote = (round) => `sm-r${round}`;
+  const smallName = (i, prefix = 'file') => `${prefix}-${String(i).padStart(4, '0')}.bin`;
+  function checkCount(server, dir, n, what) {
+    const have = existsSync(join(server.home, dir)) ? readdirSync(join(server.home, dir)).length : 0;
+    if (have !== n) throw new BenchError(`${server.name}: ${what} ${have} entries in ${dir}, expected ${n}`);
+  }
+  /** The round's folder of small files, put there (untimed) unless an earlier figure did. */
+  async function ensureSmall(server, round) {
+    if (!existsSync(join(server.home, smallRemote(round)))) await sftp(env, server, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
+    checkCount(server, smallRemote(round), o.smallFiles, 'the folder for this figure has');
+  }
+
   return {
     login: {
       title: 'login: connect+auth+exit', unit: 'ms', better: 'lower', target: 1.25, cpuUnit: 'ms/login',
@@ -419,20 +440,86 @@ function figures(env) {
         return { value: bulkRate(ms, conn), per: o.size / GiB, sessions: 4 };
       },
     },
+    // The per-file figures (issue 20): each round works in its own folders (sm-rN, mk-rN); a
+    // figure's prepare() makes what it starts from, untimed, when an earlier figure did not.
     'small-put': {
-      title: `${o.smallFiles} x ${o.smallSize / 1024} KiB files up (put -r)`, unit: 'files/s', better: 'higher', target: 0.8, cpuUnit: 'ms/file', cpuScale: 1000,
+      title: `put -r of ${o.smallFiles} x ${o.smallSize / 1024} KiB files`, ...perFile,
       async measure(s, round, conn) {
-        const remote = `small-r${round}`;
-        const r = await sftp(env, s, [`put -r "${env.smallDir}" ${remote}`]);
-        const onServer = join(s.home, remote);
-        const n = readdirSync(onServer).length;
-        if (n !== o.smallFiles) throw new BenchError(`${s.name}: put -r stored ${n} files, expected ${o.smallFiles}`);
-        rmSync(onServer, { recursive: true, force: true });
+        const r = await sftp(env, s, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
+        checkCount(s, smallRemote(round), o.smallFiles, 'put -r stored');
         return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
       },
     },
+    'small-get': {
+      title: `get -r of ${o.smallFiles} x ${o.smallSize / 1024} KiB files`, ...perFile,
+      prepare: (s, round) => ensureSmall(s, round),
+      async measure(s, round, conn) {
+        const local = join(env.dlDir, `small-${s.name}-r${round}`);
+        rmSync(local, { recursive: true, force: true });
+        const r = await sftp(env, s, [`get -r ${smallRemote(round)} "${local}"`]);
+        const got = readdirSync(local);
+        if (got.length !== o.smallFiles || got.some((f) => statSync(join(local, f)).size !== o.smallSize)) {
+          throw new BenchError(`${s.name}: get -r fetched ${got.length} files (expected ${o.smallFiles} of ${o.smallSize} bytes)`);
+        }
+        rmSync(local, { recursive: true, force: true });
+        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+      },
+    },
+    stat: {
+      title: `${o.stats} stats (ls -l of one file: LSTAT)`, ...perFile, unit: 'stats/s', cpuUnit: 'ms/stat',
+      prepare: (s, round) => ensureSmall(s, round),
+      async measure(s, round, conn) {
+        const lines = Array.from({ length: o.stats }, (_, i) => `ls -l ${smallRemote(round)}/${smallName(i % o.smallFiles)}`);
+        const r = await sftp(env, s, lines);
+        return { value: o.stats / (net(r.ms, conn) / 1000), per: o.stats };
+      },
+    },
+    rename: {
+      title: `rename of ${o.smallFiles} files`, ...perFile,
+      prepare: (s, round) => ensureSmall(s, round),
+      async measure(s, round, conn) {
+        const dir = smallRemote(round);
+        const r = await sftp(env, s, Array.from({ length: o.smallFiles }, (_, i) => `rename ${dir}/${smallName(i)} ${dir}/${smallName(i, 'moved')}`));
+        const moved = readdirSync(join(s.home, dir)).filter((f) => f.startsWith('moved-')).length;
+        if (moved !== o.smallFiles) throw new BenchError(`${s.name}: rename left ${moved} renamed files, expected ${o.smallFiles}`);
+        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+      },
+    },
+    'small-rm': {
+      title: `rm of ${o.smallFiles} files (rm dir/*)`, ...perFile,
+      prepare: (s, round) => ensureSmall(s, round),
+      async measure(s, round, conn) {
+        const dir = smallRemote(round);
+        const r = await sftp(env, s, [`rm ${dir}/*`]);
+        checkCount(s, dir, 0, 'rm left');
+        await sftp(env, s, [`rmdir ${dir}`]);
+        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+      },
+    },
+    mkdir: {
+      title: `mkdir of ${o.folders} folders`, ...perFile, unit: 'folders/s', cpuUnit: 'ms/folder',
+      async measure(s, round, conn) {
+        const dir = `mk-r${round}`;
+        const r = await sftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
+        checkCount(s, dir, o.folders, 'mkdir made');
+        return { value: o.folders / (net(r.ms, conn) / 1000), per: o.folders };
+      },
+    },
+    rmdir: {
+      title: `rmdir of ${o.folders} folders`, ...perFile, unit: 'folders/s', cpuUnit: 'ms/folder',
+      async prepare(s, round) {
+        const dir = `mk-r${round}`;
+        if (!existsSync(join(s.home, dir))) await sftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
+      },
+      async measure(s, round, conn) {
+        const dir = `mk-r${round}`;
+        const r = await sftp(env, s, [...Array.from({ length: o.folders }, (_, i) => `rmdir ${dir}/d-${i}`), `rmdir ${dir}`]);
+        if (existsSync(join(s.home, dir))) throw new BenchError(`${s.name}: rmdir left ${dir}`);
+        return { value: o.folders / (net(r.ms, conn) / 1000), per: o.folders };
+      },
+    },
     list: {
-      title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.25, cpuUnit: 'ms/listing', cpuScale: 1000,
+      title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.0, cpuTarget: 1.2, cpuUnit: 'ms/listing', cpuScale: 1000,
       async measure(s, round, conn) {
         const r = await sftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
         return { value: net(r.ms, conn) / o.listRepeat, per: o.listRepeat };
@@ -463,30 +550,48 @@ async function measured(server, fn, loginCpu = null) {
 function fmt(v, unit) {
   if (!Number.isFinite(v)) return 'n/a';
   if (unit === 'ms' || unit === 'ms/listing' || unit === 'ms/login') return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-  if (unit === 'ms/file') return v.toFixed(2);
+  if (unit === 'ms/file' || unit === 'ms/stat' || unit === 'ms/folder') return v.toFixed(3);
   if (unit === 's/GiB') return v.toFixed(2);
   return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
+/**
+ * The medians of one figure: wall values, server and client CPU per unit, and the two
+ * Coffer/OpenSSH ratios (speed or time; server CPU) with whether each meets its target.
+ */
+function figureSummary(f, res) {
+  const o = median(res.OpenSSH.map((x) => x.value));
+  const c = median(res.Coffer.map((x) => x.value));
+  const ratio = c / o;
+  const pass = f.better === 'higher' ? ratio >= f.target : ratio <= f.target;
+  const scale = f.cpuScale ?? 1000;
+  const per = (name, key) => median(res[name].map((x) => (x[key] / x.per) * scale));
+  const cpu = { o: per('OpenSSH', 'serverCpu'), c: per('Coffer', 'serverCpu'), oc: per('OpenSSH', 'clientCpu'), cc: per('Coffer', 'clientCpu') };
+  const cpuRatio = cpu.c / cpu.o;
+  const cpuPass = f.cpuTarget === undefined || !Number.isFinite(cpuRatio) || cpuRatio <= f.cpuTarget;
+  return { o, c, ratio, pass: Number.isFinite(ratio) ? pass : true, cpu, cpuRatio, cpuPass };
+}
+
 function report(env, figs, results) {
   const out = [];
-  const rows = [['figure', 'unit', 'OpenSSH', 'Coffer', 'ratio C/O', 'target', 'result']];
+  const rows = [['figure', 'unit', 'OpenSSH', 'Coffer', 'ratio C/O', 'target', 'server CPU C/O', 'target', 'result']];
   const missed = [];
   for (const id of env.opts.figs) {
     const f = figs[id];
-    const o = median(results[id].OpenSSH.map((x) => x.value));
-    const c = median(results[id].Coffer.map((x) => x.value));
-    const ratio = c / o;
-    const pass = f.better === 'higher' ? ratio >= f.target : ratio <= f.target;
-    if (!pass) missed.push(id);
+    const m = figureSummary(f, results[id]);
+    if (!m.pass || !m.cpuPass) missed.push(id);
     rows.push([
-      f.title, f.unit + (f.better === 'lower' ? ' (lower=better)' : ''), fmt(o, f.unit), fmt(c, f.unit),
-      Number.isFinite(ratio) ? `${ratio.toFixed(2)}x ${f.better === 'lower' ? 'time' : 'speed'}` : 'n/a',
-      `${f.better === 'higher' ? '>=' : '<='} ${f.target.toFixed(2)}x`, Number.isFinite(ratio) ? (pass ? 'pass' : 'MISS') : 'n/a',
+      f.title, f.unit + (f.better === 'lower' ? ' (lower=better)' : ''), fmt(m.o, f.unit), fmt(m.c, f.unit),
+      Number.isFinite(m.ratio) ? `${m.ratio.toFixed(2)}x ${f.better === 'lower' ? 'time' : 'speed'}` : 'n/a',
+      `${f.better === 'higher' ? '>=' : '<='} ${f.target.toFixed(2)}x`,
+      Number.isFinite(m.cpuRatio) ? `${m.cpuRatio.toFixed(2)}x` : 'n/a',
+      f.cpuTarget !== undefined ? `<= ${f.cpuTarget.toFixed(2)}x` : '-',
+      !Number.isFinite(m.ratio) ? 'n/a' : m.pass && m.cpuPass ? 'pass' : `MISS${m.pass ? ' (cpu)' : m.cpuPass ? ' (wall)' : ''}`,
     ]);
   }
-  out.push(`Medians of ${env.opts.rounds} interleaved round(s); bulk and small-file rates and listing times are net of the same round's median login time.`);
-  out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
+  out.push(`Medians of ${env.opts.rounds} interleaved round(s); rates and listing times are net of the same round's median login time,`);
+  out.push(`server CPU net of the round's CPU per empty session. A speed ratio above 1 and a time ratio below 1 are Coffer ahead.`);
+  out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
 
   out.push('', 'Per-round values (OpenSSH | Coffer):');
   for (const id of env.opts.figs) {
@@ -495,16 +600,15 @@ function report(env, figs, results) {
     out.push(`  ${f.title.padEnd(44)} ${show('OpenSSH')} | ${show('Coffer')}  ${f.unit}`);
   }
 
-  const cpuRows = [['figure', 'unit', 'OpenSSH server', 'Coffer server', 'client (sftp+ssh) vs OpenSSH', 'vs Coffer']];
+  const cpuRows = [['figure', 'unit', 'OpenSSH server', 'Coffer server', 'ratio C/O', 'client (sftp+ssh) vs OpenSSH', 'vs Coffer']];
   for (const id of env.opts.figs) {
     const f = figs[id];
-    const scale = f.cpuScale ?? 1000;
-    const per = (name, key) => median(results[id][name].map((x) => (x[key] / x.per) * scale));
-    cpuRows.push([f.title, f.cpuUnit, fmt(per('OpenSSH', 'serverCpu'), f.cpuUnit), fmt(per('Coffer', 'serverCpu'), f.cpuUnit),
-      fmt(per('OpenSSH', 'clientCpu'), f.cpuUnit), fmt(per('Coffer', 'clientCpu'), f.cpuUnit)]);
+    const { cpu, cpuRatio } = figureSummary(f, results[id]);
+    cpuRows.push([f.title, f.cpuUnit, fmt(cpu.o, f.cpuUnit), fmt(cpu.c, f.cpuUnit), Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
+      fmt(cpu.oc, f.cpuUnit), fmt(cpu.cc, f.cpuUnit)]);
   }
   out.push('', `CPU per unit of work (medians; net of the round's CPU per empty session, except the login row; server = ${env.cgroups ? 'its cgroup, all its processes' : 'Coffer process only'}):`);
-  out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r']));
+  out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
   return { text: out.join('\n'), missed };
 }
 
@@ -526,7 +630,10 @@ async function profileFigures(env, figs, ids) {
       const reps = { login: 0, list: 4, 'small-put': 3 }[id] ?? 2;
       const values = [];
       if (id === 'login') values.push(median(await loginTimes(env, s, 20)));
-      for (let i = 0; i < reps; i++) values.push((await figs[id].measure(s, 100 + i, conn)).value);
+      for (let i = 0; i < reps; i++) {
+        await figs[id].prepare?.(s, 100 + i);
+        values.push((await figs[id].measure(s, 100 + i, conn)).value);
+      }
       await stopServer(s, 20000);
       if (s.exited?.code !== 0) log(`  (Coffer exited with ${s.exited?.signal ?? s.exited?.code} after profiling)`);
       const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -642,6 +749,7 @@ async function main() {
     for (const id of opts.figs.filter((x) => x !== 'login')) {
       const parts = [];
       for (const s of order) {
+        await figs[id].prepare?.(s, round);
         await sleep(300);
         const perLogin = { server: loginCpu[s.name].s / opts.logins, client: loginCpu[s.name].c / opts.logins };
         const r = await measured(s, () => figs[id].measure(s, round, conn[s.name]), perLogin);
