@@ -3,7 +3,7 @@
  * done to the path after OPEN (a rename, a swapped symlink) changes what the handle reaches.
  */
 import { lstat as lstatCb, type Dir, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import type { FileLike as FileHandle } from './meta-io.js';
 import { join } from 'node:path';
 import { hashPool } from './hash-pool.js';
 import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
