@@ -222,7 +222,7 @@ export class LocalVfs implements Vfs {
     try {
       await this.jail.verifyFd(fh.fd);
       const base = `/proc/self/fd/${fh.fd}`;
-      return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh);
+      return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh, this.io.sync);
     } catch (err) {
       await fh.close();
       throw err;
