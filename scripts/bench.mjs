@@ -28,7 +28,7 @@ import { addUser, cofferEnv, commitId, PROJECT, serverArgs, startPort } from './
 import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
 import { sha256File } from './lib/hash.mjs';
 import { freePort, log, onPath, run, ScriptError as BenchError, sleep } from './lib/process.mjs';
-import { childrenCpu } from './lib/procfs.mjs';
+import { childrenCpu, CLK_TCK } from './lib/procfs.mjs';
 import { attachOutput, makeCgroup, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
 import { median } from './lib/stats.mjs';
 import { table } from './lib/table.mjs';
@@ -297,7 +297,7 @@ let batchCounter = 0;
  * Runs `sftp -b` against a server. Resolves { ms, clientCpu } or throws with sftp's stderr.
  * The batch file is written before the clock starts.
  */
-function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = false } = {}) {
+function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = false, marks = false } = {}) {
   const batch = join(env.work, `batch-${batchCounter++}.txt`);
   writeFileSync(batch, lines.map((l) => l + '\n').join(''));
   const args = [
@@ -311,22 +311,68 @@ function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = fal
   return new Promise((resolveP, reject) => {
     if (isInterrupted()) return reject(new BenchError('interrupted'));
     const t0 = performance.now();
-    const p = spawn('sftp', args, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], cwd: env.work });
+    const p = spawn('sftp', args, { stdio: ['ignore', keepStdout || marks ? 'pipe' : 'ignore', 'pipe'], cwd: env.work });
+    // The marker lines of an in-session timing (timedSftp), whatever else the session prints.
+    const markLines = [];
+    let partial = '';
+    if (marks) {
+      p.stdout.setEncoding('utf8').on('data', (d) => {
+        const parts = (partial + d).split('\n');
+        partial = parts.pop();
+        for (const l of parts) if (l.startsWith('@@MARK ')) markLines.push(l);
+      });
+    }
     trackChild(p);
     let stderr = '';
     let stdout = '';
     p.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 4 * MiB) stderr += d; });
-    p.stdout?.setEncoding('utf8').on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
+    if (keepStdout) p.stdout.setEncoding('utf8').on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
     p.on('error', (e) => { untrackChild(p); reject(new BenchError(`sftp: ${e.message}`)); });
     p.on('close', (code, signal) => {
       const ms = performance.now() - t0;
       untrackChild(p);
       rmSync(batch, { force: true });
-      if (code === 0) return resolveP({ ms, stderr, stdout });
+      if (code === 0) return resolveP({ ms, stderr, stdout, markLines });
       const dead = server.exited ? ` (the ${server.name} server had exited: ${server.exited.signal ?? server.exited.code})` : '';
       reject(new BenchError(`sftp to ${server.name} failed (${signal ?? `exit ${code}`})${dead} running [${lines.join('; ')}]:\n${stderr.trim().split('\n').slice(-10).join('\n')}`));
     });
   });
+}
+
+/**
+ * The shell command (run by sftp's `!`, between two requests of the session) that prints a marker
+ * line: the clock in ns, then the server's CPU counter (its cgroup's cpu.stat or cpuacct.usage,
+ * else its process's /proc stat line).
+ */
+function markCommand(server) {
+  const cg = server.cgroup?.dir;
+  const cpuFile = cg ? (existsSync(join(cg, 'cpuacct.usage')) ? join(cg, 'cpuacct.usage') : join(cg, 'cpu.stat')) : `/proc/${server.proc.pid}/stat`;
+  return `!echo @@MARK $(date +%s%N) $(cat ${cpuFile})`;
+}
+
+/** Server CPU seconds from a marker line's counter text (see markCommand). */
+function markCpu(server, text) {
+  const usec = /usage_usec (\d+)/.exec(text);
+  if (usec) return Number(usec[1]) / 1e6;
+  if (server.cgroup) return Number(text.trim()) / 1e9; // cpuacct.usage, ns
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/**
+ * Runs `lines` in one sftp session, timed inside it: a marker before the first request and one
+ * after the last reply read the clock and the server's CPU, so neither the login nor the logout
+ * (hundreds of ms and noisy for sshd's key exchange and fork) is part of the figure.
+ * Resolves { ms, serverCpu (s) }.
+ */
+async function timedSftp(env, server, lines) {
+  const r = await sftp(env, server, [markCommand(server), ...lines, markCommand(server)], { marks: true });
+  if (r.markLines.length !== 2) throw new BenchError(`${server.name}: expected 2 timing markers from sftp, got ${r.markLines.length}`);
+  const [a, b] = r.markLines.map((l) => {
+    const m = /^@@MARK (\d+) (.*)$/.exec(l);
+    return { ns: Number(m[1]), cpu: markCpu(server, m[2]) };
+  });
+  return { ms: (b.ns - a.ns) / 1e6, serverCpu: b.cpu - a.cpu };
 }
 
 /** What each connection negotiated, from one `sftp -vvv` session (also warms the server up). */
@@ -444,65 +490,65 @@ function figures(env) {
     // figure's prepare() makes what it starts from, untimed, when an earlier figure did not.
     'small-put': {
       title: `put -r of ${o.smallFiles} x ${o.smallSize / 1024} KiB files`, ...perFile,
-      async measure(s, round, conn) {
-        const r = await sftp(env, s, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
+      async measure(s, round) {
+        const r = await timedSftp(env, s, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
         checkCount(s, smallRemote(round), o.smallFiles, 'put -r stored');
-        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
       },
     },
     'small-get': {
       title: `get -r of ${o.smallFiles} x ${o.smallSize / 1024} KiB files`, ...perFile,
       prepare: (s, round) => ensureSmall(s, round),
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const local = join(env.dlDir, `small-${s.name}-r${round}`);
         rmSync(local, { recursive: true, force: true });
-        const r = await sftp(env, s, [`get -r ${smallRemote(round)} "${local}"`]);
+        const r = await timedSftp(env, s, [`get -r ${smallRemote(round)} "${local}"`]);
         const got = readdirSync(local);
         if (got.length !== o.smallFiles || got.some((f) => statSync(join(local, f)).size !== o.smallSize)) {
           throw new BenchError(`${s.name}: get -r fetched ${got.length} files (expected ${o.smallFiles} of ${o.smallSize} bytes)`);
         }
         rmSync(local, { recursive: true, force: true });
-        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
       },
     },
     stat: {
       title: `${o.stats} stats (ls -l of one file: LSTAT)`, ...perFile, unit: 'stats/s', cpuUnit: 'ms/stat',
       prepare: (s, round) => ensureSmall(s, round),
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const lines = Array.from({ length: o.stats }, (_, i) => `ls -l ${smallRemote(round)}/${smallName(i % o.smallFiles)}`);
-        const r = await sftp(env, s, lines);
-        return { value: o.stats / (net(r.ms, conn) / 1000), per: o.stats };
+        const r = await timedSftp(env, s, lines);
+        return { value: o.stats / (r.ms / 1000), per: o.stats, serverCpu: r.serverCpu };
       },
     },
     rename: {
       title: `rename of ${o.smallFiles} files`, ...perFile,
       prepare: (s, round) => ensureSmall(s, round),
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const dir = smallRemote(round);
-        const r = await sftp(env, s, Array.from({ length: o.smallFiles }, (_, i) => `rename ${dir}/${smallName(i)} ${dir}/${smallName(i, 'moved')}`));
+        const r = await timedSftp(env, s, Array.from({ length: o.smallFiles }, (_, i) => `rename ${dir}/${smallName(i)} ${dir}/${smallName(i, 'moved')}`));
         const moved = readdirSync(join(s.home, dir)).filter((f) => f.startsWith('moved-')).length;
         if (moved !== o.smallFiles) throw new BenchError(`${s.name}: rename left ${moved} renamed files, expected ${o.smallFiles}`);
-        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
       },
     },
     'small-rm': {
       title: `rm of ${o.smallFiles} files (rm dir/*)`, ...perFile,
       prepare: (s, round) => ensureSmall(s, round),
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const dir = smallRemote(round);
-        const r = await sftp(env, s, [`rm ${dir}/*`]);
+        const r = await timedSftp(env, s, [`rm ${dir}/*`]);
         checkCount(s, dir, 0, 'rm left');
         await sftp(env, s, [`rmdir ${dir}`]);
-        return { value: o.smallFiles / (net(r.ms, conn) / 1000), per: o.smallFiles };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
       },
     },
     mkdir: {
       title: `mkdir of ${o.folders} folders`, ...perFile, unit: 'folders/s', cpuUnit: 'ms/folder',
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const dir = `mk-r${round}`;
-        const r = await sftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
+        const r = await timedSftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
         checkCount(s, dir, o.folders, 'mkdir made');
-        return { value: o.folders / (net(r.ms, conn) / 1000), per: o.folders };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu };
       },
     },
     rmdir: {
@@ -511,18 +557,18 @@ function figures(env) {
         const dir = `mk-r${round}`;
         if (!existsSync(join(s.home, dir))) await sftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
       },
-      async measure(s, round, conn) {
+      async measure(s, round) {
         const dir = `mk-r${round}`;
-        const r = await sftp(env, s, [...Array.from({ length: o.folders }, (_, i) => `rmdir ${dir}/d-${i}`), `rmdir ${dir}`]);
+        const r = await timedSftp(env, s, [...Array.from({ length: o.folders }, (_, i) => `rmdir ${dir}/d-${i}`), `rmdir ${dir}`]);
         if (existsSync(join(s.home, dir))) throw new BenchError(`${s.name}: rmdir left ${dir}`);
-        return { value: o.folders / (net(r.ms, conn) / 1000), per: o.folders };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu };
       },
     },
     list: {
       title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.0, cpuTarget: 1.2, cpuUnit: 'ms/listing', cpuScale: 1000,
-      async measure(s, round, conn) {
-        const r = await sftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
-        return { value: net(r.ms, conn) / o.listRepeat, per: o.listRepeat };
+      async measure(s, round) {
+        const r = await timedSftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
+        return { value: r.ms / o.listRepeat, per: o.listRepeat, serverCpu: r.serverCpu };
       },
     },
   };
@@ -539,7 +585,8 @@ async function measured(server, fn, loginCpu = null) {
   const n = loginCpu ? r.sessions ?? 1 : 0;
   return {
     ...r,
-    serverCpu: server.cpu() - s0 - n * (loginCpu?.server ?? 0),
+    // A figure timed inside its session (timedSftp) brings its own server CPU, login excluded.
+    serverCpu: r.serverCpu ?? server.cpu() - s0 - n * (loginCpu?.server ?? 0),
     clientCpu: childrenCpu() - c0 - n * (loginCpu?.client ?? 0),
   };
 }
@@ -589,8 +636,10 @@ function report(env, figs, results) {
       !Number.isFinite(m.ratio) ? 'n/a' : m.pass && m.cpuPass ? 'pass' : `MISS${m.pass ? ' (cpu)' : m.cpuPass ? ' (wall)' : ''}`,
     ]);
   }
-  out.push(`Medians of ${env.opts.rounds} interleaved round(s); rates and listing times are net of the same round's median login time,`);
-  out.push(`server CPU net of the round's CPU per empty session. A speed ratio above 1 and a time ratio below 1 are Coffer ahead.`);
+  out.push(`Medians of ${env.opts.rounds} interleaved round(s). Bulk rates are net of the same round's median login time and their`);
+  out.push(`server CPU of the round's CPU per empty session; the per-file figures and the listing are timed inside their session`);
+  out.push(`(wall clock and server CPU read by sftp '!' commands before the first request and after the last reply, so login and`);
+  out.push(`logout are not in them). A speed ratio above 1 and a time ratio below 1 are Coffer ahead.`);
   out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
 
   out.push('', 'Per-round values (OpenSSH | Coffer):');

@@ -5,7 +5,7 @@
  * A last component that is a symlink is followed only when asked, and only to a target inside the
  * home. Anything outside answers exactly like a missing file.
  */
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { ASYNC_IO, type MetaIo } from './meta-io.js';
 import { notFound } from './vfs-error.js';
@@ -54,14 +54,45 @@ export class Jail {
   async parent(vpath: string): Promise<Resolved> {
     if (vpath === '/') return { dir: this.root, name: '', path: this.root };
     const { parent, name } = splitPath(vpath);
+    const dir = (this.io.sync ? this.plainDir(parent) : null) ?? (await this.realDir(parent));
+    return { dir, name, path: join(dir, name) };
+  }
+
+  /** realpath of a virtual folder, required inside the home; NOT_FOUND otherwise. */
+  private async realDir(vdir: string): Promise<string> {
     let dir: string;
     try {
-      dir = await this.io.realpath(join(this.root, parent));
+      dir = await this.io.realpath(join(this.root, vdir));
     } catch {
       throw notFound();
     }
     if (!this.contains(dir)) throw notFound();
-    return { dir, name, path: join(dir, name) };
+    return dir;
+  }
+
+  /**
+   * The host folder of a normalised virtual folder when none of its components below the root is
+   * a symlink (one lstat per component, on the event loop: sync flavour only), else null (then
+   * realDir decides). The root is a realpath and the virtual path has no '.' or '..', so a path of
+   * plain folders below it is its own realpath, and inside: what realpath would return, without
+   * reading every component of the host path above the home. A component that is not a folder or
+   * cannot be read also gives null, so the error is realDir's.
+   */
+  private plainDir(vdir: string): string | null {
+    if (vdir === '/') return this.root;
+    let at = this.root;
+    for (const part of vdir.split('/')) {
+      if (part === '') continue;
+      at = at + sep + part;
+      let st;
+      try {
+        st = lstatSync(at, { throwIfNoEntry: false });
+      } catch {
+        return null;
+      }
+      if (!st?.isDirectory()) return null;
+    }
+    return at;
   }
 
   /**

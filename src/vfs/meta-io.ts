@@ -103,6 +103,9 @@ class FdHandle implements FileLike {
   ) {}
 
   read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    // A read at or past the end (a download's last READ, which finds EOF) is answered from an
+    // fstat, on the event loop in the sync flavour: what pread would say at that moment.
+    if (this.io.sync && length > 0 && fstatSync(this.fd).size <= position) return Promise.resolve({ bytesRead: 0 });
     return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => ({ bytesRead }));
   }
 
