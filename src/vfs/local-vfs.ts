@@ -9,7 +9,7 @@ import type { UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
 import { shownText, storedText } from './link-text.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
-import { ASYNC_IO, metaIoFor, type FileLike, type MetadataIo, type MetaIo } from './meta-io.js';
+import { metaIoFor, type FileLike, type MetadataIo, type MetaIo } from './meta-io.js';
 import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
 import { notFound, VfsError } from './vfs-error.js';
 import { normalizePath, resolveWithin, splitPath } from './virtual-path.js';
@@ -30,7 +30,7 @@ export interface LocalVfsOptions {
   quota?: UserQuota;
   /**
    * Where metadata calls run (meta-io.ts): 'auto' (the event loop on a local filesystem, the
-   * thread pool elsewhere), 'sync' or 'async'. Absent = 'async'.
+   * thread pool elsewhere), 'sync' or 'async'. Absent = 'auto'.
    */
   metadataIo?: MetadataIo;
 }
@@ -111,7 +111,7 @@ export class LocalVfs implements Vfs {
 
   /** A Vfs confined to `home` (an existing folder). */
   static async create(home: string, options: LocalVfsOptions): Promise<LocalVfs> {
-    const io = options.metadataIo ? await metaIoFor(home, options.metadataIo) : ASYNC_IO;
+    const io = await metaIoFor(home, options.metadataIo ?? 'auto');
     return new LocalVfs(await Jail.open(home, io), options);
   }
 
