@@ -103,13 +103,15 @@ export class Jail {
    *
    * One readlink of the magic link: the kernel's path of the open dentry (d_path), which is
    * canonical (no symlink, no '..'), so it is what realpath(3) of it returns, which reads the same
-   * link and then only re-checks those canonical components. An inode whose name is gone (the
-   * text ends in " (deleted)") or that lies outside this process's root (text not starting with
-   * '/') is refused, as realpath refused it.
+   * link and then only re-checks those canonical components. A text ending in " (deleted)" (an
+   * inode whose name is gone, or a file really named so) is left to realpath, which fails for
+   * the first; one not starting with '/' (outside this process's root) is refused.
    */
   async verifyFd(fd: number): Promise<string> {
-    const where = await this.io.readlink(`/proc/self/fd/${fd}`).catch(() => null);
-    if (where === null || where[0] !== '/' || where.endsWith(' (deleted)') || !this.contains(where)) throw notFound();
+    const link = `/proc/self/fd/${fd}`;
+    let where = await this.io.readlink(link).catch(() => null);
+    if (where?.endsWith(' (deleted)')) where = await this.io.realpath(link).catch(() => null);
+    if (where === null || where[0] !== '/' || !this.contains(where)) throw notFound();
     return where;
   }
 

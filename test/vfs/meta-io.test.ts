@@ -109,13 +109,17 @@ for (const [name, io] of [['sync', SYNC_IO], ['async', ASYNC_IO]] as Array<[stri
       writeFileSync(gone, 'x');
       const deleted = openSync(gone, 'r');
       unlinkSync(gone);
+      const oddPath = join(home, `odd-${name} (deleted)`);
+      writeFileSync(oddPath, 'x'); // a name that looks like the kernel's mark of a deleted file
+      const odd = openSync(oddPath, 'r');
       try {
         assert.equal(await jail.verifyFd(inside), join(home, 'ten.txt'));
+        assert.equal(await jail.verifyFd(odd), oddPath);
         for (const fd of [outside, deleted]) {
           await assert.rejects(jail.verifyFd(fd), (e) => e instanceof VfsError && e.code === 'NOT_FOUND');
         }
       } finally {
-        for (const fd of [inside, outside, deleted]) closeSync(fd);
+        for (const fd of [inside, outside, deleted, odd]) closeSync(fd);
       }
     });
 
