@@ -36,6 +36,8 @@ export interface Settings {
   symlinks: boolean;
   legacyScp: boolean;
   maxHandlesPerSession: number;
+  /** Where file metadata calls run: the event loop on local filesystems (auto), or always one way. */
+  metadataIo: 'auto' | 'sync' | 'async';
   shutdownGraceSeconds: number;
   /** Trusted load balancers (addresses or CIDR blocks) whose connections start with a PROXY header (SPEC §7). */
   proxyProtocol: string[];
@@ -87,6 +89,11 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
   symlinks: { kind: 'bool', help: 'let users create symlinks (inside their home only)' },
   legacyScp: { kind: 'bool', help: 'serve legacy scp (scp -O, pscp) over exec' },
   maxHandlesPerSession: int(1, 65_536, 'open files and folders per SFTP session'),
+  metadataIo: {
+    kind: 'enum',
+    values: ['auto', 'sync', 'async'],
+    help: 'where metadata calls (open, stat, mkdir ...) run: auto = on the event loop when the home is on a local filesystem (ext4, XFS, Btrfs, tmpfs, overlay, ZFS ...), on the thread pool otherwise (NFS, CIFS, FUSE); sync or async force it',
+  },
   shutdownGraceSeconds: int(0, 3600, 'time open transfers get to finish on SIGTERM'),
   proxyProtocol: {
     kind: 'list',
@@ -123,6 +130,7 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   symlinks: false,
   legacyScp: true,
   maxHandlesPerSession: 256,
+  metadataIo: 'auto',
   shutdownGraceSeconds: 30,
   proxyProtocol: [],
 };

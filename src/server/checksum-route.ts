@@ -112,7 +112,7 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     // With the user's quota: the files it holds open are registered, so one removed meanwhile
     // stays charged until the hash lets go of it (SPEC §5).
     quota = await ctx.ledger.acquire(ctx.user);
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
+    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota, metadataIo: ctx.config.metadataIo });
     for (const file of files) {
       if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,

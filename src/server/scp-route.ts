@@ -25,7 +25,7 @@ async function runScp(channel: ServerChannel, command: ScpCommand, ctx: SessionC
   const quota = await ctx.ledger.acquire(ctx.user);
   let busy = false;
   try {
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
+    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota, metadataIo: ctx.config.metadataIo });
     ctx.isBusy = () => busy;
     return await serveScp(channel, command, {
       vfs,

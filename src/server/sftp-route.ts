@@ -12,7 +12,7 @@ import type { SessionContext } from './session-router.js';
 export async function sftpSubsystem(channel: ServerChannel, ctx: SessionContext): Promise<void> {
   const quota = await ctx.ledger.acquire(ctx.user);
   try {
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota });
+    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota, metadataIo: ctx.config.metadataIo });
     const session = serveSftp(channel, { vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession, signal: ctx.signal, closed: ctx.closed });
     ctx.isBusy = () => session.busy;
     await session.done;

@@ -37,6 +37,21 @@ export class HandleError extends Error {
 
 const TOKEN_BYTES = 8;
 
+/** Random bytes drawn once per 512 tokens: one randomBytes call per handle cost a getrandom each. */
+let randomPool = Buffer.alloc(0);
+let randomPos = 0;
+
+/** A fresh 8-byte token (its own copy: the pool is refilled, never rewritten in place). */
+function randomToken(): Buffer {
+  if (randomPos + TOKEN_BYTES > randomPool.length) {
+    randomPool = randomBytes(TOKEN_BYTES * 512);
+    randomPos = 0;
+  }
+  const token = Buffer.from(randomPool.subarray(randomPos, randomPos + TOKEN_BYTES));
+  randomPos += TOKEN_BYTES;
+  return token;
+}
+
 /** Map key of a token; the codec hands handles over as Buffer views, so no copy per request. */
 const tokenKey = (token: Uint8Array): string =>
   (Buffer.isBuffer(token) ? token : Buffer.from(token.buffer, token.byteOffset, token.length)).toString('latin1');
@@ -62,7 +77,7 @@ export class HandleTable {
   add(target: HandleTarget): Buffer {
     this.ensureRoom();
     let token: Buffer;
-    do token = randomBytes(TOKEN_BYTES);
+    do token = randomToken();
     while (this.entries.has(token.toString('latin1')));
     this.entries.set(token.toString('latin1'), { target, tail: Promise.resolve() });
     return token;

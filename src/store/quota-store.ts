@@ -15,8 +15,11 @@
  *   process opens are registered (quota_inodes) with the settle after the open; two processes
  *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
  *   too: both may have charged the same growth. Unsure usage is over, never under, the disk.
- * - A process that stops heart-beating (or whose pid is gone, on the same host) is expired: its
- *   blocks are charged as used (it may have written them) and its users marked unsure.
+ * - A process that stops heart-beating for STALE_MS (or whose pid is gone, on the same host and
+ *   PID namespace) is expired: its blocks are charged as used (it may have written them) and its
+ *   users marked unsure. One expired while alive (stalled past STALE_MS) registers again at its
+ *   next heartbeat and goes on spending its block: those bytes were charged at the expiry and
+ *   are charged again as it settles them, so usage is over the disk, never under, until a recount.
  * - Unsure usage is recounted from the disk by a process that is the only one with connections of
  *   that user (or by any process when none has), so nothing else can change the home meanwhile;
  *   every change of a user's usage moves usage_seq, and a recount applies only if nothing moved.

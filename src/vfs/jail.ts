@@ -5,8 +5,9 @@
  * A last component that is a symlink is followed only when asked, and only to a target inside the
  * home. Anything outside answers exactly like a missing file.
  */
-import { lstat, realpath } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
+import { ASYNC_IO, type MetaIo } from './meta-io.js';
 import { notFound } from './vfs-error.js';
 import { splitPath } from './virtual-path.js';
 
@@ -22,11 +23,15 @@ export interface Resolved {
 
 /** Confinement of one user to one home folder. */
 export class Jail {
-  private constructor(readonly root: string) {}
+  private constructor(
+    readonly root: string,
+    /** How its file-system calls run (meta-io.ts): on the thread pool, or on the event loop. */
+    readonly io: MetaIo,
+  ) {}
 
   /** A jail on `home` (its realpath, so a home reached through a symlink works). */
-  static async open(home: string): Promise<Jail> {
-    return new Jail(await realpath(home));
+  static async open(home: string, io: MetaIo = ASYNC_IO): Promise<Jail> {
+    return new Jail(await io.realpath(home), io);
   }
 
   /** True when the host path `p` is the root or below it, by path component. */
@@ -49,14 +54,45 @@ export class Jail {
   async parent(vpath: string): Promise<Resolved> {
     if (vpath === '/') return { dir: this.root, name: '', path: this.root };
     const { parent, name } = splitPath(vpath);
+    const dir = (this.io.sync ? this.plainDir(parent) : null) ?? (await this.realDir(parent));
+    return { dir, name, path: join(dir, name) };
+  }
+
+  /** realpath of a virtual folder, required inside the home; NOT_FOUND otherwise. */
+  private async realDir(vdir: string): Promise<string> {
     let dir: string;
     try {
-      dir = await realpath(join(this.root, parent));
+      dir = await this.io.realpath(join(this.root, vdir));
     } catch {
       throw notFound();
     }
     if (!this.contains(dir)) throw notFound();
-    return { dir, name, path: join(dir, name) };
+    return dir;
+  }
+
+  /**
+   * The host folder of a normalised virtual folder when none of its components below the root is
+   * a symlink (one lstat per component, on the event loop: sync flavour only), else null (then
+   * realDir decides). The root is a realpath and the virtual path has no '.' or '..', so a path of
+   * plain folders below it is its own realpath, and inside: what realpath would return, without
+   * reading every component of the host path above the home. A component that is not a folder or
+   * cannot be read also gives null, so the error is realDir's.
+   */
+  private plainDir(vdir: string): string | null {
+    if (vdir === '/') return this.root;
+    let at = this.root;
+    for (const part of vdir.split('/')) {
+      if (part === '') continue;
+      at = at + sep + part;
+      let st;
+      try {
+        st = lstatSync(at, { throwIfNoEntry: false });
+      } catch {
+        return null;
+      }
+      if (!st?.isDirectory()) return null;
+    }
+    return at;
   }
 
   /**
@@ -64,10 +100,18 @@ export class Jail {
    * be inside the home. Checking the fd after opening closes the race between resolving a path and
    * using it: whatever was swapped into the path meanwhile, the fd is what gets read or changed.
    * Throws NOT_FOUND when the fd is outside (the caller closes it).
+   *
+   * One readlink of the magic link: the kernel's path of the open dentry (d_path), which is
+   * canonical (no symlink, no '..'), so it is what realpath(3) of it returns, which reads the same
+   * link and then only re-checks those canonical components. A text ending in " (deleted)" (an
+   * inode whose name is gone, or a file really named so) is left to realpath, which fails for
+   * the first; one not starting with '/' (outside this process's root) is refused.
    */
   async verifyFd(fd: number): Promise<string> {
-    const where = await realpath(`/proc/self/fd/${fd}`).catch(() => null);
-    if (where === null || !this.contains(where)) throw notFound();
+    const link = `/proc/self/fd/${fd}`;
+    let where = await this.io.readlink(link).catch(() => null);
+    if (where?.endsWith(' (deleted)')) where = await this.io.realpath(link).catch(() => null);
+    if (where === null || where[0] !== '/' || !this.contains(where)) throw notFound();
     return where;
   }
 
@@ -77,11 +121,27 @@ export class Jail {
    */
   async existing(vpath: string, follow: boolean): Promise<string> {
     const r = await this.parent(vpath);
-    const st = await lstat(r.path).catch(() => null);
+    const st = await this.io.lstat(r.path).catch(() => null);
     if (!st) throw notFound();
     if (!follow || !st.isSymbolicLink()) return r.path;
-    const target = await realpath(r.path).catch(() => null);
+    const target = await this.io.realpath(r.path).catch(() => null);
     if (target === null || !this.contains(target)) throw notFound();
     return target;
+  }
+
+  /**
+   * existing(), with the entry's lstat: of the path returned (the link's target when one was
+   * followed), so a STAT needs no second lstat of a path it has just checked.
+   */
+  async existingStat(vpath: string, follow: boolean): Promise<{ path: string; st: Stats }> {
+    const r = await this.parent(vpath);
+    const st = await this.io.lstat(r.path).catch(() => null);
+    if (!st) throw notFound();
+    if (!follow || !st.isSymbolicLink()) return { path: r.path, st };
+    const target = await this.io.realpath(r.path).catch(() => null);
+    if (target === null || !this.contains(target)) throw notFound();
+    const tst = await this.io.lstat(target).catch(() => null);
+    if (!tst) throw notFound();
+    return { path: target, st: tst };
   }
 }

@@ -2,8 +2,8 @@
  * Open files and folder listings of LocalVfs. A file works on its descriptor only, so nothing
  * done to the path after OPEN (a rename, a swapped symlink) changes what the handle reaches.
  */
-import { lstat as lstatCb, type Dir, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { lstat as lstatCb, lstatSync, type Dir, type Stats } from 'node:fs';
+import type { FileLike as FileHandle } from './meta-io.js';
 import { join } from 'node:path';
 import { hashPool } from './hash-pool.js';
 import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
@@ -211,6 +211,11 @@ function lstatAll(dir: string, names: readonly string[]): Promise<Array<Stats | 
   });
 }
 
+/** lstatAll on the event loop (metadataIo sync: a local filesystem), one lstat after another. */
+function lstatAllNow(dir: string, names: readonly string[]): Array<Stats | null> {
+  return names.map((name) => lstatSync(join(dir, name), { throwIfNoEntry: false }) ?? null);
+}
+
 /**
  * A folder listing read in batches, each entry lstat'ed (never followed). The folder is held
  * open by descriptor, and both the listing and every lstat go through /proc/self/fd/N, so they
@@ -228,6 +233,8 @@ export class LocalDir implements VfsDir {
     /** `/proc/self/fd/N` of the open folder. */
     private readonly base: string,
     private readonly fh: FileHandle,
+    /** Read the folder and lstat its entries on the event loop (metadataIo sync), not the thread pool. */
+    private readonly sync = false,
   ) {}
 
   async next(max: number): Promise<DirEntry[] | null> {
@@ -240,7 +247,8 @@ export class LocalDir implements VfsDir {
     }
     if (this.queue.length === 0) return null;
     const out = this.queue.splice(0, batch);
-    if (!this.done) {
+    // Read-ahead overlaps the thread pool's work with the reply; on the event loop it would only delay it.
+    if (!this.done && !this.sync) {
       this.ahead = this.fill(batch);
       this.ahead.catch(() => undefined); // its error surfaces at the next call that awaits it
     }
@@ -263,14 +271,14 @@ export class LocalDir implements VfsDir {
   private async fill(batch: number): Promise<void> {
     const names: string[] = [];
     while (names.length < batch) {
-      const entry = await this.dir.read();
+      const entry = this.sync ? this.dir.readSync() : await this.dir.read();
       if (entry === null) {
         this.done = true;
         break;
       }
       names.push(entry.name);
     }
-    const stats = await lstatAll(this.base, names);
+    const stats = this.sync ? lstatAllNow(this.base, names) : await lstatAll(this.base, names);
     names.forEach((name, i) => {
       if (stats[i]) this.queue.push({ name, stats: stats[i]! });
     });

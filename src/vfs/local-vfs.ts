@@ -4,11 +4,12 @@
  * FIFOs, devices and sockets are refused before any open could block (security catalog 1.13).
  */
 import { constants, type Stats } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, opendir, readlink, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { opendir, readlink, statfs, symlink } from 'node:fs/promises';
 import { QuotaExceededError, type UserQuota } from '../quota/user-quota.js';
 import { Jail } from './jail.js';
 import { shownText, storedText } from './link-text.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
+import { metaIoFor, type FileLike, type MetadataIo, type MetaIo } from './meta-io.js';
 import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
 import { notFound, VfsError } from './vfs-error.js';
 import { normalizePath, resolveWithin, splitPath } from './virtual-path.js';
@@ -27,6 +28,11 @@ export interface LocalVfsOptions {
   symlinks: boolean;
   /** The user's quota, shared with their other sessions; absent = no accounting. */
   quota?: UserQuota;
+  /**
+   * Where metadata calls run (meta-io.ts): 'auto' (the event loop on a local filesystem, the
+   * thread pool elsewhere), 'sync' or 'async'. Absent = 'auto'.
+   */
+  metadataIo?: MetadataIo;
 }
 
 /** The open(2) flags for SFTP open flags. CREAT, TRUNC and APPEND count as writes. */
@@ -59,7 +65,7 @@ function requireFile(st: Stats): void {
  * first (the common case, one call), then, if the name exists, an open of what is there. Past the
  * entry limit only an existing file can be opened (QuotaExceededError when there is none).
  */
-async function createCounted(path: string, how: number, mode: number, quota: UserQuota): Promise<FileHandle> {
+async function createCounted(io: MetaIo, path: string, how: number, mode: number, quota: UserQuota): Promise<FileLike> {
   if (how & O_EXCL || !quota.entriesFull) {
     // Past the limit (as the store sees it) an existing file can still be opened: fall through.
     const reserved = await Promise.resolve(quota.reserveEntry()).then(
@@ -71,7 +77,7 @@ async function createCounted(path: string, how: number, mode: number, quota: Use
     );
     if (reserved) {
       try {
-        return await open(path, how | O_EXCL, mode);
+        return await io.open(path, how | O_EXCL, mode);
       } catch (err) {
         quota.unreserveEntry();
         if (how & O_EXCL || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -79,13 +85,13 @@ async function createCounted(path: string, how: number, mode: number, quota: Use
     }
   }
   try {
-    return await open(path, how & ~O_CREAT, mode);
+    return await io.open(path, how & ~O_CREAT, mode);
   } catch (err) {
     // No such file: past the limit, or the name went away between the two calls (a program
     // outside Coffer): create it, counted, or refuse it.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await quota.reserveEntry();
-    return open(path, how | O_EXCL, mode).catch((e: unknown) => (quota.unreserveEntry(), Promise.reject(e)));
+    return io.open(path, how | O_EXCL, mode).catch((e: unknown) => (quota.unreserveEntry(), Promise.reject(e)));
   }
 }
 
@@ -102,22 +108,33 @@ export function quotaSpace(limit: number, used: number, disk: SpaceInfo): SpaceI
 }
 
 export class LocalVfs implements Vfs {
+  /** The jail's file-system calls (meta-io.ts). */
+  private readonly io: MetaIo;
+
   private constructor(
     private readonly jail: Jail,
     private readonly options: LocalVfsOptions,
-  ) {}
+  ) {
+    this.io = jail.io;
+  }
 
   /** A Vfs confined to `home` (an existing folder). */
   static async create(home: string, options: LocalVfsOptions): Promise<LocalVfs> {
-    return new LocalVfs(await Jail.open(home), options);
+    const io = await metaIoFor(home, options.metadataIo ?? 'auto');
+    return new LocalVfs(await Jail.open(home, io), options);
+  }
+
+  /** True when metadata calls run on the event loop (metadataIo resolved to 'sync'). */
+  get syncMetadata(): boolean {
+    return this.io.sync;
   }
 
   async stat(path: string): Promise<Stats> {
-    return lstat(await this.jail.existing(normalizePath(path), true));
+    return (await this.jail.existingStat(normalizePath(path), true)).st;
   }
 
   async lstat(path: string): Promise<Stats> {
-    return lstat(await this.jail.existing(normalizePath(path), false));
+    return (await this.jail.existingStat(normalizePath(path), false)).st;
   }
 
   /**
@@ -158,18 +175,19 @@ export class LocalVfs implements Vfs {
     const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_FILE_MODE;
     const how = openMode(flags) & ~O_TRUNC;
     const quota = this.options.quota;
-    let fh: FileHandle;
+    const io = this.io;
+    let fh: FileLike;
     try {
-      fh = quota && flags.creat ? await createCounted(r.path, how, mode, quota) : await open(r.path, how, mode);
+      fh = quota && flags.creat ? await createCounted(io, r.path, how, mode, quota) : await io.open(r.path, how, mode);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const viaLink = code === 'ELOOP' || (code === 'EEXIST' && (await lstat(r.path).catch(() => null))?.isSymbolicLink());
+      const viaLink = code === 'ELOOP' || (code === 'EEXIST' && (await io.lstat(r.path).catch(() => null))?.isSymbolicLink());
       if (!viaLink) throw openError(err);
       // The last component is a symlink: follow it only to a regular file inside the home, which
       // exists (no CREAT: a file created there would escape the entry count).
       const target = await this.jail.existing(vpath, true);
-      requireFile(await lstat(target));
-      fh = await open(target, how & ~(O_CREAT | O_EXCL), mode).catch((e: unknown) => Promise.reject(openError(e)));
+      requireFile(await io.lstat(target));
+      fh = await io.open(target, how & ~(O_CREAT | O_EXCL), mode).catch((e: unknown) => Promise.reject(openError(e)));
     }
     try {
       await this.jail.verifyFd(fh.fd);
@@ -181,7 +199,7 @@ export class LocalVfs implements Vfs {
   }
 
   /** Checks an fd just opened, applies TRUNC, and sets up its quota accounting. */
-  private async opened(fh: FileHandle, flags: OpenFlags): Promise<VfsFile> {
+  private async opened(fh: FileLike, flags: OpenFlags): Promise<VfsFile> {
     const st = await fh.stat();
     requireFile(st);
     const quota = this.options.quota;
@@ -207,13 +225,13 @@ export class LocalVfs implements Vfs {
   }
 
   async openDir(path: string): Promise<VfsDir> {
-    const real = await this.jail.existing(normalizePath(path), true);
-    if (!(await lstat(real)).isDirectory()) throw new VfsError('NOT_A_DIR', 'Not a directory');
-    const fh = await open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+    const { path: real, st } = await this.jail.existingStat(normalizePath(path), true);
+    if (!st.isDirectory()) throw new VfsError('NOT_A_DIR', 'Not a directory');
+    const fh = await this.io.open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
     try {
       await this.jail.verifyFd(fh.fd);
       const base = `/proc/self/fd/${fh.fd}`;
-      return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh);
+      return new LocalDir(await opendir(base, { bufferSize: 128 }), base, fh, this.io.sync);
     } catch (err) {
       await fh.close();
       throw err;
@@ -224,7 +242,7 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('EXISTS', 'File exists');
-      await this.counted(r.path, () => mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
+      await this.counted(r.path, () => this.io.mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
     });
   }
 
@@ -233,7 +251,7 @@ export class LocalVfs implements Vfs {
     const quota = this.options.quota;
     // At the limit, a name that exists answers as it would below it (mkdir -p, put -r into an
     // existing folder expect EXISTS), not Quota exceeded.
-    const exists = async () => (await lstat(path).catch(() => null)) !== null;
+    const exists = async () => (await this.io.lstat(path).catch(() => null)) !== null;
     if (quota?.entriesFull && (await exists())) throw new VfsError('EXISTS', 'File exists');
     try {
       await quota?.reserveEntry();
@@ -253,7 +271,7 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
-      await rmdir(r.path);
+      await this.io.rmdir(r.path);
       this.options.quota?.releaseEntry();
     });
   }
@@ -262,14 +280,15 @@ export class LocalVfs implements Vfs {
     // One removal or replacing rename at a time per user, with writable OPENs: see leaving().
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
-      const st = await lstat(r.path).catch(() => null);
+      const io = this.io;
+      const st = await io.lstat(r.path).catch(() => null);
       if (!st) throw notFound();
       if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
       const quota = this.options.quota;
-      if (!quota) return unlink(r.path);
+      if (!quota) return io.unlink(r.path, st.size);
       await quota.leaving(
-        () => lstat(r.path).catch(() => null),
-        () => unlink(r.path),
+        () => io.lstat(r.path).catch(() => null),
+        () => io.unlink(r.path, st.size),
       );
     });
   }
@@ -288,14 +307,15 @@ export class LocalVfs implements Vfs {
 
   /** RENAME never overwrites (OpenSSH sftp-server.c process_rename). */
   private async renameNoClobber(from: string, to: string): Promise<void> {
-    const st = await lstat(from).catch(() => null);
+    const io = this.io;
+    const st = await io.lstat(from).catch(() => null);
     if (!st) throw notFound();
     // link()+unlink() for regular files fails atomically on an existing target; other files are
     // checked first.
     if (st.isFile()) {
       try {
-        await link(from, to);
-        await unlink(from);
+        await io.link(from, to);
+        await io.unlink(from, 0); // the data stays linked at `to`: nothing is freed
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -303,20 +323,21 @@ export class LocalVfs implements Vfs {
         if (!['EPERM', 'EOPNOTSUPP', 'ENOTSUP'].includes(code)) throw err;
       }
     }
-    if (await lstat(to).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
-    await rename(from, to);
+    if (await io.lstat(to).catch(() => null)) throw new VfsError('EXISTS', 'File exists');
+    await io.rename(from, to);
   }
 
   /** posix-rename: rename(2), crediting a regular file it replaces. */
   private async replace(from: string, to: string): Promise<void> {
-    const src = await lstat(from).catch(() => null);
+    const io = this.io;
+    const src = await io.lstat(from).catch(() => null);
     if (!src) throw notFound();
     const quota = this.options.quota;
-    if (!quota) return rename(from, to);
+    if (!quota) return io.rename(from, to);
     // rename(2) onto another name of the same inode changes nothing: nothing to credit.
     await quota.leaving(
-      () => lstat(to).catch(() => null),
-      () => rename(from, to),
+      () => io.lstat(to).catch(() => null),
+      () => io.rename(from, to),
       (replaced) => replaced.ino === src.ino && replaced.dev === src.dev,
     );
   }
@@ -329,7 +350,7 @@ export class LocalVfs implements Vfs {
     const real = await this.jail.existing(normalizePath(path), true);
     // O_PATH: no read or write permission needed (chmod 000 then chmod 644 works), no side effect
     // of opening a FIFO or device; chmod and utimes go through /proc/self/fd/N, i.e. this inode.
-    const fh = await open(real, O_PATH | O_NOFOLLOW);
+    const fh = await this.io.open(real, O_PATH | O_NOFOLLOW);
     const self = `/proc/self/fd/${fh.fd}`;
     try {
       const where = await this.jail.verifyFd(fh.fd);
@@ -344,8 +365,8 @@ export class LocalVfs implements Vfs {
         const quota = this.options.quota;
         await (quota ? quota.serial(() => this.truncatePath(where, size)) : this.truncatePath(where, size));
       }
-      if (attrs.permissions !== undefined) await chmod(self, permissionBits(attrs.permissions));
-      if (attrs.atime !== undefined && attrs.mtime !== undefined) await utimes(self, attrs.atime, attrs.mtime);
+      if (attrs.permissions !== undefined) await this.io.chmod(self, permissionBits(attrs.permissions));
+      if (attrs.atime !== undefined && attrs.mtime !== undefined) await this.io.utimes(self, attrs.atime, attrs.mtime);
     } finally {
       await fh.close();
     }
@@ -357,7 +378,7 @@ export class LocalVfs implements Vfs {
    * credit the same bytes twice).
    */
   private async truncatePath(real: string, size: number): Promise<void> {
-    const fh = await open(real, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+    const fh = await this.io.open(real, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
       await this.jail.verifyFd(fh.fd);
       const file = await this.opened(fh, { read: false, write: true, append: false, creat: false, trunc: false, excl: false });

@@ -78,6 +78,7 @@ describe('defaults', () => {
       symlinks: false,
       legacyScp: true,
       maxHandlesPerSession: 256,
+      metadataIo: 'auto',
       shutdownGraceSeconds: 30,
       proxyProtocol: [],
     });
@@ -213,7 +214,7 @@ describe('precedence: defaults < coffer.json < env < flags', () => {
   test('every setting has an env variable COFFER_<UPPER_SNAKE> and a flag --<kebab>', () => {
     assert.equal(upperSnake('maxConnectionsPerIp'), 'MAX_CONNECTIONS_PER_IP');
     assert.equal(kebab('maxConnectionsPerIp'), 'max-connections-per-ip');
-    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no', proxyProtocol: '10.0.0.0/8' };
+    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no', proxyProtocol: '10.0.0.0/8', metadataIo: 'async' };
     for (const name of SETTING_NAMES) {
       const value = samples[name] ?? '7';
       const c = load(freshRoot(), { env: { ['COFFER_' + upperSnake(name)]: value } });

@@ -14,14 +14,14 @@ import { join, relative, sep } from 'node:path';
 import { Jail } from '../../src/vfs/jail.js';
 import { LocalVfs } from '../../src/vfs/local-vfs.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
-import { CANARIES, flags, makeSandbox, outcome, rejectsVfs, type Sandbox } from './sandbox.js';
+import { CANARIES, flags, makeSandbox, outcome, rejectsVfs, TEST_METADATA_IO, type Sandbox } from './sandbox.js';
 
 let sb: Sandbox;
 let vfs: LocalVfs; // symlinks enabled, so SYMLINK is jailed too rather than refused outright
 
 before(async () => {
   sb = makeSandbox();
-  vfs = await LocalVfs.create(sb.home, { symlinks: true });
+  vfs = await LocalVfs.create(sb.home, { symlinks: true, metadataIo: TEST_METADATA_IO });
 });
 
 after(() => sb.cleanup());

@@ -28,7 +28,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LocalVfs, openMode } from '../../src/vfs/local-vfs.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
-import { flags, makeSandbox, outcome, rejectsErrno, rejectsVfs, type Sandbox } from './sandbox.js';
+import { flags, makeSandbox, outcome, rejectsErrno, rejectsVfs, TEST_METADATA_IO, type Sandbox } from './sandbox.js';
 
 let sb: Sandbox;
 let vfs: LocalVfs; // symlinks off (the default policy)
@@ -37,8 +37,8 @@ let H: (p: string) => string; // host path inside the home
 
 before(async () => {
   sb = makeSandbox();
-  vfs = await LocalVfs.create(sb.home, { symlinks: false });
-  vfsLinks = await LocalVfs.create(sb.home, { symlinks: true });
+  vfs = await LocalVfs.create(sb.home, { symlinks: false, metadataIo: TEST_METADATA_IO });
+  vfsLinks = await LocalVfs.create(sb.home, { symlinks: true, metadataIo: TEST_METADATA_IO });
   H = (p) => join(sb.home, p);
 });
 
@@ -442,7 +442,7 @@ describe('symlinks that lead outside are refused at access', () => {
     const viaLink = join(linkDir, 'home-link');
     symlinkSync(sb.home, viaLink);
     try {
-      const v = await LocalVfs.create(viaLink, { symlinks: false });
+      const v = await LocalVfs.create(viaLink, { symlinks: false, metadataIo: TEST_METADATA_IO });
       assert.equal(v.root, sb.home);
       assert.equal(await readAll(v, '/file.txt'), 'hello world');
       await rejectsVfs(v.stat('/up/outside'), 'NOT_FOUND');

@@ -27,6 +27,13 @@ export interface Sandbox {
   cleanup(): void;
 }
 
+/**
+ * The metadataIo the jail and LocalVfs suites run with: 'auto' (the event loop on the local temp
+ * folder), or what COFFER_TEST_METADATA_IO says ('async': the thread pool, as on NFS; the
+ * *-async.test.ts files run those suites again that way).
+ */
+export const TEST_METADATA_IO = (process.env.COFFER_TEST_METADATA_IO ?? 'auto') as 'auto' | 'sync' | 'async';
+
 /** The canary texts, so tests can check no read ever returned them. */
 export const CANARIES = ['CANARY', 'CANARY-INNER', 'CANARY-SIBLING', 'CANARY-TOP'];
 

@@ -24,15 +24,16 @@ interface Backend {
   cleanup(): void;
 }
 
-function localBackend(): Backend {
+/** LocalVfs with its metadata calls on the event loop (sync, what auto picks on a local disk) or the thread pool (async: NFS). */
+function localBackend(metadataIo: 'sync' | 'async'): Backend {
   const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'coffer-contract-')));
   let n = 0;
   return {
-    name: 'LocalVfs',
+    name: `LocalVfs (metadataIo ${metadataIo})`,
     async make() {
       const home = join(tmp, `home${n++}`);
       mkdirSync(home);
-      return LocalVfs.create(home, { symlinks: false });
+      return LocalVfs.create(home, { symlinks: false, metadataIo });
     },
     cleanup: () => rmSync(tmp, { recursive: true, force: true }),
   };
@@ -96,7 +97,7 @@ async function seeded(backend: Backend): Promise<Vfs> {
   return vfs;
 }
 
-for (const backend of [localBackend(), memoryBackend]) {
+for (const backend of [localBackend('sync'), localBackend('async'), memoryBackend]) {
   describe(`Vfs contract: ${backend.name}`, () => {
     let prevUmask: number;
     // LocalVfs's new files are subject to the umask; the contract is stated at 022 (MemoryVfs has none).

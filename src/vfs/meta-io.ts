@@ -1,0 +1,187 @@
+/**
+ * The file-system calls of LocalVfs and its Jail, in two flavours with one promise interface:
+ *
+ * - `async`: every call on libuv's thread pool (node:fs's callback API), as node:fs/promises does.
+ *   Needed where a metadata call can take long: network and cluster filesystems (NFS, CIFS, Ceph,
+ *   FUSE ...), whose server may answer in milliseconds or stall; on the event loop that would stall
+ *   every session of the process.
+ * - `sync`: cheap metadata calls (lstat, realpath, open, fstat, close, mkdir, rmdir, rename, link,
+ *   unlink of small files, chmod, utimes, readlink) run on the event loop. On a local filesystem
+ *   they take microseconds (the dentry and inode caches), less than one thread-pool round trip
+ *   (two thread switches, a futex wake and an event-loop turn), which dominated Coffer's per-file
+ *   cost (issue 20). File data (read, write), ftruncate, fsync, and unlinking a big file (freeing
+ *   its extents can take long) stay on the thread pool in both flavours.
+ *
+ * `metadataIo: auto` (the default) picks `sync` when the home lies on a filesystem of LOCAL_FS_TYPES
+ * (statfs f_type), `async` for anything else; `sync` and `async` force the flavour.
+ */
+import {
+  chmod, chmodSync, close, closeSync, fchmod, fchmodSync, fstat, fstatSync, fsync, ftruncate, futimes, link, linkSync, lstat, lstatSync, mkdir,
+  mkdirSync, open, openSync, read, readlink, readlinkSync, realpath, realpathSync, rename, renameSync, rmdir, rmdirSync,
+  statfs, unlink, unlinkSync, utimes, utimesSync, write, type Stats,
+} from 'node:fs';
+
+/** How metadata calls run (the `metadataIo` setting). */
+export type MetadataIo = 'auto' | 'sync' | 'async';
+
+/**
+ * statfs f_type of local filesystems, where a metadata call never waits on a network: ext2/3/4,
+ * XFS, Btrfs, tmpfs, ramfs, overlayfs (containers; its layers are local), ZFS, F2FS, bcachefs,
+ * JFS, ReiserFS. NFS (0x6969), CIFS/SMB, FUSE, Ceph, GlusterFS (FUSE), Lustre and every type
+ * not listed here get the thread pool.
+ */
+export const LOCAL_FS_TYPES: ReadonlySet<number> = new Set([
+  0xef53, // ext2, ext3, ext4
+  0x58465342, // XFS
+  0x9123683e, // Btrfs
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0x794c7630, // overlayfs
+  0x2fc12fc1, // ZFS
+  0xf2f52010, // F2FS
+  0xca451a4e, // bcachefs
+  0x3153464a, // JFS
+  0x52654973, // ReiserFS
+]);
+
+/** Files at most this large are unlinked on the event loop in the sync flavour. */
+export const SYNC_UNLINK_MAX_SIZE = 64 * 1024 * 1024;
+
+/** An open descriptor: the part of node's FileHandle that LocalFile and LocalDir use. */
+export interface FileLike {
+  readonly fd: number;
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(data: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }>;
+  stat(): Promise<Stats>;
+  truncate(length: number): Promise<void>;
+  chmod(mode: number): Promise<void>;
+  utimes(atime: number, mtime: number): Promise<void>;
+  sync(): Promise<void>;
+  /** Closes the descriptor; later calls resolve at once (as FileHandle.close). */
+  close(): Promise<void>;
+}
+
+/** The calls LocalVfs and the Jail make; paths are host paths. */
+export interface MetaIo {
+  readonly sync: boolean;
+  lstat(path: string): Promise<Stats>;
+  realpath(path: string): Promise<string>;
+  readlink(path: string): Promise<string>;
+  open(path: string, flags: number, mode?: number): Promise<FileLike>;
+  mkdir(path: string, mode: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  /** `size`: the file's size if known (an lstat just made); big files are unlinked off the event loop. */
+  unlink(path: string, size?: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(from: string, to: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  utimes(path: string, atime: number, mtime: number): Promise<void>;
+}
+
+type Cb<T> = (err: NodeJS.ErrnoException | null, value: T) => void;
+
+/** A callback call as a promise (one thread-pool round trip, no FileHandle bookkeeping). */
+function pooled<T>(call: (cb: Cb<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => call((err, value) => (err ? reject(err) : resolve(value))));
+}
+
+/** A synchronous call as a settled promise (errors reject, as the async flavour's do). */
+function now<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+class FdHandle implements FileLike {
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    private readonly io: { sync: boolean },
+  ) {}
+
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    // A read at or past the end (a download's last READ, which finds EOF) is answered from an
+    // fstat, on the event loop in the sync flavour: what pread would say at that moment.
+    if (this.io.sync && length > 0 && fstatSync(this.fd).size <= position) return Promise.resolve({ bytesRead: 0 });
+    return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => ({ bytesRead }));
+  }
+
+  write(data: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
+    return pooled<number>((cb) => write(this.fd, data, offset, length, position, cb)).then((bytesWritten) => ({ bytesWritten }));
+  }
+
+  stat(): Promise<Stats> {
+    return this.io.sync ? now(() => fstatSync(this.fd)) : pooled<Stats>((cb) => fstat(this.fd, cb));
+  }
+
+  truncate(length: number): Promise<void> {
+    return pooled<void>((cb) => ftruncate(this.fd, length, (e) => cb(e, undefined)));
+  }
+
+  chmod(mode: number): Promise<void> {
+    return this.io.sync ? now(() => fchmodSync(this.fd, mode)) : pooled<void>((cb) => fchmod(this.fd, mode, (e) => cb(e, undefined)));
+  }
+
+  utimes(atime: number, mtime: number): Promise<void> {
+    return pooled<void>((cb) => futimes(this.fd, atime, mtime, (e) => cb(e, undefined)));
+  }
+
+  sync(): Promise<void> {
+    return pooled<void>((cb) => fsync(this.fd, (e) => cb(e, undefined)));
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return this.io.sync ? now(() => closeSync(this.fd)) : pooled<void>((cb) => close(this.fd, (e) => cb(e, undefined)));
+  }
+}
+
+/** The thread-pool flavour: every call off the event loop. */
+export const ASYNC_IO: MetaIo = {
+  sync: false,
+  lstat: (p) => pooled<Stats>((cb) => lstat(p, cb)),
+  realpath: (p) => pooled<string>((cb) => realpath.native(p, cb)),
+  readlink: (p) => pooled<string>((cb) => readlink(p, cb)),
+  open(p, flags, mode) {
+    return pooled<number>((cb) => open(p, flags, mode, cb)).then((fd) => new FdHandle(fd, this));
+  },
+  mkdir: (p, mode) => pooled<void>((cb) => mkdir(p, { mode }, (e) => cb(e, undefined))),
+  rmdir: (p) => pooled<void>((cb) => rmdir(p, (e) => cb(e, undefined))),
+  unlink: (p) => pooled<void>((cb) => unlink(p, (e) => cb(e, undefined))),
+  rename: (a, b) => pooled<void>((cb) => rename(a, b, (e) => cb(e, undefined))),
+  link: (a, b) => pooled<void>((cb) => link(a, b, (e) => cb(e, undefined))),
+  chmod: (p, mode) => pooled<void>((cb) => chmod(p, mode, (e) => cb(e, undefined))),
+  utimes: (p, a, m) => pooled<void>((cb) => utimes(p, a, m, (e) => cb(e, undefined))),
+};
+
+/** The event-loop flavour for local filesystems (see the file comment for what stays pooled). */
+export const SYNC_IO: MetaIo = {
+  sync: true,
+  lstat: (p) => now(() => lstatSync(p)),
+  realpath: (p) => now(() => realpathSync.native(p)),
+  readlink: (p) => now(() => readlinkSync(p)),
+  open(p, flags, mode) {
+    return now(() => new FdHandle(openSync(p, flags, mode), this));
+  },
+  mkdir: (p, mode) => now(() => void mkdirSync(p, { mode })),
+  rmdir: (p) => now(() => rmdirSync(p)),
+  unlink: (p, size) => (size !== undefined && size <= SYNC_UNLINK_MAX_SIZE ? now(() => unlinkSync(p)) : ASYNC_IO.unlink(p)),
+  rename: (a, b) => now(() => renameSync(a, b)),
+  link: (a, b) => now(() => linkSync(a, b)),
+  chmod: (p, mode) => now(() => chmodSync(p, mode)),
+  utimes: (p, a, m) => now(() => utimesSync(p, a, m)),
+};
+
+/** The flavour for a home folder: `setting` when forced, else by its filesystem's type. */
+export function metaIoFor(home: string, setting: MetadataIo): Promise<MetaIo> {
+  if (setting === 'sync') return Promise.resolve(SYNC_IO);
+  if (setting === 'async') return Promise.resolve(ASYNC_IO);
+  return pooled<{ type: number }>((cb) => statfs(home, cb)).then(
+    (st) => (LOCAL_FS_TYPES.has(st.type) ? SYNC_IO : ASYNC_IO),
+    () => ASYNC_IO,
+  );
+}
