@@ -270,9 +270,16 @@ export class QuotaLedger {
       const onDisk = await this.opts.recount(user, (dev, ino) => q?.isTracked(dev, ino) ?? false);
       const counted: Space = { bytes: onDisk.bytes + (q?.chargedOpen ?? 0), files: onDisk.entries + (q?.detachedOpen ?? 0) };
       const mark = q?.recountMark();
-      const ok = await store.applyRecount(entry ? this.process.id : null, user, seq, counted, mark?.spent);
+      // This process may have connections of the user (no session, or sessions here only): it
+      // alone can change the home, so the count stands if no other process has connections.
+      const ok = await store.applyRecount(this.process.id, user, seq, counted, mark?.spent);
       if (!ok) return false;
-      if (q && mark) q.recounted(counted, mark);
+      if (q && mark) {
+        q.recounted(counted, mark);
+        // The block was granted against the old figure: asked again, against the count.
+        q.dropBlock();
+        void this.settle(user, entry!, true);
+      }
       this.opts.log.info({ event: 'quota.recount', user, before: before?.bytes, after: counted.bytes, filesBefore: before?.files, filesAfter: counted.files }, 'usage recounted from the disk');
       return true;
     } finally {

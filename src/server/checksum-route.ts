@@ -8,7 +8,7 @@ import type { ServerChannel } from 'ssh2';
 import type { UserQuota } from '../quota/user-quota.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
-import { LocalVfs } from '../vfs/local-vfs.js';
+import { homeVfs } from './home-vfs.js';
 import type { HashOptions, Vfs } from '../vfs/vfs.js';
 import { toVfsError } from '../vfs/vfs-error.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
@@ -112,7 +112,7 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     // With the user's quota: the files it holds open are registered, so one removed meanwhile
     // stays charged until the hash lets go of it (SPEC §5).
     quota = await ctx.ledger.acquire(ctx.user);
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota, metadataIo: ctx.config.metadataIo });
+    const vfs = await homeVfs(ctx, quota);
     for (const file of files) {
       if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,

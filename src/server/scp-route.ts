@@ -4,10 +4,10 @@
  * `legacyScp` setting is on; otherwise the command falls through to the SFTP-only refusal. A
  * command line this server will not run gets one `scp: ...` line on stderr and exit status 1.
  */
+import { homeVfs } from './home-vfs.js';
 import type { ServerChannel } from 'ssh2';
 import { isScpCommand, parseScpCommand, ScpCommandError, type ScpCommand } from '../scp/command.js';
 import { serveScp } from '../scp/session.js';
-import { LocalVfs } from '../vfs/local-vfs.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
 
 /** Sends the exit status and closes the channel (it may already be gone). */
@@ -25,7 +25,7 @@ async function runScp(channel: ServerChannel, command: ScpCommand, ctx: SessionC
   const quota = await ctx.ledger.acquire(ctx.user);
   let busy = false;
   try {
-    const vfs = await LocalVfs.create(ctx.home, { symlinks: ctx.config.symlinks, quota, metadataIo: ctx.config.metadataIo });
+    const vfs = await homeVfs(ctx, quota);
     ctx.isBusy = () => busy;
     return await serveScp(channel, command, {
       vfs,

@@ -6,7 +6,7 @@
 import { constants, type Stats } from 'node:fs';
 import { opendir, readlink, statfs, symlink } from 'node:fs/promises';
 import { QuotaExceededError, type UserQuota } from '../quota/user-quota.js';
-import { Jail } from './jail.js';
+import { Jail, type Resolved } from './jail.js';
 import { shownText, storedText } from './link-text.js';
 import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
 import { metaIoFor, type FileLike, type MetadataIo, type MetaIo } from './meta-io.js';
@@ -33,6 +33,12 @@ export interface LocalVfsOptions {
    * thread pool elsewhere), 'sync' or 'async'. Absent = 'auto'.
    */
   metadataIo?: MetadataIo;
+  /**
+   * Other processes may serve this user at the same time (workers, nodes on shared homes): the
+   * user's namespace lock is per process, so operations that create or remove names act through
+   * their parent folder's descriptor, checked to be inside the home (see pinned()).
+   */
+  sharedHome?: boolean;
 }
 
 /** The open(2) flags for SFTP open flags. CREAT, TRUNC and APPEND count as writes. */
@@ -168,6 +174,25 @@ export class LocalVfs implements Vfs {
     return quota ? quota.serial(op) : op();
   }
 
+  /**
+   * Runs `op` on the entry `r` names. Alone on this home (the default), the path is the one the
+   * jail resolved: the user's namespace lock keeps it valid. With other processes on this home,
+   * a rename there (one that swaps a folder for a link leading out) could change what the path
+   * reaches between the check and `op`; so the parent folder is opened (O_PATH), its descriptor
+   * checked to be inside the home, and `op` gets /proc/self/fd/N/NAME, which names an entry of
+   * that folder whatever happens to its path meanwhile.
+   */
+  private async pinned<T>(r: Resolved, op: (path: string) => Promise<T>): Promise<T> {
+    if (!this.options.sharedHome) return op(r.path);
+    const dir = await this.io.open(r.dir, O_PATH | O_DIRECTORY).catch(() => Promise.reject(notFound()));
+    try {
+      await this.jail.verifyFd(dir.fd);
+      return await op(`/proc/self/fd/${dir.fd}/${r.name}`);
+    } finally {
+      await dir.close();
+    }
+  }
+
   private async openNow(path: string, flags: OpenFlags, attrs: SetAttrs): Promise<VfsFile> {
     const vpath = normalizePath(path);
     const r = await this.jail.parent(vpath);
@@ -178,7 +203,8 @@ export class LocalVfs implements Vfs {
     const io = this.io;
     let fh: FileLike;
     try {
-      fh = quota && flags.creat ? await createCounted(io, r.path, how, mode, quota) : await io.open(r.path, how, mode);
+      // Without CREAT nothing is made: the fd check below refuses whatever a swapped path reached.
+      fh = flags.creat ? await this.pinned(r, (at) => (quota ? createCounted(io, at, how, mode, quota) : io.open(at, how, mode))) : await io.open(r.path, how, mode);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const viaLink = code === 'ELOOP' || (code === 'EEXIST' && (await io.lstat(r.path).catch(() => null))?.isSymbolicLink());
@@ -242,7 +268,8 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('EXISTS', 'File exists');
-      await this.counted(r.path, () => this.io.mkdir(r.path, attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE));
+      const mode = attrs.permissions !== undefined ? permissionBits(attrs.permissions) : DEFAULT_DIR_MODE;
+      await this.pinned(r, (at) => this.counted(at, () => this.io.mkdir(at, mode)));
     });
   }
 
@@ -271,7 +298,7 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       if (r.name === '') throw new VfsError('DENIED', 'The home folder cannot be removed');
-      await this.io.rmdir(r.path);
+      await this.pinned(r, (at) => this.io.rmdir(at));
       this.options.quota?.releaseEntry();
     });
   }
@@ -281,15 +308,17 @@ export class LocalVfs implements Vfs {
     return this.namespaceOp(async () => {
       const r = await this.jail.parent(normalizePath(path));
       const io = this.io;
-      const st = await io.lstat(r.path).catch(() => null);
-      if (!st) throw notFound();
-      if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
-      const quota = this.options.quota;
-      if (!quota) return io.unlink(r.path, st.size);
-      await quota.leaving(
-        () => io.lstat(r.path).catch(() => null),
-        () => io.unlink(r.path, st.size),
-      );
+      await this.pinned(r, async (at) => {
+        const st = await io.lstat(at).catch(() => null);
+        if (!st) throw notFound();
+        if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
+        const quota = this.options.quota;
+        if (!quota) return io.unlink(at, st.size);
+        await quota.leaving(
+          () => io.lstat(at).catch(() => null),
+          () => io.unlink(at, st.size),
+        );
+      });
     });
   }
 
@@ -301,7 +330,7 @@ export class LocalVfs implements Vfs {
       const src = await this.jail.parent(normalizePath(from));
       const dst = await this.jail.parent(normalizePath(to));
       if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
-      return overwrite ? this.replace(src.path, dst.path) : this.renameNoClobber(src.path, dst.path);
+      return this.pinned(src, (from) => this.pinned(dst, (to) => (overwrite ? this.replace(from, to) : this.renameNoClobber(from, to))));
     });
   }
 
@@ -419,7 +448,7 @@ export class LocalVfs implements Vfs {
     // Stored relative to the link's real folder, so it never holds a host path; where it leads is
     // checked again at every access (the link may be moved later).
     const text = await storedText(this.jail, r.dir, target, vtarget);
-    await this.counted(r.path, () => symlink(text, r.path));
+    await this.pinned(r, (at) => this.counted(at, () => symlink(text, at)));
   }
 
   async statvfs(path: string): Promise<SpaceInfo> {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { QuotaExceededError } from '../../src/quota/user-quota.js';
+import { QuotaExceededError, QuotaUnavailableError } from '../../src/quota/user-quota.js';
 import { errorText } from '../../src/scp/context.js';
 import { StatusCode } from '../../src/sftp/constants.js';
 import { toStatus } from '../../src/sftp/status.js';
@@ -39,8 +39,11 @@ describe('toVfsError', () => {
     }
   });
 
-  it('an exceeded quota is FAILURE with its own message; anything else is FAILURE', () => {
-    assert.deepEqual([toVfsError(new QuotaExceededError()).code, toVfsError(new QuotaExceededError()).message], ['FAILURE', 'Quota exceeded']);
+  it('an exceeded quota is QUOTA_EXCEEDED (SFTP FAILURE) with its own message, a lost store UNAVAILABLE; anything else is FAILURE', () => {
+    assert.deepEqual([toVfsError(new QuotaExceededError()).code, toVfsError(new QuotaExceededError()).message], ['QUOTA_EXCEEDED', 'Quota exceeded']);
+    assert.deepEqual([toVfsError(new QuotaUnavailableError()).code, toVfsError(new QuotaUnavailableError()).message], ['UNAVAILABLE', 'Temporarily unavailable']);
+    assert.deepEqual(toStatus(new QuotaExceededError()), { code: StatusCode.FAILURE, message: 'Quota exceeded' });
+    assert.deepEqual(toStatus(new QuotaUnavailableError()), { code: StatusCode.FAILURE, message: 'Temporarily unavailable' });
     assert.deepEqual([toVfsError(new Error('/etc/shadow')).message, toVfsError(null).message, toVfsError('x').code], ['Failure', 'Failure', 'FAILURE']);
   });
 
