@@ -7,6 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { QuotaExceededError } from '../quota/user-quota.js';
+import type { FileEventSink } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { MAX_READ_WRITE_LENGTH, SFTP_VERSION } from './constants.js';
@@ -16,7 +17,7 @@ import { ADVERTISED_EXTENSIONS, dispatch } from './dispatcher.js';
 import { SftpCodecError } from './errors.js';
 import { PacketFramer } from './framing.js';
 import { HandleTable } from './handle-table.js';
-import { logTransfer } from './ops/file-ops.js';
+import { fileClosed } from './ops/file-ops.js';
 import { encodeStatus, encodeVersion } from './replies.js';
 import type { SftpIdRequest } from './request-types.js';
 import { decodeInit, decodeRequest } from './requests.js';
@@ -52,10 +53,14 @@ export interface SftpSessionOptions {
    * read-only user or share would turn on (OpenSSH's sftp-server -R).
    */
   readOnly?: boolean;
+  /** Where files opened and closed and namespace changes are reported (default: nowhere). */
+  events?: FileEventSink;
 }
 
 /** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
 export type SftpChannel = Duplex & { exit?(status: number): void };
+
+const ignore: FileEventSink = () => {};
 
 const weight = (req: SftpIdRequest): number =>
   req.kind === 'read' ? Math.min(req.length, MAX_READ_WRITE_LENGTH) : req.kind === 'write' ? req.data.length : 0;
@@ -91,7 +96,7 @@ export class SftpSession {
     private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
-    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal, readOnly: opts.readOnly ?? false };
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal, readOnly: opts.readOnly ?? false, events: opts.events ?? ignore };
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.onData(chunk));
     channel.on('end', () => {
@@ -159,7 +164,11 @@ export class SftpSession {
     dispatch(this.ctx, req)
       .catch((err: unknown) => {
         const status = toStatus(err);
-        if (err instanceof QuotaExceededError) this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+        if (err instanceof QuotaExceededError) {
+          this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+          // A WRITE's refusal is reported by the write operation, which knows the file's path.
+          if (req.kind !== 'write') this.ctx.events({ event: 'quota-refused', ...('path' in req && typeof req.path === 'string' ? { path: req.path } : {}) });
+        }
         else {
           const level = isExpected(err) ? 'debug' : 'warn';
           this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');
@@ -221,7 +230,7 @@ export class SftpSession {
     for (const target of await this.ctx.handles.drain()) {
       if (target.kind === 'file') {
         await target.file.close().catch(() => undefined);
-        logTransfer(this.ctx, target, 'interrupted');
+        fileClosed(this.ctx, target, 'interrupted');
       } else await target.dir.close();
     }
     this.finish();

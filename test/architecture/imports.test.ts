@@ -13,9 +13,12 @@ const SRC = new URL('../../../src/', import.meta.url).pathname;
 /** The layers of src/ that each layer may import besides itself. */
 const ALLOWED: Record<string, string[]> = {
   util: [],
+  events: [],
   vfs: ['quota', 'util'],
-  scp: ['vfs', 'quota', 'util'],
-  sftp: ['vfs', 'quota', 'util'],
+  scp: ['vfs', 'quota', 'util', 'events'],
+  sftp: ['vfs', 'quota', 'util', 'events'],
+  monitor: ['events', 'util'],
+  hooks: ['events', 'util'],
 };
 
 /** `layer/file: imported layer` for every relative import of a file in `layer` that leaves it. */
