@@ -78,9 +78,9 @@ export interface Receiver {
 
 /**
  * Starts a receiver on 127.0.0.1: each POST's signature is checked against `secret`; `answer(n)`
- * gives the status of the n-th request (0-based).
+ * gives the status of the n-th request (0-based), or a promise of it (the answer waits for it).
  */
-export function startReceiver(secret: string, answer: (n: number) => number = () => 200): Promise<Receiver> {
+export function startReceiver(secret: string, answer: (n: number) => number | Promise<number> = () => 200): Promise<Receiver> {
   const requests: Received[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -89,9 +89,13 @@ export function startReceiver(secret: string, answer: (n: number) => number = ()
       const body = Buffer.concat(chunks);
       const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
       const given = Buffer.from(String(req.headers['x-coffer-signature'] ?? ''));
+      const entry = { body: body.toString(), signatureOk: given.length === expected.length && timingSafeEqual(given, expected), contentType: req.headers['content-type'], status: 0 };
       const status = answer(requests.length);
-      requests.push({ body: body.toString(), signatureOk: given.length === expected.length && timingSafeEqual(given, expected), contentType: req.headers['content-type'], status });
-      res.writeHead(status).end();
+      requests.push(entry);
+      void Promise.resolve(status).then((code) => {
+        entry.status = code;
+        res.writeHead(code).end();
+      });
     });
   });
   return new Promise((resolve) => {
