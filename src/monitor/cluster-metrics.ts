@@ -8,10 +8,11 @@ import type { ListenAddress } from '../util/listen-address.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 
 /**
- * In a worker: the registry this process answers the supervisor with. prom-client installs the
- * message listener in every cluster worker when it loads; this names what it reports.
+ * In a worker: answer the supervisor's requests with `registry`. prom-client installs its
+ * message listener when the first AggregatorRegistry is made (in a worker: the answering side).
  */
 export function shareWithSupervisor(registry: Registry): void {
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([registry]);
 }
 
