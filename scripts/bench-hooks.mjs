@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// What hooks cost uploads: two coffer-server processes, one without hooks and one with a run hook
+// (/bin/true, a process per upload) and a post hook (to a node:http receiver here) on `upload`,
+// each sent OpenSSH `sftp -b` uploads of N small files and of one large file, in interleaved
+// rounds (the order alternates each round); prints the medians and checks every upload's hooks ran.
+// Usage: node scripts/bench-hooks.mjs [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
+//   (after npm run build: runs bin/coffer-server.js of this checkout)
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { installCleanup, cleanup, removeOnCleanup } from './lib/cleanup.mjs';
+import { addUser, cofferEnv, commitId, serverArgs, startPort } from './lib/coffer.mjs';
+import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
+import { log, run, ScriptError } from './lib/process.mjs';
+import { attachOutput, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
+import { median } from './lib/stats.mjs';
+import { table } from './lib/table.mjs';
+
+const { values: opt } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, files: { type: 'string', default: '200' }, 'file-kib': { type: 'string', default: '4' }, 'big-mib': { type: 'string', default: '256' } },
+});
+const ROUNDS = Number(opt.rounds);
+const FILES = Number(opt.files);
+installCleanup('bench-hooks', 'stopping the servers');
+
+async function main() {
+  const scratch = mkdtempSync(join(memoryTmpdir(), 'coffer-bench-hooks-'));
+  removeOnCleanup(scratch);
+  const key = join(scratch, 'id_ed25519');
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const small = join(scratch, 'small');
+  mkdirSync(small);
+  for (let i = 0; i < FILES; i++) await writeRandomFile(join(small, `f${String(i).padStart(4, '0')}`), Number(opt['file-kib']) * 1024);
+  const big = join(scratch, 'big.bin');
+  await writeRandomFile(big, Number(opt['big-mib']) * 1024 * 1024);
+
+  // The post hook's receiver: answers 200 at once, counts deliveries.
+  let posts = 0;
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      posts += 1;
+      res.end();
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const hooks = [
+    { on: ['upload'], run: ['/bin/true'] },
+    { on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' },
+  ];
+
+  const servers = [];
+  for (const [name, extra] of [['no hooks', []], ['2 hooks', ['--hooks', JSON.stringify(hooks)]]]) {
+    const root = join(scratch, name.replace(' ', '-'));
+    mkdirSync(root);
+    addUser(root, 'bench', { keyPub: `${key}.pub` });
+    const s = spawnServer(name, process.execPath, serverArgs(root, { extra: ['--idle-timeout-seconds', '0', ...extra] }), { env: cofferEnv(), oneProcess: true });
+    attachOutput(s, (line) => /"level":(40|50|60)/.test(line));
+    s.port = await waitForLine(s, startPort, 'start line');
+    servers.push(s);
+  }
+
+  const sftp = (s, lines) => {
+    const batch = join(scratch, 'batch');
+    writeFileSync(batch, lines.join('\n') + '\n');
+    const t = performance.now();
+    const r = spawnSync('sftp', ['-q', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
+      '-i', key, '-P', String(s.port), '-b', batch, 'bench@127.0.0.1'], { encoding: 'utf8', cwd: scratch });
+    if (r.status !== 0) throw new ScriptError(`sftp on ${s.name}: ${r.stderr.trim()}`);
+    return (performance.now() - t) / 1000;
+  };
+  const times = new Map(servers.map((s) => [s.name, { small: [], big: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const s of order) {
+      const t = times.get(s.name);
+      t.small.push(sftp(s, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']));
+      t.big.push(sftp(s, [`put big.bin big${round}.bin`, `rm big${round}.bin`]));
+      log(`round ${round + 1}/${ROUNDS} ${s.name}: ${FILES} files ${t.small.at(-1).toFixed(2)} s, big ${t.big.at(-1).toFixed(2)} s`);
+    }
+  }
+  const expected = ROUNDS * (FILES + 1);
+  const deadline = Date.now() + 60_000;
+  while (posts < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const hooked = servers[1];
+  const failed = hooked.lines.filter((l) => l.includes('"hook.failed"') || l.includes('"hook.dropped"')).length;
+  for (const s of servers) await stopServer(s);
+  receiver.close();
+
+  const mib = Number(opt['big-mib']);
+  const rows = [['server', `${FILES} x ${opt['file-kib']} KiB (s)`, 'files/s', `${mib} MiB (s)`, 'MiB/s']];
+  for (const s of servers) {
+    const t = times.get(s.name);
+    rows.push([s.name, median(t.small).toFixed(2), (FILES / median(t.small)).toFixed(0), median(t.big).toFixed(2), (mib / median(t.big)).toFixed(0)]);
+  }
+  console.log(`bench-hooks @ ${commitId()}: OpenSSH sftp -b uploads, medians of ${ROUNDS} interleaved rounds`);
+  console.log(table(rows, ['l', 'r', 'r', 'r', 'r']));
+  const ratio = (k) => median(times.get('2 hooks')[k]) / median(times.get('no hooks')[k]);
+  console.log(`with hooks / without: small files ${ratio('small').toFixed(3)}, large file ${ratio('big').toFixed(3)}`);
+  console.log(`post hook deliveries: ${posts} of ${expected}; hook.failed or hook.dropped lines: ${failed}`);
+  if (posts !== expected || failed > 0) throw new ScriptError('some hook deliveries were missing or failed');
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench-hooks: ${err instanceof ScriptError ? err.message : err.stack}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());
