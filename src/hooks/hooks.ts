@@ -58,6 +58,7 @@ export class Hooks implements Observer {
   private readonly queue: HookQueue;
   private readonly node = hostname();
   private readonly byEvent = new Map<HookEventName, HookSpec[]>();
+  private closed = false;
 
   constructor(
     hooks: HookSpec[],
@@ -80,7 +81,8 @@ export class Hooks implements Observer {
     const body = JSON.stringify(event);
     for (const hook of hooks) {
       if (!this.queue.push((signal) => this.deliver(hook, event, body, signal))) {
-        this.opts.log.warn({ event: 'hook.dropped', hook: describe(hook), hookEvent: event.event, waiting: this.queue.depth }, 'hook queue full: event dropped');
+        const reason = this.closed ? 'shutdown' : 'queue full';
+        this.opts.log.warn({ event: 'hook.dropped', hook: describe(hook), hookEvent: event.event, reason, waiting: this.queue.depth }, `hook event dropped: ${reason}`);
         this.opts.onDropped?.();
       }
     }
@@ -98,6 +100,7 @@ export class Hooks implements Observer {
 
   /** At shutdown: drops what waits, gives running hooks `graceMs`, then kills or abandons them. */
   async close(graceMs = 5000): Promise<void> {
+    this.closed = true;
     const dropped = await this.queue.close(graceMs);
     if (dropped > 0) {
       this.opts.log.warn({ event: 'hook.dropped', count: dropped, reason: 'shutdown' }, `${dropped} waiting hook events dropped at shutdown`);
