@@ -60,6 +60,12 @@ describe('hooks end to end (sftp and scp)', () => {
       '-o', 'IdentitiesOnly=yes', '-i', ts.key.privatePath, '-P', String(ts.port), ...args], { timeoutMs: 30_000 });
   const of = (all: Recorded[], event: string, fields: Record<string, unknown> = {}) =>
     all.filter((r) => r.event.event === event && Object.entries(fields).every(([k, v]) => r.event[k] === v));
+  /** Waits until the runs recorded so far satisfy `cond`; returns them. */
+  const until = async (cond: (all: Recorded[]) => boolean): Promise<Recorded[]> => {
+    let all: Recorded[] = [];
+    await waitFor(async () => cond((all = await readRecorded(records))), 20_000, 'hook runs recorded');
+    return all;
+  };
   const one = (all: Recorded[], event: string, fields: Record<string, unknown> = {}): Recorded => {
     const found = of(all, event, fields);
     assert.equal(found.length, 1, `one ${event} ${JSON.stringify(fields)} in ${JSON.stringify(all.map((r) => r.event))}`);
@@ -69,7 +75,8 @@ describe('hooks end to end (sftp and scp)', () => {
   it('sftp: login, mkdir, upload, download, rename, remove, rmdir, logout, each once with its fields', async () => {
     const r = await opensshSftp(ts, 'alice', ['mkdir d', 'put small.bin d/a.bin', 'get d/a.bin got.bin', 'rename d/a.bin d/b.bin', 'rm d/b.bin', 'rmdir d'], local);
     ok(r, 'sftp batch');
-    const all = await waitRecorded(records, (x) => x.event.event === 'logout' && x.event.user === 'alice');
+    // Each event is its own run of the recorder: they may finish in any order.
+    const all = await until((a) => ['login', 'mkdir', 'upload', 'download', 'rename', 'remove', 'rmdir', 'logout'].every((e) => of(a, e, { user: 'alice' }).length > 0));
     const home = homeOf(ts, 'alice');
     const login = one(all, 'login', { user: 'alice' });
     assert.equal(login.event.protocol, null);
@@ -124,7 +131,7 @@ describe('hooks end to end (sftp and scp)', () => {
   it('sftp: an upload over the quota gives quota-refused and an upload with outcome quota-exceeded', async () => {
     const r = await opensshSftp(ts, 'bob', ['put big.bin over.bin'], local);
     assert.notEqual(r.code, 0);
-    const all = await waitRecorded(records, (x) => x.event.user === 'bob' && x.event.event === 'upload');
+    const all = await until((a) => of(a, 'upload', { path: '/over.bin' }).length > 0 && of(a, 'quota-refused', { path: '/over.bin' }).length > 0);
     const up = one(all, 'upload', { user: 'bob', path: '/over.bin' });
     assert.equal(up.event.outcome, 'quota-exceeded');
     assert.equal(up.event.protocol, 'sftp');
@@ -135,7 +142,7 @@ describe('hooks end to end (sftp and scp)', () => {
     ok(await scp(join(local, 'small.bin'), 'alice@127.0.0.1:s.bin'), 'scp upload');
     ok(await scp('alice@127.0.0.1:s.bin', join(local, 's-back.bin')), 'scp download');
     ok(await scp('-r', join(local, 'tree'), 'alice@127.0.0.1:'), 'scp -r upload');
-    const all = await waitRecorded(records, (x) => x.event.path === '/tree/inner.txt');
+    const all = await waitRecorded(records, (x) => x.event.protocol === 'scp' && ['/s.bin', '/tree', '/tree/inner.txt'].includes(String(x.event.path)), 4);
     const home = homeOf(ts, 'alice');
     const up = one(all, 'upload', { path: '/s.bin', protocol: 'scp' });
     assert.equal(up.event.bytes, 3000);
@@ -149,7 +156,7 @@ describe('hooks end to end (sftp and scp)', () => {
   it('scp: an upload over the quota gives quota-refused and outcome quota-exceeded', async () => {
     const r = await scp(join(local, 'big.bin'), 'bob@127.0.0.1:over-scp.bin');
     assert.notEqual(r.code, 0);
-    const all = await waitRecorded(records, (x) => x.event.path === '/over-scp.bin' && x.event.event === 'upload');
+    const all = await until((a) => of(a, 'upload', { path: '/over-scp.bin' }).length > 0 && of(a, 'quota-refused', { path: '/over-scp.bin' }).length > 0);
     assert.equal(one(all, 'upload', { path: '/over-scp.bin', protocol: 'scp' }).event.outcome, 'quota-exceeded');
     assert.ok(of(all, 'quota-refused', { path: '/over-scp.bin', protocol: 'scp' }).length >= 1);
   });
