@@ -3,23 +3,24 @@
 // (/bin/true, a process per upload) and a post hook (to a node:http receiver here) on `upload`,
 // each sent OpenSSH `sftp -b` uploads of N small files and of one large file, in interleaved
 // rounds (the order alternates each round); prints the medians and checks every upload's hooks ran.
-// Usage: node scripts/bench-hooks.mjs [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
+// Usage: node scripts/bench-hooks.mjs [--hook run|post|both] [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
 //   (after npm run build: runs bin/coffer-server.js of this checkout)
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { installCleanup, cleanup, removeOnCleanup } from './lib/cleanup.mjs';
+import { installCleanup, cleanup, removeOnCleanup, trackChild, untrackChild } from './lib/cleanup.mjs';
 import { addUser, cofferEnv, commitId, serverArgs, startPort } from './lib/coffer.mjs';
 import { memoryTmpdir, writeRandomFile } from './lib/files.mjs';
-import { log, run, ScriptError } from './lib/process.mjs';
+import { log, run, ScriptError, sleep } from './lib/process.mjs';
 import { attachOutput, spawnServer, stopServer, waitForLine } from './lib/servers.mjs';
 import { median } from './lib/stats.mjs';
 import { table } from './lib/table.mjs';
 
 const { values: opt } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, files: { type: 'string', default: '200' }, 'file-kib': { type: 'string', default: '4' }, 'big-mib': { type: 'string', default: '256' } },
+  options: { hook: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '5' }, files: { type: 'string', default: '200' }, 'file-kib': { type: 'string', default: '4' }, 'big-mib': { type: 'string', default: '256' } },
 });
 const ROUNDS = Number(opt.rounds);
 const FILES = Number(opt.files);
@@ -47,13 +48,14 @@ async function main() {
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   const hooks = [
-    { on: ['upload'], run: ['/bin/true'] },
-    { on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' },
+    ...(opt.hook !== 'post' ? [{ on: ['upload'], run: ['/bin/true'] }] : []),
+    ...(opt.hook !== 'run' ? [{ on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' }] : []),
   ];
+  const hooked = `${opt.hook === 'both' ? 'run+post' : opt.hook} hook`;
 
   const servers = [];
-  for (const [name, extra] of [['no hooks', []], ['2 hooks', ['--hooks', JSON.stringify(hooks)]]]) {
-    const root = join(scratch, name.replace(' ', '-'));
+  for (const [name, extra] of [['no hooks', []], [hooked, ['--hooks', JSON.stringify(hooks)]]]) {
+    const root = join(scratch, name.replace(/\W/g, '-'));
     mkdirSync(root);
     addUser(root, 'bench', { keyPub: `${key}.pub` });
     const s = spawnServer(name, process.execPath, serverArgs(root, { extra: ['--idle-timeout-seconds', '0', ...extra] }), { env: cofferEnv(), oneProcess: true });
@@ -62,13 +64,20 @@ async function main() {
     servers.push(s);
   }
 
-  const sftp = (s, lines) => {
+  // Asynchronous: this process must keep reading the servers' log lines (and answering the post
+  // hook) while sftp runs, or a server blocks on its full stdout pipe.
+  const sftp = async (s, lines) => {
     const batch = join(scratch, 'batch');
     writeFileSync(batch, lines.join('\n') + '\n');
     const t = performance.now();
-    const r = spawnSync('sftp', ['-q', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
-      '-i', key, '-P', String(s.port), '-b', batch, 'bench@127.0.0.1'], { encoding: 'utf8', cwd: scratch });
-    if (r.status !== 0) throw new ScriptError(`sftp on ${s.name}: ${r.stderr.trim()}`);
+    const child = spawn('sftp', ['-q', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
+      '-i', key, '-P', String(s.port), '-b', batch, 'bench@127.0.0.1'], { cwd: scratch, stdio: ['ignore', 'ignore', 'pipe'] });
+    trackChild(child);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((r) => child.on('close', r));
+    untrackChild(child);
+    if (code !== 0) throw new ScriptError(`sftp on ${s.name}: ${stderr.trim()}`);
     return (performance.now() - t) / 1000;
   };
   const times = new Map(servers.map((s) => [s.name, { small: [], big: [] }]));
@@ -76,16 +85,19 @@ async function main() {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
       const t = times.get(s.name);
-      t.small.push(sftp(s, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']));
-      t.big.push(sftp(s, [`put big.bin big${round}.bin`, `rm big${round}.bin`]));
+      // A pause before each timed phase: the hook programs of the last phase have finished and
+      // do not share the CPU with this one (2 cores here).
+      await sleep(1000);
+      t.small.push(await sftp(s, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']));
+      await sleep(1000);
+      t.big.push(await sftp(s, [`put big.bin big${round}.bin`, `rm big${round}.bin`]));
       log(`round ${round + 1}/${ROUNDS} ${s.name}: ${FILES} files ${t.small.at(-1).toFixed(2)} s, big ${t.big.at(-1).toFixed(2)} s`);
     }
   }
-  const expected = ROUNDS * (FILES + 1);
+  const expected = opt.hook === 'run' ? 0 : ROUNDS * (FILES + 1);
   const deadline = Date.now() + 60_000;
   while (posts < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const hooked = servers[1];
-  const failed = hooked.lines.filter((l) => l.includes('"hook.failed"') || l.includes('"hook.dropped"')).length;
+  const failed = servers[1].lines.filter((l) => l.includes('"hook.failed"') || l.includes('"hook.dropped"')).length;
   for (const s of servers) await stopServer(s);
   receiver.close();
 
@@ -97,9 +109,9 @@ async function main() {
   }
   console.log(`bench-hooks @ ${commitId()}: OpenSSH sftp -b uploads, medians of ${ROUNDS} interleaved rounds`);
   console.log(table(rows, ['l', 'r', 'r', 'r', 'r']));
-  const ratio = (k) => median(times.get('2 hooks')[k]) / median(times.get('no hooks')[k]);
+  const ratio = (k) => median(times.get(hooked)[k]) / median(times.get('no hooks')[k]);
   console.log(`with hooks / without: small files ${ratio('small').toFixed(3)}, large file ${ratio('big').toFixed(3)}`);
-  console.log(`post hook deliveries: ${posts} of ${expected}; hook.failed or hook.dropped lines: ${failed}`);
+  console.log(`post hook deliveries: ${posts} of ${expected}; hook.failed or hook.dropped lines: ${failed}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   if (posts !== expected || failed > 0) throw new ScriptError('some hook deliveries were missing or failed');
 }
 

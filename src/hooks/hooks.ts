@@ -11,8 +11,7 @@ import type { FileEvent, Observer, ServerEvent, SessionInfo, TransferOutcome } f
 import type { Logger } from '../util/logger.js';
 import { isRunHook, type HookEventName, type HookSpec } from './hook-config.js';
 import { HookQueue } from './hook-queue.js';
-import { postHook } from './post-hook.js';
-import { runHook } from './run-hook.js';
+import { HookRunner } from './hook-runner.js';
 
 /** The JSON a hook receives: every key present, null where it does not apply. */
 export interface HookEvent {
@@ -59,6 +58,8 @@ export class Hooks implements Observer {
   private readonly node = hostname();
   private readonly byEvent = new Map<HookEventName, HookSpec[]>();
   private closed = false;
+  /** Delivers the hooks from a process of its own. */
+  private readonly runner = new HookRunner();
 
   constructor(
     hooks: HookSpec[],
@@ -66,6 +67,7 @@ export class Hooks implements Observer {
   ) {
     this.queue = new HookQueue(opts.concurrency ?? 8, opts.capacity ?? 1000);
     for (const hook of hooks) for (const name of hook.on) this.byEvent.set(name, [...(this.byEvent.get(name) ?? []), hook]);
+    if (hooks.length > 0) this.runner.start();
   }
 
   /** Deliveries waiting to run. */
@@ -91,8 +93,8 @@ export class Hooks implements Observer {
   private async deliver(hook: HookSpec, event: HookEvent, body: string, signal: AbortSignal): Promise<void> {
     const timeoutMs = this.opts.timeoutSeconds * 1000;
     const reason = isRunHook(hook)
-      ? await runHook(hook.run, body, hookEnv(event), timeoutMs, signal)
-      : await postHook(body, { url: hook.post, secret: hook.secret, timeoutMs, retryBaseMs: this.opts.retryBaseMs ?? 1000, signal });
+      ? await this.runner.run(hook.run, body, hookEnv(event), timeoutMs, signal)
+      : await this.runner.post(body, { url: hook.post, secret: hook.secret, timeoutMs, retryBaseMs: this.opts.retryBaseMs ?? 1000 }, signal);
     if (reason === null) return;
     this.opts.log.warn({ event: 'hook.failed', hook: describe(hook), hookEvent: event.event, reason }, `hook failed: ${reason}`);
     this.opts.onFailed?.(isRunHook(hook) ? 'run' : 'post');
@@ -102,6 +104,7 @@ export class Hooks implements Observer {
   async close(graceMs = 5000): Promise<void> {
     this.closed = true;
     const dropped = await this.queue.close(graceMs);
+    this.runner.close();
     if (dropped > 0) {
       this.opts.log.warn({ event: 'hook.dropped', count: dropped, reason: 'shutdown' }, `${dropped} waiting hook events dropped at shutdown`);
       for (let i = 0; i < dropped; i++) this.opts.onDropped?.();
