@@ -80,17 +80,22 @@ async function main() {
     if (code !== 0) throw new ScriptError(`sftp on ${s.name}: ${stderr.trim()}`);
     return (performance.now() - t) / 1000;
   };
-  const times = new Map(servers.map((s) => [s.name, { small: [], big: [] }]));
+  const times = new Map(servers.map((s) => [s.name, { small: [], big: [], smallCpu: [], bigCpu: [] }]));
+  /** Runs a phase; records its wall time and the server process's CPU seconds in it. */
+  const phase = async (s, wall, cpu, lines) => {
+    await sleep(1000);
+    const before = s.cpu();
+    wall.push(await sftp(s, lines));
+    cpu.push(s.cpu() - before);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
       const t = times.get(s.name);
-      // A pause before each timed phase: the hook programs of the last phase have finished and
-      // do not share the CPU with this one (2 cores here).
-      await sleep(1000);
-      t.small.push(await sftp(s, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']));
-      await sleep(1000);
-      t.big.push(await sftp(s, [`put big.bin big${round}.bin`, `rm big${round}.bin`]));
+      // A pause before each timed phase (in phase()): the hook programs of the last phase have
+      // finished and do not share the CPU with this one (2 cores here).
+      await phase(s, t.small, t.smallCpu, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']);
+      await phase(s, t.big, t.bigCpu, [`put big.bin big${round}.bin`, `rm big${round}.bin`]);
       log(`round ${round + 1}/${ROUNDS} ${s.name}: ${FILES} files ${t.small.at(-1).toFixed(2)} s, big ${t.big.at(-1).toFixed(2)} s`);
     }
   }
@@ -102,13 +107,13 @@ async function main() {
   receiver.close();
 
   const mib = Number(opt['big-mib']);
-  const rows = [['server', `${FILES} x ${opt['file-kib']} KiB (s)`, 'files/s', `${mib} MiB (s)`, 'MiB/s']];
+  const rows = [['server', `${FILES} x ${opt['file-kib']} KiB (s)`, 'files/s', 'server CPU (s)', `${mib} MiB (s)`, 'MiB/s', 'server CPU (s)']];
   for (const s of servers) {
     const t = times.get(s.name);
-    rows.push([s.name, median(t.small).toFixed(2), (FILES / median(t.small)).toFixed(0), median(t.big).toFixed(2), (mib / median(t.big)).toFixed(0)]);
+    rows.push([s.name, median(t.small).toFixed(2), (FILES / median(t.small)).toFixed(0), median(t.smallCpu).toFixed(2), median(t.big).toFixed(2), (mib / median(t.big)).toFixed(0), median(t.bigCpu).toFixed(2)]);
   }
   console.log(`bench-hooks @ ${commitId()}: OpenSSH sftp -b uploads, medians of ${ROUNDS} interleaved rounds`);
-  console.log(table(rows, ['l', 'r', 'r', 'r', 'r']));
+  console.log(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
   const ratio = (k) => median(times.get(hooked)[k]) / median(times.get('no hooks')[k]);
   console.log(`with hooks / without: small files ${ratio('small').toFixed(3)}, large file ${ratio('big').toFixed(3)}`);
   console.log(`post hook deliveries: ${posts} of ${expected}; hook.failed or hook.dropped lines: ${failed}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -2,11 +2,18 @@
  * Delivers hooks through the hook runner process (hook-runner-main.ts): the server's part of a
  * delivery is one IPC message out and one back, so starting programs (a fork copies the server's
  * page tables on its event loop) and HTTP requests never run on the server's event loop. The
- * runner is started with PATH as its only environment (a post's secret travels in its message),
+ * runner runs at nice +10, with PATH as its only environment (a post's secret travels in its message),
  * restarted when it dies (the deliveries it had fail with `hook runner exited`), and ended by
  * close().
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+
+/**
+ * The runner's nice level, inherited by the programs it starts: when the CPU is busy, sessions run
+ * first and hooks take the time they leave (as the hash workers do, util/thread-priority.ts).
+ */
+export const HOOK_NICE = 10;
 
 type Settle = (reason: string | null) => void;
 
@@ -60,6 +67,11 @@ export class HookRunner {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
     });
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, HOOK_NICE);
+    } catch {
+      // not permitted here: the runner keeps the server's priority
+    }
     child.on('message', (m: { id: number; reason: string | null }) => this.settle(m.id, m.reason));
     child.on('error', () => {});
     child.once('exit', () => {
