@@ -3,7 +3,9 @@
 // (/bin/true, a process per upload) and a post hook (to a node:http receiver here) on `upload`,
 // each sent OpenSSH `sftp -b` uploads of N small files and of one large file, in interleaved
 // rounds (the order alternates each round); prints the medians and checks every upload's hooks ran.
-// Usage: node scripts/bench-hooks.mjs [--hook run|post|both] [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
+// --hook idle: a run hook on an event that never comes (the runner process alone); --hook none: no
+// hooks on either server (A/A: the noise of the comparison).
+// Usage: node scripts/bench-hooks.mjs [--hook run|post|both|idle|none] [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
 //   (after npm run build: runs bin/coffer-server.js of this checkout)
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,8 +50,9 @@ async function main() {
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   const hooks = [
-    ...(opt.hook !== 'post' ? [{ on: ['upload'], run: ['/bin/true'] }] : []),
-    ...(opt.hook !== 'run' ? [{ on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' }] : []),
+    ...(opt.hook === 'idle' ? [{ on: ['rmdir'], run: ['/bin/true'] }] : []),
+    ...(opt.hook === 'run' || opt.hook === 'both' ? [{ on: ['upload'], run: ['/bin/true'] }] : []),
+    ...(opt.hook === 'post' || opt.hook === 'both' ? [{ on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' }] : []),
   ];
   const hooked = `${opt.hook === 'both' ? 'run+post' : opt.hook} hook`;
 
@@ -99,7 +102,7 @@ async function main() {
       log(`round ${round + 1}/${ROUNDS} ${s.name}: ${FILES} files ${t.small.at(-1).toFixed(2)} s, big ${t.big.at(-1).toFixed(2)} s`);
     }
   }
-  const expected = opt.hook === 'run' ? 0 : ROUNDS * (FILES + 1);
+  const expected = !['post', 'both'].includes(opt.hook) ? 0 : ROUNDS * (FILES + 1);
   const deadline = Date.now() + 60_000;
   while (posts < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const failed = servers[1].lines.filter((l) => l.includes('"hook.failed"') || l.includes('"hook.dropped"')).length;
