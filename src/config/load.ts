@@ -81,8 +81,9 @@ function apply(target: Record<string, unknown>, given: Map<SettingName, string>,
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     const v = coerce(name as SettingName, value);
-    // A database URL may hold a password: it is never repeated in a message.
-    const got = SETTING_SPECS[name as SettingName]?.kind === 'database' ? '' : ` (got ${JSON.stringify(value)})`;
+    // A database URL may hold a password, hooks a secret: neither is repeated in a message.
+    const kind = SETTING_SPECS[name as SettingName]?.kind;
+    const got = kind === 'database' || kind === 'hooks' ? '' : ` (got ${JSON.stringify(value)})`;
     if (isProblem(v)) throw new ConfigError(`${where(name as SettingName)} ${v.problem}${got}`);
     target[name] = v;
     given.set(name as SettingName, where(name as SettingName));

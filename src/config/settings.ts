@@ -3,7 +3,9 @@
  * Loading (load.ts), flag parsing (cli/) and the README's table all derive from it.
  */
 import { availableParallelism } from 'node:os';
+import { parseHooks, type HookSpec } from '../hooks/hook-config.js';
 import { isCidrProblem, parseCidr } from '../util/cidr.js';
+import { parseListenAddress } from '../util/listen-address.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log-levels.js';
 import { parseSize, SizeError, type Size } from '../util/size.js';
 
@@ -41,6 +43,12 @@ export interface Settings {
   shutdownGraceSeconds: number;
   /** Trusted load balancers (addresses or CIDR blocks) whose connections start with a PROXY header (SPEC §7). */
   proxyProtocol: string[];
+  /** HOST:PORT of the /metrics and /healthz listener; '' = off (SPEC §8). */
+  metricsListen: string;
+  /** Event hooks (SPEC §8): programs run and URLs posted to. */
+  hooks: HookSpec[];
+  /** A run hook still running after this long is killed (SIGKILL); a post hook's request is abandoned. */
+  hookTimeoutSeconds: number;
 }
 
 export type SettingName = keyof Settings;
@@ -54,7 +62,9 @@ type Spec =
   | { kind: 'workers'; max: number; help: string }
   | { kind: 'host'; help: string }
   | { kind: 'enum'; values: readonly string[]; help: string }
-  | { kind: 'list'; entry: (text: string) => string | null; help: string };
+  | { kind: 'list'; entry: (text: string) => string | null; help: string }
+  | { kind: 'listen'; help: string }
+  | { kind: 'hooks'; help: string };
 
 const int = (min: number, max: number, help: string): Spec => ({ kind: 'int', min, max, help });
 const DAY = 86_400;
@@ -103,6 +113,9 @@ export const SETTING_SPECS: Record<SettingName, Spec> = {
     },
     help: 'trusted load balancers (addresses, CIDR blocks) that send a PROXY header',
   },
+  metricsListen: { kind: 'listen', help: 'HOST:PORT serving GET /metrics and /healthz (empty: off)' },
+  hooks: { kind: 'hooks', help: 'event hooks: a JSON list of {"on": [...], "run": [...]} and {"on": [...], "post": URL, "secret": S}' },
+  hookTimeoutSeconds: int(1, 3600, 'a hook still running after this long is killed'),
 };
 
 /** The defaults of SPEC §3; logFormat's default depends on stdout and is filled in by load.ts. */
@@ -133,6 +146,9 @@ export const DEFAULTS: Omit<Settings, 'logFormat'> = {
   metadataIo: 'auto',
   shutdownGraceSeconds: 30,
   proxyProtocol: [],
+  metricsListen: '',
+  hooks: [],
+  hookTimeoutSeconds: 30,
 };
 
 export const SETTING_NAMES = Object.keys(SETTING_SPECS) as SettingName[];
@@ -193,6 +209,14 @@ export function coerce(name: SettingName, raw: unknown): unknown | { problem: st
       return fromText && spec.values.includes(raw) ? raw : { problem: `must be one of ${spec.values.join(', ')}` };
     case 'list':
       return parseList(raw, spec.entry);
+    case 'listen': {
+      if (raw === null || raw === '') return '';
+      if (!fromText) return { problem: 'must be HOST:PORT, such as 127.0.0.1:9222' };
+      const parsed = parseListenAddress(raw);
+      return 'problem' in parsed ? parsed : raw.trim();
+    }
+    case 'hooks':
+      return parseHooks(raw);
   }
 }
 

@@ -2,6 +2,7 @@
  * What the scp sink and source share: the session's Vfs and channel, the options of the command,
  * the error texts a client may see, and the transfer log line.
  */
+import type { FileEventSink, TransferOutcome } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { toVfsError } from '../vfs/vfs-error.js';
@@ -24,6 +25,8 @@ export interface ScpContext {
   touch(): void;
   /** Errors sent to the client so far (any makes the exit status 1). */
   errors: number;
+  /** Where files opened and closed, folders made and quota refusals are reported. */
+  events: FileEventSink;
 }
 
 /**
@@ -44,12 +47,17 @@ export function errorText(err: unknown): string {
   return e.code === 'NOT_FOUND' ? 'No such file or directory' : e.message;
 }
 
-/** How a file transfer ended, for the log. */
-export type TransferOutcome = 'ok' | 'error' | 'interrupted';
+export type { TransferOutcome } from '../events/events.js';
 
-/** Logs one file transfer, as the SFTP engine does (SPEC §5). */
-export function logTransfer(ctx: ScpContext, path: string, direction: 'upload' | 'download', bytes: number, startedAt: number, outcome: TransferOutcome): void {
-  ctx.log.info({ event: 'transfer', protocol: 'scp', path: canonical(path), direction, bytes, durationMs: Date.now() - startedAt, outcome }, 'transfer');
+/**
+ * A file opened by the session was closed: reports it (a transfer when `logged`) and logs the
+ * transfer as the SFTP engine does (SPEC §5; the log says `error` for an exceeded quota).
+ */
+export function fileClosed(ctx: ScpContext, path: string, direction: 'upload' | 'download', bytes: number, startedAt: number, outcome: TransferOutcome, logged = true): void {
+  ctx.events({ event: 'file-close', path, transfer: logged ? direction : null, bytes, outcome });
+  if (!logged) return;
+  const shown = outcome === 'quota-exceeded' ? 'error' : outcome;
+  ctx.log.info({ event: 'transfer', protocol: 'scp', path: canonical(path), direction, bytes, durationMs: Date.now() - startedAt, outcome: shown }, 'transfer');
 }
 
 /** The canonical virtual path ("/a/b") for logs; the text itself if it cannot name a file. */

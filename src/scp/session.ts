@@ -4,6 +4,7 @@
  * otherwise (as OpenSSH's scp: `exit(errs != 0)`). A fatal error is sent as `\x02scp: ...` first.
  */
 import type { Duplex } from 'node:stream';
+import type { FileEventSink } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { ScpConnectionLost, ScpReader, ScpWriter } from './channel-io.js';
@@ -23,13 +24,15 @@ export interface ScpSessionOptions {
   rootName: string;
   setBusy(busy: boolean): void;
   touch(): void;
+  /** Where files, folders and quota refusals are reported (default: nowhere). */
+  events?: FileEventSink;
 }
 
 /** Serves `command` on `channel` until done; resolves with the exit status. Never rejects. */
 export async function serveScp(channel: Duplex, command: ScpCommand, opts: ScpSessionOptions): Promise<number> {
   const reader = new ScpReader(channel);
   const writer = new ScpWriter(channel);
-  const ctx: ScpContext = { ...opts, reader, writer, recursive: command.recursive, preserve: command.preserve, errors: 0 };
+  const ctx: ScpContext = { ...opts, events: opts.events ?? (() => {}), reader, writer, recursive: command.recursive, preserve: command.preserve, errors: 0 };
   const stop = () => {
     reader.close();
     writer.close();

@@ -13,7 +13,7 @@ import type { Stats } from 'node:fs';
 import type { OpenFlags, VfsFile } from '../vfs/vfs.js';
 import { toVfsError, VfsError } from '../vfs/vfs-error.js';
 import { ScpConnectionLost } from './channel-io.js';
-import { errorText, joinPath, logTransfer, ScpClientFatal, ScpFatalError, type ScpContext, type TransferOutcome } from './context.js';
+import { errorText, joinPath, fileClosed, ScpClientFatal, ScpFatalError, type ScpContext, type TransferOutcome } from './context.js';
 import { errorRecord, MAX_RECORD_LENGTH, OK, parseRecord, ScpNameError, ScpProtocolError, visible, type ScpRecord } from './records.js';
 
 /** Largest block written to disk at once. */
@@ -112,6 +112,7 @@ async function receiveDir(ctx: ScpContext, rec: DirRecord, path: string, times: 
       (err: unknown) => err,
     );
     if (made !== null) return refuse(ctx, path, made);
+    ctx.events({ event: 'mkdir', path });
   }
   await ctx.writer.write(OK);
   await receive(ctx, path, true, depth + 1);
@@ -129,6 +130,7 @@ async function receiveFile(ctx: ScpContext, rec: FileRecord, path: string, times
     return refuse(ctx, path, err);
   }
   await ctx.writer.write(OK);
+  ctx.events({ event: 'file-open' });
   const startedAt = Date.now();
   let outcome: TransferOutcome = 'interrupted';
   const progress = { stored: 0, received: 0 };
@@ -140,12 +142,12 @@ async function receiveFile(ctx: ScpContext, rec: FileRecord, path: string, times
     if (!ended) {
       if (failure === null && ctx.preserve) failure = await file.setStat({ permissions: mode }).then(() => null, (err: unknown) => err);
       if (failure === null && times) failure = await file.setStat(times).then(() => null, (err: unknown) => err);
-      outcome = failure === null ? 'ok' : 'error';
+      outcome = failure === null ? 'ok' : isQuotaRefusal(failure) ? 'quota-exceeded' : 'error';
     }
   } finally {
     await file.close().catch((err: unknown) => ctx.log.warn({ event: 'scp.close_failed', path, err: errorText(err) }, 'close failed'));
     ctx.setBusy(false);
-    logTransfer(ctx, path, 'upload', progress.stored, startedAt, outcome);
+    fileClosed(ctx, path, 'upload', progress.stored, startedAt, outcome);
   }
   if (ended) inputEnded(ctx, path, failure, `input ended after ${progress.received} of ${rec.size} bytes`);
   await finishFile(ctx, path, failure);
@@ -159,6 +161,7 @@ async function receiveFile(ctx: ScpContext, rec: FileRecord, path: string, times
 function inputEnded(ctx: ScpContext, path: string, failure: unknown, why: string): never {
   if (isQuotaRefusal(failure)) {
     ctx.log.info({ event: 'quota.refused', op: 'scp', path }, 'quota exceeded');
+    ctx.events({ event: 'quota-refused', path });
     throw new ScpFatalError(`${visible(path)}: ${toVfsError(failure).message}`);
   }
   throw new ScpFatalError(`${visible(path)}: ${why}`);
@@ -176,6 +179,7 @@ async function finishFile(ctx: ScpContext, path: string, failure: unknown): Prom
   }
   if (isQuotaRefusal(failure)) {
     ctx.log.info({ event: 'quota.refused', op: 'scp', path }, 'quota exceeded');
+    ctx.events({ event: 'quota-refused', path });
     throw new ScpFatalError(`${visible(path)}: ${toVfsError(failure).message}`);
   }
   if (failure !== null) return refuse(ctx, path, failure);

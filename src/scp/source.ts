@@ -10,7 +10,7 @@ import type { Stats } from 'node:fs';
 import type { OpenFlags, VfsFile } from '../vfs/vfs.js';
 import { normalizePath, splitPath } from '../vfs/virtual-path.js';
 import { wordPath, type ShellWord } from './command.js';
-import { errorText, joinPath, logTransfer, ScpClientFatal, type ScpContext, type TransferOutcome } from './context.js';
+import { errorText, joinPath, fileClosed, ScpClientFatal, type ScpContext, type TransferOutcome } from './context.js';
 import { expandPattern } from './glob-expand.js';
 import { dirRecord, END_RECORD, errorRecord, fileRecord, OK, timesRecord, visible } from './records.js';
 
@@ -129,6 +129,7 @@ async function sendFile(ctx: ScpContext, vpath: string, shown: string): Promise<
   } catch (err) {
     return warn(ctx, shown, errorText(err));
   }
+  ctx.events({ event: 'file-open' });
   const startedAt = Date.now();
   let sent = 0;
   let outcome: TransferOutcome = 'interrupted';
@@ -149,7 +150,7 @@ async function sendFile(ctx: ScpContext, vpath: string, shown: string): Promise<
   } finally {
     ctx.setBusy(false);
     await file.close().catch(() => undefined);
-    if (sent > 0 || outcome !== 'interrupted') logTransfer(ctx, vpath, 'download', sent, startedAt, outcome);
+    fileClosed(ctx, vpath, 'download', sent, startedAt, outcome, sent > 0 || outcome !== 'interrupted');
   }
 }
 

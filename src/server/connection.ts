@@ -108,6 +108,7 @@ function onSocketClose(state: ServerState, rec: ConnectionRecord): void {
   if (rec.user) {
     const durationMs = Date.now() - rec.startedAt;
     rec.log.info({ event: 'session.end', port: rec.port, durationMs }, 'session ended');
+    state.observer.observe({ event: 'logout', user: rec.user, address: rec.address });
   } else {
     countAbandonedCheck(state, rec);
     countUnauthenticatedClose(state, rec);
@@ -131,10 +132,13 @@ export function onClient(state: ServerState, client: Connection, info: ClientInf
   }
   client.on('error', (err: Error & { level?: string }) => rec.log.debug({ event: 'connection.error', err: err.message, level: err.level }, 'connection error'));
   rec.log.info({ event: 'connection', port: rec.port, client: clip(info.header.identRaw ?? '', 128) }, 'connection');
+  let firstKex = true;
   client.on('handshake', (negotiated) => {
     // Each key exchange installs a new cipher: its packets come from the pool (ssh-packets.ts).
     const pooled = poolPackets((client as unknown as { _protocol?: unknown })._protocol);
     rec.log.debug({ event: 'handshake', ...negotiated, pooled }, 'key exchange done');
+    if (firstKex) state.observer.observe({ event: 'handshake', seconds: (Date.now() - rec.startedAt) / 1000 });
+    firstKex = false;
   });
   client.on('authentication', (ctx: AuthContext) => onAuthentication(state, rec, ctx));
   client.on('session', (accept, reject) => onSession(state, rec, accept, reject));

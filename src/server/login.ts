@@ -45,8 +45,11 @@ export function onAuthentication(state: ServerState, rec: ConnectionRecord, ctx:
       // this request, never crash the process.
       rec.pendingCheck = undefined;
       const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof StoreUnavailableError) rec.log.warn({ event: 'store.unavailable', err: message }, 'login refused: the store does not answer');
-      else rec.log.error({ event: 'auth.error', err: message }, 'authentication failed with an error');
+      if (err instanceof StoreUnavailableError) {
+        rec.log.warn({ event: 'store.unavailable', err: message }, 'login refused: the store does not answer');
+        setStoreUp(state, false);
+      } else rec.log.error({ event: 'auth.error', err: message }, 'authentication failed with an error');
+      state.observer.observe({ event: 'auth', method: ctx.method, result: 'error' });
       answer(() => ctx.reject(AUTH_METHODS));
     });
 }
@@ -85,6 +88,7 @@ function decide(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, ver
 function login(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, user: User, password?: string): void {
   const tooMany = () => {
     rec.log.warn({ event: 'auth.refused', user: user.name, method: ctx.method, port: rec.port, reason: 'max-sessions-per-user' }, 'login refused: too many sessions for this user');
+    state.observer.observe({ event: 'auth', method: ctx.method, result: 'refused' });
     answer(() => ctx.reject(AUTH_METHODS));
     state.endConnection(rec, 'max sessions per user');
   };
@@ -118,6 +122,8 @@ function accepted(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, u
   answer(() => ctx.accept());
   const key = ctx.method === 'publickey' ? fingerprintOf(ctx.key.data) : undefined;
   rec.log.info({ event: 'auth.success', method: ctx.method, port: rec.port, key }, 'login');
+  state.observer.observe({ event: 'auth', method: ctx.method, result: 'success' });
+  state.observer.observe({ event: 'login', user: user.name, address: rec.address, seconds: (Date.now() - rec.startedAt) / 1000 });
   state.store.recordLogin(user.name).catch((err: Error) => rec.log.warn({ event: 'db.error', err: err.message }, 'cannot record the login time'));
   if (password !== undefined && user.passwordHash && needsRehash(user.passwordHash, state.scrypt)) {
     void rehash(state, rec, user, password);
@@ -141,6 +147,7 @@ function fail(state: ServerState, rec: ConnectionRecord, ctx: AuthContext, v: Ex
   if (v.quiet) return; // `none`: not a failure
   rec.failures += 1;
   logFailure(rec, v.user, ctx.method, v.reason, v.countsForBan);
+  state.observer.observe({ event: 'auth', method: ctx.method, result: 'failure' });
   if (v.countsForBan) countBanFailure(state, rec);
   if (rec.failures >= state.config.maxAuthTries && !rec.ending) {
     rec.log.info({ event: 'auth.too-many-failures', port: rec.port, failures: rec.failures }, 'too many authentication failures: disconnecting');
@@ -167,6 +174,7 @@ export function countAbandonedCheck(state: ServerState, rec: ConnectionRecord): 
   if (!attempt || rec.ending || state.closing) return;
   rec.failures += 1;
   logFailure(rec, attempt.user, attempt.method, 'abandoned', true);
+  state.observer.observe({ event: 'auth', method: attempt.method, result: 'failure' });
   countBanFailure(state, rec);
 }
 
@@ -179,11 +187,19 @@ export function countBanFailure(state: ServerState, rec: ConnectionRecord): void
     { event: 'ban', address: rec.address, key: rec.key, failures: result.failures, seconds: state.config.banSeconds, until: new Date(result.until!).toISOString() },
     `address ${rec.key} banned for ${state.config.banSeconds} s`,
   );
+  state.observer.observe({ event: 'ban' });
   // Every process on the store adopts it (the watchdog reads the store's bans each second).
   state.store.saveBan(rec.key, result.until!).catch((err: Error) => state.log.warn({ event: 'db.error', err: err.message }, 'cannot share the ban'));
   for (const other of state.table.all()) {
     if (other.key === rec.key && !other.user) state.endConnection(other, 'address banned');
   }
+}
+
+/** Records whether the store answers (metrics' coffer_store_up, /healthz), reporting changes. */
+export function setStoreUp(state: ServerState, up: boolean): void {
+  if (state.storeUp === up) return;
+  state.storeUp = up;
+  state.observer.observe({ event: 'store', up });
 }
 
 /**

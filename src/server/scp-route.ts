@@ -34,6 +34,7 @@ async function runScp(channel: ServerChannel, command: ScpCommand, ctx: SessionC
       rootName: ctx.user,
       setBusy: (b) => (busy = b),
       touch: () => ctx.touch(),
+      events: ctx.fileEvents('scp'),
     });
   } finally {
     ctx.ledger.release(ctx.user);

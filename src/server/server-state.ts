@@ -3,6 +3,7 @@
  * password check queue and the session routing table. One per running server.
  */
 import type { Config } from '../config/load.js';
+import type { Observer } from '../events/events.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
 import type { ScryptParams } from '../users/password.js';
 import type { Store } from '../store/store.js';
@@ -27,6 +28,10 @@ export interface ServerState {
   scrypt: ScryptParams;
   /** True once shutdown began: no new connections, logins or sessions. */
   closing: boolean;
+  /** Where events go (metrics, hooks): observer.ts's fan-out. */
+  observer: Observer;
+  /** False while the store does not answer (the watchdog's last check, or a login's refusal). */
+  storeUp: boolean;
   /** Ends a connection (disconnect, then destroy if the peer lingers). */
   endConnection(rec: ConnectionRecord, reason: string): void;
 }

@@ -25,6 +25,7 @@ import { endConnection, type ServerState } from './server-state.js';
 import { shutdown } from './shutdown.js';
 import { startWatchdog } from './watchdog.js';
 import { ProxyGate } from './proxy/gate.js';
+import { startOperations, type MetricsMode } from './operations.js';
 
 /** Options that are not user-facing settings. */
 export interface ServerOptions {
@@ -41,6 +42,14 @@ export interface ServerOptions {
   /** ssh2 keepalive: interval (ms) and unanswered pings before the connection is dropped. */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /**
+   * What becomes of the metrics when metricsListen is set: `serve` them there (one process), or
+   * `share` them with a node:cluster supervisor, which serves the sum (startClusterMetrics).
+   * Default: `share` in a cluster worker, `serve` otherwise.
+   */
+  metrics?: MetricsMode;
+  /** First retry delay of post hooks (default 1000 ms; tests shorten it). */
+  hookRetryBaseMs?: number;
 }
 
 /** A running server. */
@@ -50,6 +59,8 @@ export interface RunningServer {
   /** Number of users in the database at start (0: the start log says how to add one). */
   userCount: number;
   state: ServerState;
+  /** Where GET /metrics and /healthz are served (metricsListen, served by this process). */
+  metricsAddress?: { host: string; port: number };
   /**
    * Stops accepting, lets busy sessions finish for shutdownGraceSeconds, ends the rest, closes the
    * database; logs `shutdown` first and `shutdown.done` once everything is closed.
@@ -105,7 +116,10 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
     passwords: new PasswordQueue({ ...PASSWORD_QUEUE_LIMITS, perKey: config.passwordQueuePerIp, total: config.passwordQueue }),
     closing: false,
     endConnection,
+    observer: { observe: () => {} },
+    storeUp: true,
   };
+  const ops = await startOperations(startUp, state, { mode: options.metrics, hookRetryBaseMs: options.hookRetryBaseMs });
   const ssh = new ssh2.Server({
     hostKeys: hostKeys.map((k) => k.privateKey),
     algorithms: serverAlgorithms(),
@@ -134,7 +148,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
   const userCount = await store.countUsers();
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= stopServer(startUp, state));
-  return { address, hostKeys, userCount, state, close };
+  return { address, hostKeys, userCount, state, close, ...(ops.metricsAddress ? { metricsAddress: ops.metricsAddress } : {}) };
 }
 
 /** Stops a started server: every step's closer, newest first (sessions, watchdog, ledger, database). */

@@ -6,6 +6,7 @@
  */
 import type { ServerChannel } from 'ssh2';
 import type { Config } from '../config/load.js';
+import type { FileEventSink, Protocol } from '../events/events.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
@@ -36,6 +37,8 @@ export interface SessionContext {
   closed: AbortSignal;
   /** Marks the session active (incoming channel data already does this). */
   touch(): void;
+  /** The sink an SFTP or scp engine reports files, folders and quota refusals to (metrics, hooks). */
+  fileEvents(protocol: Protocol): FileEventSink;
   /**
    * Set by a handler to say whether it is in the middle of work (an open transfer). Shutdown waits
    * up to shutdownGraceSeconds while any session is busy. Default: data seen in the last 2 s.

@@ -6,10 +6,12 @@
  */
 import type { AcceptConnection, RejectConnection, ServerChannel, Session } from 'ssh2';
 import { homeDir } from '../config/paths.js';
+import type { SessionKind } from '../events/events.js';
 import { clip } from '../util/logger.js';
 import type { ConnectionRecord, SessionRecord } from './limits.js';
 import { SFTP_ONLY_MESSAGE, type SessionContext } from './session-router.js';
 import type { ServerState } from './server-state.js';
+import { sessionSink } from './observer.js';
 
 /** Session channels per connection (OpenSSH MaxSessions default). */
 export const MAX_SESSIONS_PER_CONNECTION = 10;
@@ -125,7 +127,7 @@ function routeExec(state: ServerState, rec: ConnectionRecord, srec: SessionRecor
   }
   if (!route) return refuseChannel(channel, rec, 'exec', clip(command, 200));
   rec.log.info({ event: 'exec', route: route.name, command: clip(command, 200) }, 'exec');
-  runHandler(rec, channel, () => route.run(channel, command, ctx));
+  runHandler(state, rec, channel, route.name === 'scp' ? 'scp' : 'exec', () => route.run(channel, command, ctx));
 }
 
 function routeSubsystem(
@@ -145,21 +147,27 @@ function routeSubsystem(
   }
   withChannel(rec, srec, accept, (channel) => {
     rec.log.info({ event: 'subsystem', subsystem: name }, 'subsystem started');
-    runHandler(rec, channel, () => handler(channel, sessionContext(state, rec, srec, closed)));
+    runHandler(state, rec, channel, name === 'sftp' ? 'sftp' : 'exec', () => handler(channel, sessionContext(state, rec, srec, closed)));
   });
 }
 
-/** Runs a handler; a throw or rejection is logged and ends the channel, never the process. */
-function runHandler(rec: ConnectionRecord, channel: ServerChannel, run: () => void | Promise<void>): void {
+/**
+ * Runs a handler, counted as a session of `kind` while it runs; a throw or rejection is logged and
+ * ends the channel, never the process.
+ */
+function runHandler(state: ServerState, rec: ConnectionRecord, channel: ServerChannel, kind: SessionKind, run: () => void | Promise<void>): void {
   const fail = (err: unknown) => {
     rec.log.error({ event: 'channel.error', err: err instanceof Error ? err.message : String(err) }, 'session handler failed');
     channel.exit(1);
     channel.end();
   };
+  state.observer.observe({ event: 'session-start', kind });
+  const ended = () => state.observer.observe({ event: 'session-end', kind });
   try {
-    Promise.resolve(run()).catch(fail);
+    Promise.resolve(run()).catch(fail).finally(ended);
   } catch (err) {
     fail(err);
+    ended();
   }
 }
 
@@ -180,6 +188,7 @@ function sessionContext(state: ServerState, rec: ConnectionRecord, srec: Session
     touch: () => {
       srec.lastActivity = rec.lastActivity = Date.now();
     },
+    fileEvents: (protocol) => sessionSink(state.observer, { user, address: rec.address, protocol, home: homeDir(state.config.paths, user) }),
   };
   // Shutdown asks the record; the handler may install its own answer on the context.
   srec.isBusy = () => (ctx.isBusy ? ctx.isBusy() : Date.now() - srec.lastActivity < BUSY_WINDOW_MS);

@@ -13,7 +13,7 @@ export async function sftpSubsystem(channel: ServerChannel, ctx: SessionContext)
   const quota = await ctx.ledger.acquire(ctx.user);
   try {
     const vfs = await homeVfs(ctx, quota);
-    const session = serveSftp(channel, { vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession, signal: ctx.signal, closed: ctx.closed });
+    const session = serveSftp(channel, { vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession, signal: ctx.signal, closed: ctx.closed, events: ctx.fileEvents('sftp') });
     ctx.isBusy = () => session.busy;
     await session.done;
   } finally {

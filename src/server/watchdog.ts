@@ -5,6 +5,7 @@
  * sessions;
  * forget stale ban entries. One timer for the whole server.
  */
+import { setStoreUp } from './login.js';
 import type { ServerState } from './server-state.js';
 
 /** How often the watchdog runs (ms): live changes apply within about this long. */
@@ -18,7 +19,9 @@ export function startWatchdog(state: ServerState): () => void {
   // Live changes: the store's change version moved (coffer-users, another server). One check at a
   // time; a store that does not answer is asked again at the next tick.
   const check = async () => {
+    // Also how the server knows the store is lost and back (coffer_store_up, /healthz).
     const now = await state.store.changeVersion().catch(() => null);
+    setStoreUp(state, now !== null);
     if (now === null || now === version) return;
     version = now;
     await endRevokedUsers(state);

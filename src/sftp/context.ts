@@ -2,6 +2,7 @@
  * What every SFTP operation of one session works with, and the shape of an operation: the
  * dispatcher's table maps each request kind to one of these (OpenSSH's sftp_handler table).
  */
+import type { FileEventSink } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import type { HandleTable } from './handle-table.js';
@@ -18,6 +19,8 @@ export interface SftpContext {
   signal: AbortSignal;
   /** A read-only session: the dispatcher refuses every request whose operation `writes`. */
   readOnly: boolean;
+  /** Where opened and closed files and namespace changes are reported (metrics, hooks). */
+  events: FileEventSink;
 }
 
 /** One request kind's handler; resolves the encoded reply, or throws (mapped by toStatus). */

@@ -17,6 +17,10 @@ export interface HandleStats {
   openedAt: number;
   bytesRead: number;
   bytesWritten: number;
+  /** READ requests served (a download of an empty file reads once, at EOF). */
+  reads: number;
+  /** A WRITE was refused for the quota: the upload's outcome is `quota-exceeded`. */
+  quotaRefused: boolean;
 }
 
 interface Entry {

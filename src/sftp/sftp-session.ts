@@ -6,6 +6,7 @@
  * queued or the channel cannot take more replies (so ssh2 stops opening the client's window).
  */
 import type { Duplex } from 'node:stream';
+import type { FileEventSink } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { toVfsError } from '../vfs/vfs-error.js';
@@ -16,7 +17,7 @@ import { ADVERTISED_EXTENSIONS, dispatch } from './dispatcher.js';
 import { SftpCodecError } from './errors.js';
 import { PacketFramer } from './framing.js';
 import { HandleTable } from './handle-table.js';
-import { logTransfer } from './ops/file-ops.js';
+import { fileClosed } from './ops/file-ops.js';
 import { encodeStatus } from './packets/status.js';
 import { encodeVersion } from './packets/version.js';
 import type { SftpIdRequest } from './request-types.js';
@@ -53,10 +54,14 @@ export interface SftpSessionOptions {
    * read-only user or share would turn on (OpenSSH's sftp-server -R).
    */
   readOnly?: boolean;
+  /** Where files opened and closed and namespace changes are reported (default: nowhere). */
+  events?: FileEventSink;
 }
 
 /** The channel: a byte stream, plus ssh2's exit(status) for the exit-status request. */
 export type SftpChannel = Duplex & { exit?(status: number): void };
+
+const ignore: FileEventSink = () => {};
 
 const weight = (req: SftpIdRequest): number =>
   req.kind === 'read' ? Math.min(req.length, MAX_READ_WRITE_LENGTH) : req.kind === 'write' ? req.data.length : 0;
@@ -92,7 +97,7 @@ export class SftpSession {
     private readonly channel: SftpChannel,
     opts: SftpSessionOptions,
   ) {
-    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal, readOnly: opts.readOnly ?? false };
+    this.ctx = { vfs: opts.vfs, handles: new HandleTable(opts.maxHandles), user: opts.user, log: opts.log, signal: this.ended.signal, readOnly: opts.readOnly ?? false, events: opts.events ?? ignore };
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.onData(chunk));
     channel.on('end', () => {
@@ -160,7 +165,11 @@ export class SftpSession {
     dispatch(this.ctx, req)
       .catch((err: unknown) => {
         const status = toStatus(err);
-        if (toVfsError(err).code === 'QUOTA_EXCEEDED') this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+        if (toVfsError(err).code === 'QUOTA_EXCEEDED') {
+          this.ctx.log.info({ event: 'quota.refused', op: req.kind }, 'quota exceeded');
+          // A WRITE's refusal is reported by the write operation, which knows the file's path.
+          if (req.kind !== 'write') this.ctx.events({ event: 'quota-refused', ...('path' in req && typeof req.path === 'string' ? { path: req.path } : {}) });
+        }
         else {
           const level = isExpected(err) ? 'debug' : 'warn';
           this.ctx.log[level]({ event: 'sftp-error', op: req.kind, status: status.code, err: String((err as Error)?.message ?? err) }, 'request failed');
@@ -222,7 +231,7 @@ export class SftpSession {
     for (const target of await this.ctx.handles.drain()) {
       if (target.kind === 'file') {
         await target.file.close().catch(() => undefined);
-        logTransfer(this.ctx, target, 'interrupted');
+        fileClosed(this.ctx, target, 'interrupted');
       } else await target.dir.close();
     }
     this.finish();

@@ -14,10 +14,13 @@ const SRC = new URL('../../../src/', import.meta.url).pathname;
 /** The layers of src/ that each layer may import besides itself. */
 const ALLOWED: Record<string, string[]> = {
   util: [],
+  events: [],
   vfs: ['quota', 'util'],
   // The quota's refusal reaches the protocols as a vfs error code (QUOTA_EXCEEDED, UNAVAILABLE).
-  scp: ['vfs', 'util'],
-  sftp: ['vfs', 'util'],
+  scp: ['vfs', 'util', 'events'],
+  sftp: ['vfs', 'util', 'events'],
+  monitor: ['events', 'util'],
+  hooks: ['events', 'util'],
 };
 
 /** `layer/file: imported layer` for every relative import of a file in `layer` that leaves it. */

@@ -81,6 +81,9 @@ describe('defaults', () => {
       metadataIo: 'auto',
       shutdownGraceSeconds: 30,
       proxyProtocol: [],
+      metricsListen: '',
+      hooks: [],
+      hookTimeoutSeconds: 30,
     });
     assert.equal(configFile, null);
     assert.deepEqual(paths, statePaths(root));
@@ -214,11 +217,11 @@ describe('precedence: defaults < coffer.json < env < flags', () => {
   test('every setting has an env variable COFFER_<UPPER_SNAKE> and a flag --<kebab>', () => {
     assert.equal(upperSnake('maxConnectionsPerIp'), 'MAX_CONNECTIONS_PER_IP');
     assert.equal(kebab('maxConnectionsPerIp'), 'max-connections-per-ip');
-    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no', proxyProtocol: '10.0.0.0/8', metadataIo: 'async' };
+    const samples: Record<string, string> = { database: 'postgres://u:p@db.example:5432/coffer', host: '10.0.0.1', logLevel: 'trace', logFormat: 'pretty', defaultQuota: '3M', symlinks: 'yes', legacyScp: 'no', proxyProtocol: '10.0.0.0/8', metadataIo: 'async', metricsListen: '[::1]:9222', hooks: '[{"on":["upload"],"run":["/bin/true"]}]' };
     for (const name of SETTING_NAMES) {
       const value = samples[name] ?? '7';
       const c = load(freshRoot(), { env: { ['COFFER_' + upperSnake(name)]: value } });
-      const expected = name === 'defaultQuota' ? 3 * 1024 ** 2 : name === 'symlinks' ? true : name === 'legacyScp' ? false : name === 'proxyProtocol' ? [value] : /^\d+$/.test(value) ? 7 : value;
+      const expected = name === 'defaultQuota' ? 3 * 1024 ** 2 : name === 'symlinks' ? true : name === 'legacyScp' ? false : name === 'proxyProtocol' ? [value] : name === 'hooks' ? JSON.parse(value) : /^\d+$/.test(value) ? 7 : value;
       assert.deepEqual(c[name], expected, name);
     }
   });

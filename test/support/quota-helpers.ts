@@ -53,8 +53,8 @@ export interface QuotaServer extends TestServer {
   scratch: string;
 }
 
-export async function startQuotaServer(settings: TestServerOptions['settings'] = {}): Promise<QuotaServer> {
-  const ts = await startTestServer({ router: defaultRouter(), settings: { ...QUOTA_SETTINGS, ...settings } });
+export async function startQuotaServer(settings: TestServerOptions['settings'] = {}, server: TestServerOptions['server'] = {}): Promise<QuotaServer> {
+  const ts = await startTestServer({ router: defaultRouter(), settings: { ...QUOTA_SETTINGS, ...settings }, server });
   const scratch = await mkdtemp(join(tmpdir(), 'coffer-quota-scratch-'));
   const key = await makeClientKey(scratch, 'id_ed25519');
   const close = ts.close;

@@ -20,6 +20,8 @@
  * - Log lines carry `worker`: 0 for the supervisor (and for the one process when workers = 1),
  *   the cluster worker id (1, 2, ...; a restarted worker gets a new id) for a worker.
  */
+import { startClusterMetrics } from '../../monitor/cluster-metrics.js';
+import { parseListenAddress } from '../../util/listen-address.js';
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../../config/load.js';
 import { loadHostKeys, type HostKey } from '../../server/host-keys.js';
@@ -39,6 +41,8 @@ export interface SupervisorContext {
   log: Logger;
   /** The workers alive now. */
   workers(): Worker[];
+  /** True once SIGTERM or SIGINT told the workers to stop. */
+  stopping(): boolean;
 }
 
 /** A service the supervisor runs for the whole cluster (e.g. a metrics listener): stopped last. */
@@ -47,12 +51,18 @@ export interface SupervisorService {
 }
 
 /**
- * The place to start services of the supervisor itself, once the workers are forked: the cluster's
- * HTTP listener for metrics and health (issue 19) belongs here. Each is stopped after every
- * worker has exited, newest first. None yet.
+ * Services of the supervisor itself, started once the workers are forked and stopped after every
+ * worker has exited, newest first: with metricsListen, the cluster's /metrics (every worker's
+ * registry summed, monitor/cluster-metrics.ts) and /healthz (503 while stopping, when no worker
+ * runs, or when a worker's store does not answer).
  */
-export async function startSupervisorServices(_ctx: SupervisorContext): Promise<SupervisorService[]> {
-  return [];
+export async function startSupervisorServices(ctx: SupervisorContext): Promise<SupervisorService[]> {
+  if (ctx.config.metricsListen === '') return [];
+  const at = parseListenAddress(ctx.config.metricsListen);
+  if ('problem' in at) throw new Error(`metricsListen ${at.problem}`);
+  const server = await startClusterMetrics(at, () => (ctx.stopping() ? 'shutting down' : ctx.workers().length === 0 ? 'no worker is running' : null));
+  ctx.log.info({ event: 'metrics.listen', address: `${server.address.host}:${server.address.port}` }, `metrics and health on ${ctx.config.metricsListen} (port ${server.address.port})`);
+  return [{ stop: () => server.close() }];
 }
 
 /** One forked worker as the supervisor tracks it. */
@@ -109,7 +119,7 @@ class Cluster {
       this.log.warn({ event: 'shutdown.forced' }, 'second signal: killing the workers and exiting now');
       for (const { worker } of this.tracked.values()) worker.process.kill('SIGKILL');
     });
-    this.services = await startSupervisorServices({ config: this.config, log: this.log, workers: () => [...this.tracked.values()].map((t) => t.worker) });
+    this.services = await startSupervisorServices({ config: this.config, log: this.log, workers: () => [...this.tracked.values()].map((t) => t.worker), stopping: () => this.stopping !== undefined });
     const status = await finished;
     for (const service of this.services.reverse()) {
       await service.stop().catch((err: Error) => this.log.warn({ event: 'supervisor.error', err: err.message }, 'a supervisor service failed to stop'));

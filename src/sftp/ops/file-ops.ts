@@ -10,7 +10,7 @@ import { takeDataBuffer } from '../data-buffers.js';
 import { DATA_HEADER_LENGTH, finishDataReply } from '../packets/data.js';
 import { encodeHandle } from '../packets/handle.js';
 import { encodeStatus } from '../packets/status.js';
-import { VfsError } from '../../vfs/vfs-error.js';
+import { toVfsError, VfsError } from '../../vfs/vfs-error.js';
 import type { OpenFlags as VfsOpenFlags } from '../../vfs/vfs.js';
 
 /** Decodes SSH_FXF_* bits. */
@@ -33,14 +33,21 @@ export function fileOf(target: HandleTarget): Extract<HandleTarget, { kind: 'fil
 
 const ok = (id: number) => encodeStatus(id, StatusCode.OK);
 
-/** Logs one finished (or interrupted) transfer per SPEC §5, if bytes moved through the handle. */
-export function logTransfer(ctx: SftpContext, target: HandleTarget, outcome: 'ok' | 'error' | 'interrupted'): void {
+/**
+ * A file handle was closed (CLOSE, or the session's end: `interrupted`): logs its transfer per
+ * SPEC §5 if bytes moved through it, and reports the close. A handle opened for writing is an
+ * upload (even of no bytes), else one that served a READ is a download.
+ */
+export function fileClosed(ctx: SftpContext, target: HandleTarget, outcome: 'ok' | 'interrupted'): void {
   if (target.kind !== 'file') return;
-  const { bytesRead, bytesWritten, openedAt } = target.stats;
+  const { bytesRead, bytesWritten, openedAt, reads, quotaRefused } = target.stats;
+  const transfer = target.writable || bytesWritten > 0 ? 'upload' : reads > 0 ? 'download' : null;
+  const bytes = transfer === 'upload' ? bytesWritten : bytesRead;
+  const final = quotaRefused && outcome === 'ok' ? 'quota-exceeded' : outcome;
+  ctx.events({ event: 'file-close', path: target.path, transfer, bytes, outcome: final });
   if (bytesRead === 0 && bytesWritten === 0) return;
   const direction = bytesWritten > 0 ? 'upload' : 'download';
-  const bytes = direction === 'upload' ? bytesWritten : bytesRead;
-  ctx.log.info({ event: 'transfer', path: target.path, direction, bytes, durationMs: Date.now() - openedAt, outcome }, 'transfer');
+  ctx.log.info({ event: 'transfer', path: target.path, direction, bytes: direction === 'upload' ? bytesWritten : bytesRead, durationMs: Date.now() - openedAt, outcome }, 'transfer');
 }
 
 export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fstat' | 'fsetstat' | 'fsync'> = {
@@ -52,9 +59,11 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
       const flags = decodeOpenFlags(req.pflags);
       const file = await ctx.vfs.open(req.path, flags, req.attrs);
       const writable = flags.write || flags.append || flags.trunc;
-      const stats = { openedAt: Date.now(), bytesRead: 0, bytesWritten: 0 };
+      const stats = { openedAt: Date.now(), bytesRead: 0, bytesWritten: 0, reads: 0, quotaRefused: false };
       try {
-        return encodeHandle(req.id, ctx.handles.add({ kind: 'file', file, path: req.path, writable, stats }));
+        const reply = encodeHandle(req.id, ctx.handles.add({ kind: 'file', file, path: req.path, writable, stats }));
+        ctx.events({ event: 'file-open' });
+        return reply;
       } catch (err) {
         await file.close();
         throw err;
@@ -68,7 +77,7 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
       if (target.kind === 'dir') await target.dir.close();
       else {
         await target.file.close();
-        logTransfer(ctx, target, 'ok');
+        fileClosed(ctx, target, 'ok');
       }
       return ok(req.id);
     },
@@ -82,6 +91,7 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
         const length = Math.min(req.length, MAX_READ_WRITE_LENGTH);
         const buf = takeDataBuffer(length);
         const n = length === 0 ? 0 : await t.file.readInto(buf, DATA_HEADER_LENGTH, length, req.offset);
+        t.stats.reads += 1;
         if (n === 0 && length > 0) return encodeStatus(req.id, StatusCode.EOF);
         t.stats.bytesRead += n;
         return finishDataReply(buf, req.id, n);
@@ -93,7 +103,13 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
       ctx.handles.run(req.handle, async (target) => {
         const t = fileOf(target);
         if (!t.writable) throw new VfsError('DENIED', 'File not opened for writing');
-        await t.file.write(req.offset, req.data);
+        await t.file.write(req.offset, req.data).catch((err: unknown) => {
+          if (toVfsError(err).code === 'QUOTA_EXCEEDED') {
+            t.stats.quotaRefused = true;
+            ctx.events({ event: 'quota-refused', path: t.path });
+          }
+          throw err;
+        });
         t.stats.bytesWritten += req.data.length;
         return ok(req.id);
       }),

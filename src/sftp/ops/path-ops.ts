@@ -44,12 +44,18 @@ export const PATH_OPS: OperationTable<
   // Lexical, as SFTPGo: the virtual path is canonical already and needs no disk access.
   realpath: { writes: false, run: async (_ctx, req) => encodePathName(req.id, normalizePath(req.path === '' ? '.' : req.path)) },
   readlink: { writes: false, run: async (ctx, req) => encodePathName(req.id, await ctx.vfs.readlink(req.path)) },
-  mkdir: { writes: true, run: async (ctx, req) => (await ctx.vfs.mkdir(req.path, req.attrs), ok(req.id)) },
-  rmdir: { writes: true, run: async (ctx, req) => (await ctx.vfs.rmdir(req.path), ok(req.id)) },
-  remove: { writes: true, run: async (ctx, req) => (await ctx.vfs.remove(req.path), ok(req.id)) },
+  mkdir: { writes: true, run: async (ctx, req) => (await ctx.vfs.mkdir(req.path, req.attrs), ctx.events({ event: 'mkdir', path: req.path }), ok(req.id)) },
+  rmdir: { writes: true, run: async (ctx, req) => (await ctx.vfs.rmdir(req.path), ctx.events({ event: 'rmdir', path: req.path }), ok(req.id)) },
+  remove: { writes: true, run: async (ctx, req) => (await ctx.vfs.remove(req.path), ctx.events({ event: 'remove', path: req.path }), ok(req.id)) },
   // RENAME never overwrites (OpenSSH sftp-server.c process_rename); posix-rename does.
-  rename: { writes: true, run: async (ctx, req) => (await ctx.vfs.rename(req.oldPath, req.newPath, false), ok(req.id)) },
-  'posix-rename': { writes: true, run: async (ctx, req) => (await ctx.vfs.rename(req.oldPath, req.newPath, true), ok(req.id)) },
+  rename: {
+    writes: true,
+    run: async (ctx, req) => (await ctx.vfs.rename(req.oldPath, req.newPath, false), ctx.events({ event: 'rename', path: req.oldPath, target: req.newPath }), ok(req.id)),
+  },
+  'posix-rename': {
+    writes: true,
+    run: async (ctx, req) => (await ctx.vfs.rename(req.oldPath, req.newPath, true), ctx.events({ event: 'rename', path: req.oldPath, target: req.newPath }), ok(req.id)),
+  },
   setstat: { writes: true, run: async (ctx, req) => (await ctx.vfs.setStat(req.path, req.attrs), ok(req.id)) },
   symlink: {
     writes: true,
