@@ -142,7 +142,13 @@ export class QuotaLedger {
     const now = Date.now();
     const idle = this.opts.idleMs ?? 1000;
     const all = [...this.entries, ...this.leaving];
-    await Promise.all(all.map(([user, entry]) => this.settle(user, entry, giveBack || this.leaving.get(user) === entry || now - entry.quota.lastGrowthMs >= idle)));
+    await Promise.all(
+      all.map(([user, entry]) => {
+        const back = giveBack || this.leaving.get(user) === entry || now - entry.quota.lastGrowthMs >= idle;
+        // An explicit flush also sends what was gathered while a settle was on its way.
+        return giveBack ? this.settleAll(user, entry, true) : this.settle(user, entry, back);
+      }),
+    );
   }
 
   /**
@@ -168,10 +174,17 @@ export class QuotaLedger {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    await this.flush(true).catch(() => undefined);
+    // Until everything is settled (handles closing at shutdown still report), for up to 5 s.
+    const unsettled = () => [...this.entries, ...this.leaving].filter(([, e]) => !e.quota.settledUp || e.settling);
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+      await this.flush(true).catch(() => undefined);
+      if (unsettled().length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     // What could not be settled is charged when this process is expired: retire only when clean.
-    const clean = [...this.entries.values(), ...this.leaving.values()].every((e) => e.quota.settledUp);
-    if (clean) await this.opts.store.quota.retire(this.process.id).catch(() => undefined);
+    const left = unsettled().map(([user]) => user);
+    if (left.length === 0) await this.opts.store.quota.retire(this.process.id).catch(() => undefined);
+    else this.opts.log.warn({ event: 'quota.close-unsettled', users: left.length }, 'usage not settled at shutdown: charged until this process is expired and the users recounted');
     this.entries.clear();
     this.leaving.clear();
   }
@@ -232,9 +245,9 @@ export class QuotaLedger {
   }
 
   /** Settles until what was gathered before the call is in the store (a settle under way first). */
-  private async settleAll(user: string, entry: Entry): Promise<void> {
+  private async settleAll(user: string, entry: Entry, giveBack = false): Promise<void> {
     if (entry.settling) await entry.settling;
-    await this.settle(user, entry, false);
+    await this.settle(user, entry, giveBack);
   }
 
   /** A user who left is forgotten once nothing of theirs waits to be settled. */

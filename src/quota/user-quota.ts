@@ -20,7 +20,6 @@
  */
 import type { Stats } from 'node:fs';
 import type { Credit, Grant, Settlement, Space } from '../store/quota-store.js';
-import { RwLock } from '../util/rw-lock.js';
 
 /** The refusal of a growth that would pass the quota. Its message is what clients see (SPEC §5). */
 export class QuotaExceededError extends Error {
@@ -137,11 +136,6 @@ export class UserQuota {
   private refilling: Promise<void> | null = null;
   /** The store may not match the disk (a dead process, a file shared with another process). */
   unsure = false;
-  /**
-   * The user's namespace lock, shared by all their sessions here: operations that change names in
-   * the home (or may create a file) run exclusive, opens of existing files shared (see LocalVfs).
-   */
-  readonly lock = new RwLock();
 
   constructor(
     readonly user: string,
@@ -256,15 +250,6 @@ export class UserQuota {
   }
 
   /**
-   * Runs `op` alone among this user's namespace operations (exclusive lock). Removals and
-   * replacing renames read a size before their unlink or rename; run one at a time, no two of
-   * them can credit the same file, and no OPEN registers a handle between their read and act.
-   */
-  serial<T>(op: () => Promise<T>): Promise<T> {
-    return this.lock.exclusive(op);
-  }
-
-  /**
    * Drops one handle. The last one out releases a detached file's charge, or reconciles the
    * charged size with `actualSize` (the fstat size; null when nothing can have diverged).
    */
@@ -306,7 +291,9 @@ export class UserQuota {
 
   /**
    * Runs `act`, which takes a name out of the home (unlink, or a rename over it), and credits the
-   * entry that name held and, for a regular file, its bytes, once. Call under serial(). `read` is
+   * entry that name held and, for a regular file, its bytes, once. Call under the user's namespace
+   * lock, exclusive (vfs/user-locks.ts): removals and replacing renames then run one at a time, so no
+   * two of them credit the same file, and no OPEN registers a handle between their read and act. `read` is
    * the name's lstat (null when it is gone: nothing is credited); `keep` says nothing must be
    * credited (a rename onto its own other name).
    *

@@ -5,10 +5,9 @@
  * status 1. With no path (or `-`) they hash standard input, which is how rclone detects them.
  */
 import type { ServerChannel } from 'ssh2';
-import type { UserQuota } from '../quota/user-quota.js';
 import { ShellWordsError, splitShellWords } from '../util/shell-words.js';
 import { checksumFile, checksumStream, type ChecksumAlgorithm } from '../vfs/checksum.js';
-import { homeVfs } from './home-vfs.js';
+import { openHome, type SessionHome } from './home-vfs.js';
 import type { HashOptions, Vfs } from '../vfs/vfs.js';
 import { toVfsError } from '../vfs/vfs-error.js';
 import type { ExecRoute, SessionContext } from './session-router.js';
@@ -102,7 +101,7 @@ async function hashOne(vfs: Vfs, channel: ServerChannel, name: string, algorithm
 
 async function runChecksum(channel: ServerChannel, command: string, ctx: SessionContext): Promise<void> {
   let status = 0;
-  let quota: UserQuota | undefined;
+  let home: SessionHome | undefined;
   // Nobody reads the digests of a session whose channel the peer closed: its hashing stops.
   const signal = ctx.closed;
   try {
@@ -111,8 +110,8 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     const { files, binary } = fileArguments(name, args);
     // With the user's quota: the files it holds open are registered, so one removed meanwhile
     // stays charged until the hash lets go of it (SPEC §5).
-    quota = await ctx.ledger.acquire(ctx.user);
-    const vfs = await homeVfs(ctx, quota);
+    home = await openHome(ctx);
+    const vfs = home.vfs;
     for (const file of files) {
       if (signal.aborted) return; // the channel is gone: no more files, nothing to write to
       // Busy while a file is hashed, which sends nothing for as long as it takes (a large file,
@@ -135,7 +134,7 @@ async function runChecksum(channel: ServerChannel, command: string, ctx: Session
     const prefix = err instanceof ShellWordsError ? `${command.trimStart().split(/[\s'"\\]/)[0]}: ` : '';
     channel.stderr.write(`${prefix}${(err as Error).message}\n`);
   } finally {
-    if (quota) ctx.ledger.release(ctx.user);
+    home?.close();
   }
   channel.exit(status);
   channel.end();

@@ -4,7 +4,7 @@
  * `legacyScp` setting is on; otherwise the command falls through to the SFTP-only refusal. A
  * command line this server will not run gets one `scp: ...` line on stderr and exit status 1.
  */
-import { homeVfs } from './home-vfs.js';
+import { openHome } from './home-vfs.js';
 import type { ServerChannel } from 'ssh2';
 import { isScpCommand, parseScpCommand, ScpCommandError, type ScpCommand } from '../scp/command.js';
 import { serveScp } from '../scp/session.js';
@@ -22,13 +22,12 @@ function finish(channel: ServerChannel, status: number): void {
 
 /** Runs a parsed command with the user's quota held for the session's length. */
 async function runScp(channel: ServerChannel, command: ScpCommand, ctx: SessionContext): Promise<number> {
-  const quota = await ctx.ledger.acquire(ctx.user);
+  const home = await openHome(ctx);
   let busy = false;
   try {
-    const vfs = await homeVfs(ctx, quota);
     ctx.isBusy = () => busy;
     return await serveScp(channel, command, {
-      vfs,
+      vfs: home.vfs,
       log: ctx.log,
       signal: ctx.signal,
       rootName: ctx.user,
@@ -37,7 +36,7 @@ async function runScp(channel: ServerChannel, command: ScpCommand, ctx: SessionC
       events: ctx.fileEvents('scp'),
     });
   } finally {
-    ctx.ledger.release(ctx.user);
+    home.close();
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Config } from '../config/load.js';
 import type { Observer } from '../events/events.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
+import type { UserLocks } from '../vfs/user-locks.js';
 import type { ScryptParams } from '../users/password.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
@@ -19,6 +20,8 @@ export interface ServerState {
   store: Store;
   /** Usage and quotas of the users with sessions. */
   ledger: QuotaLedger;
+  /** The users' namespace locks (vfs/user-locks.ts), shared by each user's sessions here. */
+  locks: UserLocks;
   log: Logger;
   router: SessionRouter;
   bans: BanList;

@@ -7,6 +7,7 @@ import ssh2 from 'ssh2';
 import type { Config } from '../config/load.js';
 import { CURRENT_PARAMS, type ScryptParams } from '../users/password.js';
 import { homeDir } from '../config/paths.js';
+import { UserLocks } from '../vfs/user-locks.js';
 import { QuotaLedger, type QuotaLedgerOptions } from '../quota/quota-ledger.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
@@ -108,6 +109,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
     config,
     store,
     ledger,
+    locks: new UserLocks(),
     log,
     scrypt: options.scrypt ?? CURRENT_PARAMS,
     router: options.router ?? new SessionRouter(),

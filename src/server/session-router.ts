@@ -8,6 +8,7 @@ import type { ServerChannel } from 'ssh2';
 import type { Config } from '../config/load.js';
 import type { FileEventSink, Protocol } from '../events/events.js';
 import type { QuotaLedger } from '../quota/quota-ledger.js';
+import type { UserLocks } from '../vfs/user-locks.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../util/logger.js';
 
@@ -23,6 +24,8 @@ export interface SessionContext {
   store: Store;
   /** The server's quota ledger: acquire(user) for a session's shared UserQuota, release(user) after. */
   ledger: QuotaLedger;
+  /** The users' namespace locks in this process: acquire(user) for a session, release(user) after. */
+  locks: UserLocks;
   /** Client address and port. */
   address: string;
   port: number;

@@ -180,6 +180,7 @@ function sessionContext(state: ServerState, rec: ConnectionRecord, srec: Session
     log: rec.log,
     store: state.store,
     ledger: state.ledger,
+    locks: state.locks,
     address: rec.address,
     port: rec.port,
     connectionId: rec.id,

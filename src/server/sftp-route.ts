@@ -3,20 +3,19 @@
  * on the raw channel with Coffer's own codec (no ssh2 'sftp' listener: ssh2's server-side SFTP
  * cannot advertise extensions, see DESIGN.md).
  */
-import { homeVfs } from './home-vfs.js';
+import { openHome } from './home-vfs.js';
 import type { ServerChannel } from 'ssh2';
 import { serveSftp } from '../sftp/sftp-session.js';
 import type { SessionContext } from './session-router.js';
 
 /** SubsystemHandler for `sftp`. */
 export async function sftpSubsystem(channel: ServerChannel, ctx: SessionContext): Promise<void> {
-  const quota = await ctx.ledger.acquire(ctx.user);
+  const home = await openHome(ctx);
   try {
-    const vfs = await homeVfs(ctx, quota);
-    const session = serveSftp(channel, { vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession, signal: ctx.signal, closed: ctx.closed, events: ctx.fileEvents('sftp') });
+    const session = serveSftp(channel, { vfs: home.vfs, user: ctx.user, log: ctx.log, maxHandles: ctx.config.maxHandlesPerSession, signal: ctx.signal, closed: ctx.closed, events: ctx.fileEvents('sftp') });
     ctx.isBusy = () => session.busy;
     await session.done;
   } finally {
-    ctx.ledger.release(ctx.user);
+    home.close();
   }
 }

@@ -6,7 +6,7 @@ import { lstat as lstatCb, lstatSync, type Dir, type Stats } from 'node:fs';
 import type { FileLike as FileHandle } from './meta-io.js';
 import { join } from 'node:path';
 import { hashPool } from './hash-pool.js';
-import { QuotaExceededError, type TrackedFile, type UserQuota } from '../quota/user-quota.js';
+import type { FileCharge } from '../quota/file-charge.js';
 import type { DirEntry, HashOptions, SetAttrs, VfsDir, VfsFile } from './vfs.js';
 import { VfsError } from './vfs-error.js';
 
@@ -20,30 +20,21 @@ export function checkOwnership(attrs: SetAttrs, current: Stats): void {
 /** Permission bits a client may set: 0777, never setuid, setgid or sticky (SPEC §5). */
 export const permissionBits = (mode: number): number => mode & 0o777;
 
-/** Quota accounting of an open file: the user's quota and the file's tracked entry. */
-export interface FileAccount {
-  quota: UserQuota;
-  file: TrackedFile;
-  /** Opened for writing: its writes and truncates are charged (a read-only fd refuses them). */
-  writable: boolean;
-}
-
 /**
- * An open regular file on a FileHandle, with its FileAccount when the session has a quota (every
- * handle is registered, so a removal cannot credit a file a handle still holds). On a writable
- * one, growth is reserved before each write, and a failed write or truncate is reconciled with
- * fstat so the ledger never drifts from the disk (ENOSPC is not a quota event).
+ * An open regular file on a FileHandle. With a quota, every handle carries its FileCharge (every
+ * handle is registered, so a removal cannot credit a file a handle still holds); a writable one
+ * hands each write and truncate to it, which charges it and reconciles failures (quota/file-charge.ts).
  */
 export class LocalFile implements VfsFile {
-  /** The account when writes are charged; null for read-only or unaccounted handles. */
-  private readonly charging: FileAccount | null;
+  /** The charge when writes are charged; null for read-only or unaccounted handles. */
+  private readonly charging: FileCharge | null;
 
   constructor(
     private readonly fh: FileHandle,
     readonly append: boolean,
-    private readonly account: FileAccount | null = null,
+    private readonly charge: FileCharge | null = null,
   ) {
-    this.charging = account?.writable ? account : null;
+    this.charging = charge?.writable ? charge : null;
   }
 
   async read(offset: number, length: number): Promise<Buffer | null> {
@@ -59,54 +50,13 @@ export class LocalFile implements VfsFile {
   async write(offset: number, data: Buffer): Promise<void> {
     // pwrite of nothing does not extend the file, so an empty write past the end charges nothing.
     if (data.length === 0) return;
-    const acct = this.charging;
-    if (!acct) return this.writeAll(offset, data);
-    // An append handle writes at the end: its growth is the whole write. The reservation is
-    // synchronous while this process's block covers it (the usual case), else it waits for the store.
-    const reserving = acct.quota.resize(acct.file, (this.append ? acct.file.charged : offset) + data.length, false);
-    if (reserving) await reserving;
-    await this.change(acct, false, () => this.writeAll(offset, data));
+    const charge = this.charging;
+    if (!charge) return this.writeAll(offset, data);
+    await charge.write(offset, data.length, this.append, () => this.writeAll(offset, data));
   }
 
-  /**
-   * Runs a write or truncate of a tracked file, already charged. Writes only extend, so their
-   * charges commute; a truncate does not: one racing another write or truncate of the inode (any
-   * handle) may reach the disk in another order than it was charged (the fuzzer: TRUNC to 0 and
-   * FSETSTAT to 65536 charged in that order, done in the other, left 65536 charged on an empty
-   * file). Such a file is settled with the disk once nothing runs on it; so is one whose write or
-   * truncate failed.
-   */
-  private async change(acct: FileAccount, truncate: boolean, op: () => Promise<void>): Promise<void> {
-    const f = acct.file;
-    if (truncate ? f.inflight > 0 : f.truncating > 0) f.racy = true;
-    f.changes += 1;
-    f.inflight += 1;
-    if (truncate) f.truncating += 1;
-    try {
-      await op();
-    } catch (err) {
-      f.suspect = true;
-      await this.reconcileIfIdle(1);
-      throw err;
-    } finally {
-      f.inflight -= 1;
-      if (truncate) f.truncating -= 1;
-    }
-    if (f.racy && f.inflight === 0) await this.reconcileIfIdle(0);
-  }
-
-  async reserveWrite(offset: number, length: number): Promise<void> {
-    const acct = this.charging;
-    if (!acct || length <= 0) return;
-    const { quota, file } = acct;
-    if (this.append) {
-      // Each append write is charged its own length: only check the room here, charge nothing.
-      if (quota.limit !== null && quota.used + length > quota.limit) throw new QuotaExceededError();
-      return;
-    }
-    await quota.resize(file, offset + length, false);
-    file.changes += 1;
-    file.suspect = true; // if the copy falls short, close() reconciles the charge with the disk
+  reserveWrite(offset: number, length: number): Promise<void> | void {
+    return this.charging?.reserve(offset, length, this.append);
   }
 
   private async writeAll(offset: number, data: Buffer): Promise<void> {
@@ -118,37 +68,6 @@ export class LocalFile implements VfsFile {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, position);
       done += bytesWritten;
     }
-  }
-
-  /** After a failure: when no other write is under way, charge what the disk really holds. */
-  private async reconcileIfIdle(selfInflight: number): Promise<void> {
-    const acct = this.charging;
-    if (!acct || acct.file.detached) return;
-    const actual = await this.settledSize(selfInflight);
-    if (actual === null || acct.file.detached) return;
-    acct.quota.adjust(actual - acct.file.charged, acct.file.key);
-    acct.file.charged = actual;
-    acct.file.suspect = false;
-    acct.file.racy = false;
-    acct.file.changes += 1;
-  }
-
-  /**
-   * The file's size on disk, or null. Read only while no write or truncate other than the
-   * caller's own `selfInflight` is under way, and kept only if none started during the read: a
-   * write through another handle that began and ended while fstat ran would make it stale, and
-   * charging a stale size lost that write's growth (found by the fuzzer, seed 1657852372).
-   */
-  private async settledSize(selfInflight: number): Promise<number | null> {
-    const f = this.account!.file;
-    for (let tries = 0; tries < 3; tries++) {
-      if (f.inflight > selfInflight) return null;
-      const changes = f.changes;
-      const size = (await this.fh.stat().catch(() => null))?.size;
-      if (size === undefined) return null;
-      if (f.changes === changes && f.inflight <= selfInflight) return size;
-    }
-    return null;
   }
 
   stat(): Promise<Stats> {
@@ -169,10 +88,9 @@ export class LocalFile implements VfsFile {
 
   /** Truncates or extends the file to `size`, charging growth and crediting shrinking. */
   async truncateTo(size: number): Promise<void> {
-    const acct = this.charging;
-    if (!acct) return this.fh.truncate(size);
-    await acct.quota.resize(acct.file, size, true);
-    await this.change(acct, true, () => this.fh.truncate(size));
+    const charge = this.charging;
+    if (!charge) return this.fh.truncate(size);
+    await charge.truncate(size, () => this.fh.truncate(size));
   }
 
   sync(): Promise<void> {
@@ -180,18 +98,13 @@ export class LocalFile implements VfsFile {
   }
 
   async close(): Promise<void> {
-    const acct = this.account;
-    if (acct) {
-      // Only a failed write or truncate (or a short copy) can leave the charged size off the
-      // disk's: read the size then, whichever handle closes last (a read-only one too). It counts
-      // only if this is still the last handle after the read.
-      const f = acct.file;
-      const actual = f.refs === 1 && (f.suspect || f.racy) && !f.detached ? await this.settledSize(0) : null;
-      acct.quota.close(f, f.refs === 1 ? actual : null);
-    }
+    await this.charge?.close();
     await this.fh.close();
   }
 }
+
+/** The file's size through its descriptor (fstat), or null when it cannot be read. */
+export const sizeOf = (fh: FileHandle) => async (): Promise<number | null> => (await fh.stat().catch(() => null))?.size ?? null;
 
 /**
  * lstat of every name in `dir`, null for those that vanished. One promise for the whole batch over

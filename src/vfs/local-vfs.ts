@@ -5,10 +5,12 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { opendir, readlink, statfs, symlink } from 'node:fs/promises';
+import { chargeHandle } from '../quota/file-charge.js';
 import { QuotaExceededError, type UserQuota } from '../quota/user-quota.js';
+import { RwLock } from '../util/rw-lock.js';
 import { Jail, type Resolved } from './jail.js';
 import { shownText, storedText } from './link-text.js';
-import { checkOwnership, LocalDir, LocalFile, permissionBits } from './local-handles.js';
+import { checkOwnership, LocalDir, LocalFile, permissionBits, sizeOf } from './local-handles.js';
 import { metaIoFor, type FileLike, type MetadataIo, type MetaIo } from './meta-io.js';
 import type { OpenFlags, SetAttrs, SpaceInfo, Vfs, VfsDir, VfsFile } from './vfs.js';
 import { notFound, VfsError } from './vfs-error.js';
@@ -28,6 +30,11 @@ export interface LocalVfsOptions {
   symlinks: boolean;
   /** The user's quota, shared with their other sessions; absent = no accounting. */
   quota?: UserQuota;
+  /**
+   * The user's namespace lock, shared with their other sessions in this process (user-locks.ts);
+   * absent = a lock of this Vfs's own (one session alone).
+   */
+  lock?: RwLock;
   /**
    * Where metadata calls run (meta-io.ts): 'auto' (the event loop on a local filesystem, the
    * thread pool elsewhere), 'sync' or 'async'. Absent = 'auto'.
@@ -117,11 +124,15 @@ export class LocalVfs implements Vfs {
   /** The jail's file-system calls (meta-io.ts). */
   private readonly io: MetaIo;
 
+  /** The user's namespace lock (see namespaceOp). */
+  private readonly lock: RwLock;
+
   private constructor(
     private readonly jail: Jail,
     private readonly options: LocalVfsOptions,
   ) {
     this.io = jail.io;
+    this.lock = options.lock ?? new RwLock();
   }
 
   /** A Vfs confined to `home` (an existing folder). */
@@ -157,8 +168,7 @@ export class LocalVfs implements Vfs {
     // being registered (the fuzzer found credits lost that way), and a file removed while open
     // stays charged until its last handle closes.
     if (flags.write || flags.append || flags.trunc || flags.creat) return this.namespaceOp(() => this.openNow(path, flags, attrs));
-    const quota = this.options.quota;
-    return quota ? quota.lock.shared(() => this.openNow(path, flags, attrs)) : this.openNow(path, flags, attrs);
+    return this.lock.shared(() => this.openNow(path, flags, attrs));
   }
 
   /**
@@ -167,11 +177,11 @@ export class LocalVfs implements Vfs {
    * leading out of the home (moving an admin-made link, or a user link whose relative target then
    * escapes); checked and done inside the lock, no operation of this user can act through a
    * component a concurrent rename swapped after the check (the fuzzer did that: seed 1643230123
-   * moved a link into the folder outside). Without quota tracking (read-only sessions) it just runs.
+   * moved a link into the folder outside). The same lock keeps the quota's removals and replacing
+   * renames one at a time (UserQuota.leaving).
    */
   private namespaceOp<T>(op: () => Promise<T>): Promise<T> {
-    const quota = this.options.quota;
-    return quota ? quota.serial(op) : op();
+    return this.lock.exclusive(op);
   }
 
   /**
@@ -237,14 +247,14 @@ export class LocalVfs implements Vfs {
     // Registered first, so concurrent size changes of this inode share one charged size and no
     // two of them credit the same bytes (the fuzzer's concurrent-TRUNC finding); read-only
     // handles too, so a removal while they are open leaves the file charged (SPEC §5).
-    const file = quota.open(st.dev, st.ino, st.size, st.nlink === 0);
-    const local = new LocalFile(fh, flags.append, { quota, file, writable });
+    const charge = chargeHandle(quota, st, writable, sizeOf(fh));
+    const local = new LocalFile(fh, flags.append, charge);
     try {
-      if (flags.trunc && (st.size > 0 || file.charged > 0)) await local.truncateTo(0);
+      if (flags.trunc && (st.size > 0 || charge.file.charged > 0)) await local.truncateTo(0);
     } catch (err) {
       // The caller closes the descriptor; the handle registered above must go too, or the file
       // would stay tracked (never settled at a last close) for the rest of the process.
-      quota.close(file, null);
+      charge.abandon();
       throw err;
     }
     return local;
@@ -391,8 +401,7 @@ export class LocalVfs implements Vfs {
         requireFile(st);
         const size = attrs.size;
         // With the user's removals one at a time: a removal must not credit a size read before this.
-        const quota = this.options.quota;
-        await (quota ? quota.serial(() => this.truncatePath(where, size)) : this.truncatePath(where, size));
+        await this.lock.exclusive(() => this.truncatePath(where, size));
       }
       if (attrs.permissions !== undefined) await this.io.chmod(self, permissionBits(attrs.permissions));
       if (attrs.atime !== undefined && attrs.mtime !== undefined) await this.io.utimes(self, attrs.atime, attrs.mtime);

@@ -61,8 +61,8 @@ function users(dir: string): Map<string, { used: number; epoch: number }> {
     // Not locked: a write transaction starts at once (timeout 0).
     db.pragma('busy_timeout = 0');
     db.exec('BEGIN IMMEDIATE; ROLLBACK');
-    const rows = db.prepare('SELECT name, used_bytes, usage_epoch FROM users').all() as Array<{ name: string; used_bytes: number; usage_epoch: number }>;
-    return new Map(rows.map((r) => [r.name, { used: r.used_bytes, epoch: r.usage_epoch }]));
+    const rows = db.prepare('SELECT name, used_bytes, usage_seq FROM users').all() as Array<{ name: string; used_bytes: number; usage_seq: number }>;
+    return new Map(rows.map((r) => [r.name, { used: r.used_bytes, epoch: r.usage_seq }]));
   } finally {
     db.close();
   }

@@ -1,7 +1,7 @@
 /**
  * Issue 5, item 5: admin changes through the real coffer-users program apply live to a running
  * server (quota, rescan, show), and usage persistence: across a clean restart, and after a server
- * died holding a user's usage (usage_held left set: recounted from disk before the next session).
+ * died holding a block of a user's usage (expired, the user recounted from disk before the next session).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

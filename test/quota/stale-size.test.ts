@@ -12,8 +12,12 @@ import { mkdtemp, open, rm, stat, writeFile, type FileHandle } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { UserQuota } from '../../src/quota/user-quota.js';
-import { LocalFile } from '../../src/vfs/local-handles.js';
+import { FileCharge } from '../../src/quota/file-charge.js';
+import { UserQuota, type TrackedFile } from '../../src/quota/user-quota.js';
+import { LocalFile, sizeOf } from '../../src/vfs/local-handles.js';
+
+/** A LocalFile on `fh` whose writes are charged to `quota` on the tracked inode `file`. */
+const charged = (quota: UserQuota, fh: FileHandle, file: TrackedFile): LocalFile => new LocalFile(fh, false, new FileCharge(quota, file, true, sizeOf(fh)));
 
 /** `fh` with one method replaced (the rest forwarded to the real FileHandle). */
 function replacing<K extends keyof FileHandle>(fh: FileHandle, name: K, impl: FileHandle[K]): FileHandle {
@@ -52,13 +56,13 @@ describe('reconciling a charge with the disk', () => {
     const st = await stat(path);
     const quota = new UserQuota('u', null, 0);
     const h1 = heldStat(await open(path, 'r+'));
-    const f1 = new LocalFile(h1.fh, false, { quota, file: quota.open(st.dev, st.ino, 0), writable: true });
+    const f1 = charged(quota, h1.fh, quota.open(st.dev, st.ino, 0));
     f1.reserveWrite(0, 100); // copy-data reserves 100 bytes...
     await f1.write(0, Buffer.alloc(50, 1)); // ...and copies 50
     assert.equal(quota.used, 100);
     const closing = f1.close();
     await h1.read; // its fstat has read 50 bytes
-    const f2 = new LocalFile(await open(path, 'r+'), false, { quota, file: quota.open(st.dev, st.ino, 50), writable: true });
+    const f2 = charged(quota, await open(path, 'r+'), quota.open(st.dev, st.ino, 50));
     await f2.write(60, Buffer.alloc(7, 2)); // inside the charged 100: no new charge
     await f2.close();
     h1.release();
@@ -76,10 +80,10 @@ describe('reconciling a charge with the disk', () => {
     const ro = await open(path, 'r'); // writes through it fail (EBADF)
     const h1 = heldStat(ro);
     const tracked = quota.open(st.dev, st.ino, 10);
-    const f1 = new LocalFile(h1.fh, false, { quota, file: tracked, writable: true });
+    const f1 = charged(quota, h1.fh, tracked);
     const failing = f1.write(10, Buffer.alloc(5));
     await h1.read; // the reconcile read 10 bytes
-    const f2 = new LocalFile(await open(path, 'r+'), false, { quota, file: quota.open(st.dev, st.ino, 10), writable: true });
+    const f2 = charged(quota, await open(path, 'r+'), quota.open(st.dev, st.ino, 10));
     await f2.write(20, Buffer.alloc(3)); // grows the file to 23 while the reconcile waits
     h1.release();
     await assert.rejects(failing);
@@ -99,8 +103,8 @@ describe('reconciling a charge with the disk', () => {
     const gate = new Promise<void>((r) => (release = r));
     // The first truncate is charged first but reaches the disk last.
     const held = replacing(fh1, 'truncate', async (n?: number) => (await gate, fh1.truncate(n)));
-    const f1 = new LocalFile(held, false, { quota, file: quota.open(st.dev, st.ino, 7661), writable: true });
-    const f2 = new LocalFile(await open(path, 'r+'), false, { quota, file: quota.open(st.dev, st.ino, 7661), writable: true });
+    const f1 = charged(quota, held, quota.open(st.dev, st.ino, 7661));
+    const f2 = charged(quota, await open(path, 'r+'), quota.open(st.dev, st.ino, 7661));
     const first = f1.truncateTo(0);
     await f2.truncateTo(65536);
     release();

@@ -3,7 +3,7 @@
  * that kill it or must not share an event loop with it (a test holding a database lock would
  * otherwise freeze both). Its JSON log lines are parsed as they arrive; the port comes from the
  * "start" line. Also: a fresh state root with the cached host keys, and a read-only look at the
- * database (usage_held is not part of `coffer-users show --json`).
+ * database (blocks and the unsure mark are not part of `coffer-users show --json`).
  */
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';

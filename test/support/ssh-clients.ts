@@ -25,6 +25,9 @@ export function connect(port: number, config: ConnectConfig & { localAddress?: s
       client.end();
       reject(err);
     });
+    // A server may close the connection during authentication without an SSH error (a ban
+    // adopted meanwhile, shutdown): ssh2 then only emits 'close' (a no-op once settled).
+    client.once('close', () => reject(new Error('connection closed before login')));
     client.connect({ host: '127.0.0.1', port, readyTimeout: 10_000, ...config });
   });
 }
