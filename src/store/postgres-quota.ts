@@ -5,26 +5,11 @@
  * wait. Times come from the database's clock, so nodes' clocks need not agree.
  */
 import type { PoolClient, QueryResultRow } from 'pg';
-import { decide, RETAIN_MS, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type Tx = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>;
 
-interface UserUsage extends QueryResultRow {
-  used_bytes: number;
-  used_files: number;
-  quota_bytes: number | null;
-  max_files: number | null;
-  usage_unsure: boolean;
-  usage_seq: number;
-}
-
-const viewOf = (u: UserUsage): UsageView => ({
-  usedBytes: u.used_bytes,
-  usedFiles: u.used_files,
-  quotaBytes: u.quota_bytes,
-  maxFiles: u.max_files,
-  unsure: u.usage_unsure,
-});
+type UserUsage = UsageColumns<boolean> & QueryResultRow;
 
 /** The database's clock in ms. */
 const NOW = '(extract(epoch from clock_timestamp()) * 1000)::bigint';

@@ -131,6 +131,25 @@ export interface QuotaStore {
   applyRecount(processId: string | null, user: string, seq: number, counted: Space, spent?: Space): Promise<boolean>;
 }
 
+/** A user's usage columns as both stores read them (SQLite keeps booleans as 0/1). */
+export interface UsageColumns<B extends boolean | number> {
+  used_bytes: number;
+  used_files: number;
+  quota_bytes: number | null;
+  max_files: number | null;
+  usage_unsure: B;
+  usage_seq: number;
+}
+
+/** The figures of a row's usage columns. */
+export const viewOf = (u: UsageColumns<boolean | number>): UsageView => ({
+  usedBytes: u.used_bytes,
+  usedFiles: u.used_files,
+  quotaBytes: u.quota_bytes,
+  maxFiles: u.max_files,
+  unsure: Boolean(u.usage_unsure),
+});
+
 /** True when a settlement has nothing to report. */
 export function emptySettlement(s: Settlement): boolean {
   return (

@@ -5,24 +5,9 @@
  */
 import type { Db } from '../users/database.js';
 import { whenUnlocked } from './sqlite-busy.js';
-import { decide, RETAIN_MS, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
-interface UserUsage {
-  used_bytes: number;
-  used_files: number;
-  quota_bytes: number | null;
-  max_files: number | null;
-  usage_unsure: number;
-  usage_seq: number;
-}
-
-const viewOf = (u: UserUsage): UsageView => ({
-  usedBytes: u.used_bytes,
-  usedFiles: u.used_files,
-  quotaBytes: u.quota_bytes,
-  maxFiles: u.max_files,
-  unsure: u.usage_unsure !== 0,
-});
+type UserUsage = UsageColumns<number>;
 
 /** Runs `fn` and returns its value as a promise (a throw becomes a rejection). */
 const settle = async <T>(fn: () => T): Promise<T> => fn();
