@@ -15,6 +15,9 @@
  *
  * Logged-in connections are counted in the store too (connect/disconnect), for
  * maxSessionsPerUser across processes.
+ *
+ * Longer than 300 lines on purpose: the three loops share the per-user entries and their
+ * settle-one-at-a-time rule; the rules themselves are the store's (store/quota-store.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { readlinkSync } from 'node:fs';

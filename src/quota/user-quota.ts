@@ -17,6 +17,11 @@
  * share it, so overlapping writes beyond the end are charged once, exactly; and a file removed or
  * replaced while any handle keeps it on disk stays charged until its last handle closes (SPEC §5).
  * Credits name the inode they free, so the store can refuse one that another process still holds.
+ *
+ * Longer than 300 lines on purpose: one user's accounting in one class (the block, the changes
+ * not yet settled, the open files and the detached ones share private state that every method
+ * keeps consistent synchronously); what could stand alone already does (file-charge.ts, the
+ * ledger, the store's rules).
  */
 import type { Stats } from 'node:fs';
 import type { Credit, Grant, Settlement, Space } from '../store/quota-store.js';
