@@ -78,7 +78,7 @@ describe('coffer-server on PostgreSQL', () => {
     assert.notEqual(refused.code, 0, 'a disabled user cannot log in');
   });
 
-  it('a store lost while serving: new logins are refused (logged store.unavailable), an open session keeps reading, and service resumes by itself', async () => {
+  it('a store lost while serving: new logins are refused (logged store.unavailable), growth gets Temporarily unavailable, an open session keeps reading, and service resumes by itself', async () => {
     assert.equal(users(root, url, ['enable', 'alice']).status, 0);
     const target = { port: server.port, user: 'alice', key, cwd: tmp.path };
     await waitFor(async () => (await sftpBatch(target, ['pwd'])).code === 0, 5000, 'alice enabled again');
@@ -91,6 +91,10 @@ describe('coffer-server on PostgreSQL', () => {
       assert.notEqual(refused.code, 0, 'no login while the store is gone');
       await server.waitFor('store.unavailable');
       assert.equal((await readA()).length, 600 * 1024, 'an open session reads on');
+      // Growth past what this process holds needs the store: refused as unavailable, never as
+      // over the quota (SPEC §7).
+      const grow = await new Promise<Error | null>((resolve) => sftp.writeFile('/grow.bin', Buffer.alloc(16 * 1024 * 1024), (err: Error | null | undefined) => resolve(err ?? null)));
+      assert.equal(grow?.message, 'Temporarily unavailable');
       await pgServer.resume();
       await waitFor(async () => (await sftpBatch(target, ['pwd'])).code === 0, 15_000, 'logins to work again');
     } finally {
