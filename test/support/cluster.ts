@@ -162,7 +162,9 @@ export async function startDeployment(o: DeploymentOptions = {}): Promise<Deploy
     const database = await pg.createDatabase();
     const root = await freshRoot('coffer-cluster-');
     const flags = ['--database', database, '--proxy-protocol', '127.0.0.1', ...(o.nodeFlags ?? [])];
-    for (let i = 0; i < (o.nodes ?? 3); i++) started.nodes.push(await startServerProcess(root, flags));
+    // Each node in a process group of its own: a terminal's Ctrl-C (npm run cluster) reaches only
+    // the script, which then drains every node with one SIGTERM (a second signal would force it).
+    for (let i = 0; i < (o.nodes ?? 3); i++) started.nodes.push(await startServerProcess(root, flags, { detached: true }));
     const port = o.port ?? (await freePort());
     const cfg = haproxyConfig({
       bind: `127.0.0.1:${port}`,
