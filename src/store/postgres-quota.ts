@@ -5,7 +5,7 @@
  * wait. Times come from the database's clock, so nodes' clocks need not agree.
  */
 import type { PoolClient, QueryResultRow } from 'pg';
-import { decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { CREDIT_RETAIN_MS, creditRow, decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type Tx = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>;
 
@@ -48,7 +48,7 @@ export class PostgresQuota implements QuotaStore {
          WHERE process_id = ANY($1) GROUP BY user_name`,
         [ids],
       );
-      const open = await c.query<{ user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ANY($1)', [ids]);
+      const open = await c.query<{ user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ANY($1) AND until_ms IS NULL', [ids]);
       const unsure = new Set<string>();
       for (const h of holds.rows) {
         if (h.bytes === 0 && h.files === 0) continue;
@@ -162,21 +162,34 @@ export class PostgresQuota implements QuotaStore {
       const fileCredits = s.credits.filter((cr) => cr.inode !== null).map((cr) => cr.inode!);
       let blocked = new Set<string>();
       if (fileCredits.length > 0) {
+        // Open in another process (still on the disk there, or charged there too), or credited
+        // there already: not applied, the usage unsure.
         const { rows } = await c.query<{ inode: string }>(
-          'SELECT DISTINCT inode FROM quota_inodes WHERE user_name = $1 AND inode = ANY($2) AND process_id <> $3 AND until_ms IS NULL',
-          [user, fileCredits, processId],
+          `SELECT DISTINCT inode FROM quota_inodes WHERE user_name = $1 AND process_id <> $3
+             AND ((inode = ANY($2) AND until_ms IS NULL) OR (inode = ANY($4) AND until_ms >= ${NOW}))`,
+          [user, fileCredits, processId, fileCredits.map(creditRow)],
         );
-        blocked = new Set(rows.map((r) => r.inode));
+        blocked = new Set(rows.map((r) => (r.inode.startsWith('c:') ? r.inode.slice(2) : r.inode)));
       }
       let freedBytes = 0;
       let freedFiles = 0;
+      const credited: string[] = [];
       for (const cr of s.credits) {
         if (cr.inode !== null && blocked.has(cr.inode)) {
-          unsure = true; // still on the disk through another process's handle, or charged there too
+          unsure = true;
           continue;
         }
+        if (cr.inode !== null) credited.push(creditRow(cr.inode));
         freedBytes += cr.bytes;
         freedFiles += cr.files;
+      }
+      if (credited.length > 0) {
+        await c.query(
+          `INSERT INTO quota_inodes (user_name, inode, process_id, until_ms)
+           SELECT $1, i, $3, ${NOW} + ${CREDIT_RETAIN_MS} FROM unnest($2::text[]) AS i
+           ON CONFLICT (user_name, inode, process_id) DO UPDATE SET until_ms = EXCLUDED.until_ms`,
+          [user, [...new Set(credited)], processId],
+        );
       }
       const { rows } = await c.query<UserUsage>(
         `UPDATE users SET used_bytes = GREATEST(0, used_bytes + $1), used_files = GREATEST(0, used_files + $2),

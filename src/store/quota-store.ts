@@ -14,7 +14,9 @@
  *   still on the disk, or its size is someone else's too) and the user is marked unsure. Inodes a
  *   process opens are registered (quota_inodes) with the settle after the open; two processes
  *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
- *   too: both may have charged the same growth. Unsure usage is over, never under, the disk.
+ *   too: both may have charged the same growth. So does a credit of an inode another process
+ *   credited within CREDIT_RETAIN_MS (two processes removing or replacing one file, each from
+ *   its own lstat). Unsure usage is over, never under, the disk.
  * - A process that stops heart-beating for STALE_MS (or whose pid is gone, on the same host and
  *   PID namespace) is expired: its blocks are charged as used (it may have written them) and its
  *   users marked unsure. One expired while alive (stalled past STALE_MS) registers again at its
@@ -32,6 +34,15 @@
 export const STALE_MS = 30_000;
 /** How long a closed inode row is kept, so a later overlapping open elsewhere is still seen (ms). */
 export const RETAIN_MS = 5_000;
+/**
+ * How long a process's credit of an inode is remembered (a `c:` row), so the same inode credited by
+ * another process meanwhile (a REMOVE here and a replacing rename there, each from its own lstat,
+ * both before either act) is not credited twice (found by the two-process fuzzer, seed 159963542).
+ */
+export const CREDIT_RETAIN_MS = 60_000;
+
+/** The inode row that remembers a credit of `inode`. */
+export const creditRow = (inode: string): string => `c:${inode}`;
 
 /** A server process on the store. */
 export interface ProcessInfo {

@@ -5,7 +5,7 @@
  */
 import type { Db } from '../users/database.js';
 import { whenUnlocked } from './sqlite-busy.js';
-import { decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { CREDIT_RETAIN_MS, creditRow, decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type UserUsage = UsageColumns<number>;
 
@@ -46,7 +46,7 @@ export class SqliteQuota implements QuotaStore {
         const holds = this.db
           .prepare<[string], { user_name: string; block_bytes: number; block_files: number }>('SELECT user_name, block_bytes, block_files FROM quota_holds WHERE process_id = ?')
           .all(id);
-        const open = this.db.prepare<[string], { user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ?').all(id);
+        const open = this.db.prepare<[string], { user_name: string }>('SELECT DISTINCT user_name FROM quota_inodes WHERE process_id = ? AND until_ms IS NULL').all(id);
         for (const h of holds) {
           if (h.block_bytes === 0 && h.block_files === 0) continue;
           // It may have written all of its block before dying: charged until a recount.
@@ -155,9 +155,14 @@ export class SqliteQuota implements QuotaStore {
       let freedBytes = 0;
       let freedFiles = 0;
       for (const c of s.credits) {
-        if (c.inode !== null && othersOpen.get(user, c.inode, processId)!.n > 0) {
-          unsure = true; // still on the disk through another process's handle, or charged there too
-          continue;
+        if (c.inode !== null) {
+          // Still on the disk through another process's handle (or charged there too), or credited
+          // there already: not applied, the usage unsure.
+          if (othersOpen.get(user, c.inode, processId)!.n > 0 || othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0) {
+            unsure = true;
+            continue;
+          }
+          put.run(user, creditRow(c.inode), processId, now + CREDIT_RETAIN_MS);
         }
         freedBytes += c.bytes;
         freedFiles += c.files;

@@ -232,6 +232,12 @@ for (const [kind, make] of Object.entries(KINDS)) {
       // Two processes with one inode open at overlapping times (closed rows are kept a while).
       view = (await q.settle('p1', 'bob', settlement({ touched: ['1:10'] })))!;
       assert.equal(view.unsure, true, 'both may have charged the same growth');
+      // One file removed here and replaced by a rename there, each from its own lstat: credited once.
+      await store.setUsage('bob', 500, 5);
+      view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:20', bytes: 70, files: 1 }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [430, false]);
+      view = (await q.settle('p2', 'bob', settlement({ credits: [{ inode: '1:20', bytes: 70, files: 1 }] })))!;
+      assert.deepEqual([view.usedBytes, view.usedFiles, view.unsure], [430, 4, true], 'the second credit of 1:20 is refused');
     });
 
     it('quota: connections count across live processes; an expired process stops counting and its block is charged', async () => {
