@@ -141,10 +141,12 @@ export class PostgresQuota implements QuotaStore {
       let unsure = false;
       const seen = [...s.opened, ...s.touched];
       if (seen.length > 0) {
+        // Open elsewhere at an overlapping time, or credited elsewhere lately (removed there while
+        // this process had it open: its growth here may stay charged): unsure.
         const { rows } = await c.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM quota_inodes WHERE user_name = $1 AND inode = ANY($2) AND process_id <> $3
              AND (until_ms IS NULL OR until_ms >= ${NOW})`,
-          [user, seen, processId],
+          [user, [...seen, ...seen.map(creditRow)], processId],
         );
         if (rows[0]!.n > 0) unsure = true;
       }

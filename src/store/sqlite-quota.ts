@@ -143,12 +143,15 @@ export class SqliteQuota implements QuotaStore {
       const put = this.db.prepare(
         'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
       );
+      // Open elsewhere at an overlapping time, or credited elsewhere lately (removed there while
+      // this process had it open: its growth here may stay charged): unsure.
+      const seenElsewhere = (inode: string) => othersAny.get(user, inode, processId, now)!.n > 0 || othersAny.get(user, creditRow(inode), processId, now)!.n > 0;
       for (const inode of s.opened) {
-        if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
+        if (seenElsewhere(inode)) unsure = true;
         put.run(user, inode, processId, null);
       }
       for (const inode of s.touched) {
-        if (othersAny.get(user, inode, processId, now)!.n > 0) unsure = true;
+        if (seenElsewhere(inode)) unsure = true;
         put.run(user, inode, processId, now + RETAIN_MS);
       }
       for (const inode of s.closed) put.run(user, inode, processId, now + RETAIN_MS);
