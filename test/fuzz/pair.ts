@@ -29,6 +29,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Ledger knobs: settles and idle give-backs quick (the other engine waits for blocks), no janitor loop. */
 const LEDGER = { settleMs: 20, idleMs: 50, janitorMs: 3_600_000 };
 
+/** Counters across the pairs run in this process (how much the shared ledger was exercised). */
+export const pairStats = {
+  pairs: 0,
+  /** Pairs where both sessions had a WRITE, SETSTAT or new entry succeed (OK status). */
+  bothChanged: 0,
+  /** Pairs whose settled usage was unsure (a refused credit, an overlap): the recount fixed it. */
+  unsure: 0,
+  /** Pairs whose settled usage was over the disk before the recount. */
+  overBefore: 0,
+};
+
 /** One "process": a store connection, its ledger, its log. */
 interface Proc {
   name: 'A' | 'B';
@@ -76,6 +87,8 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
       engines.push(await startEngine(i === 0 ? seqA : seqB, world, p.quota));
     }
     const played = await Promise.all(engines.map((e) => playEngine(e, opts)));
+    pairStats.pairs += 1;
+    if (engines.every(changedSomething)) pairStats.bothChanged += 1;
     const pairCtx = { lossy: engines.some((e) => e.run.sent.lossy), seq: seqA };
     const problems = played.flatMap((list, i) => triage(list, { lossy: engines[i]!.run.sent.lossy, seq: i === 0 ? seqA : seqB }, opts.strict === true).map((v) => `${procs[i]!.name}: ${v}`));
 
@@ -89,6 +102,8 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
     else {
       if (before.usedBytes < disk.bytes) own.push(`under-charged: the store counts ${before.usedBytes} bytes, the disk holds ${disk.bytes}`);
       if (before.usedFiles < disk.entries) own.push(`under-charged: the store counts ${before.usedFiles} entries, the disk holds ${disk.entries}`);
+      if (before.unsure) pairStats.unsure += 1;
+      if (before.usedBytes > disk.bytes || before.usedFiles > disk.entries) pairStats.overBefore += 1;
       // Nobody serves the user now, so the janitor's recount applies (when the usage is unsure).
       await (procs[0]!.ledger as unknown as { janitor(): Promise<void> }).janitor();
       const after = (await procs[0]!.store.quota.view(USER))!;
@@ -108,6 +123,17 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
     rmSync(dbDir, { recursive: true, force: true });
     world.cleanup();
   }
+}
+
+const CHANGES = new Set(['write', 'setstat', 'fsetstat', 'mkdir', 'symlink', 'rename', 'posix-rename', 'remove', 'rmdir', 'copy-data']);
+
+/** True when one of the session's changing requests got an OK status. */
+function changedSomething(e: Engine): boolean {
+  return e.run.channel.replies.some((r) => {
+    if (r.reply?.kind !== 'status' || r.reply.code !== 0) return false;
+    const reqs = e.run.sent.typed.get(r.reply.id);
+    return reqs?.length === 1 && CHANGES.has(reqs[0]!.kind);
+  });
 }
 
 /**
