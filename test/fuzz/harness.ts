@@ -6,6 +6,8 @@
  * checked: no uncaught exception or unhandled rejection, one reply per request id, well-formed
  * replies without host paths or canary text, canaries untouched and nothing created outside the
  * home, no descriptor left open, no internal error logged, and the quota ledger equal to the disk.
+ * The pieces (startEngine, playEngine, checkSandbox, checkLimits, triage) are shared with the
+ * two-process mode, pair.ts.
  */
 import fc from 'fast-check';
 import { pino } from 'pino';
