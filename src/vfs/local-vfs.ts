@@ -295,7 +295,16 @@ export class LocalVfs implements Vfs {
     if (st.isFile()) {
       try {
         await link(from, to);
-        await unlink(from);
+        try {
+          await unlink(from);
+        } catch (err) {
+          // `from` went away meanwhile (another server process on this home moved or removed it):
+          // take back the name just linked, or the home would hold one entry nobody counted
+          // (found by the fuzzer's two-process mode). Only if it is still our link.
+          const now = await lstat(to).catch(() => null);
+          if (now && now.ino === st.ino && now.dev === st.dev) await unlink(to).catch(() => undefined);
+          throw err;
+        }
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
