@@ -89,8 +89,8 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
     const played = await Promise.all(engines.map((e) => playEngine(e, opts)));
     pairStats.pairs += 1;
     if (engines.every(changedSomething)) pairStats.bothChanged += 1;
-    const pairCtx = { lossy: engines.some((e) => e.run.sent.lossy), seq: seqA };
-    const problems = played.flatMap((list, i) => triage(list, { lossy: engines[i]!.run.sent.lossy, seq: i === 0 ? seqA : seqB }, opts.strict === true).map((v) => `${procs[i]!.name}: ${v}`));
+    const pairCtx = { lossy: engines.some((e) => e.run.sent.lossy), seq: seqA, other: seqB };
+    const problems = played.flatMap((list, i) => triage(list, { lossy: engines[i]!.run.sent.lossy, seq: i === 0 ? seqA : seqB, other: i === 0 ? seqB : seqA }, opts.strict === true).map((v) => `${procs[i]!.name}: ${v}`));
 
     const own: string[] = [];
     own.push(...checkSandbox(world, procs.map((p) => p.quota!)));
