@@ -317,6 +317,34 @@ describe('QuotaLedger: two processes on one store', () => {
     a.disconnect('bob');
   });
 
+  it('a file found already unlinked at open (another process may have credited its removal) is not credited at its close: unsure until a recount (pair fuzz seed 1971231566)', async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('bob');
+    const qb = await b.acquire('bob');
+    qb.reserveEntry(); // b made the file (300 bytes, one entry) ...
+    await qb.reserve(300);
+    await b.flush();
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles], [300, 1]);
+    // ... and removed it between a's open(2) and fstat, before the store knew a had it open.
+    qb.releaseEntry(inodeKey(7, 9));
+    qb.release(300, inodeKey(7, 9));
+    const f = qa.open(7, 9, 300, true);
+    await b.flush();
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles, row('bob').unsure], [0, 0, false], "b's credit applied");
+    qa.close(f, null);
+    await a.flush();
+    await waitFor(() => row('bob').unsure, 3000, 'the close to mark bob unsure');
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles], [0, 0], 'not credited a second time');
+    // Nobody serves bob now: a recount applies (the disk holds nothing).
+    a.release('bob');
+    b.release('bob');
+    await a.flush();
+    await b.flush();
+    disk.set('bob', 0);
+    await (a as unknown as { janitor(): Promise<void> }).janitor();
+    assert.deepEqual([row('bob').usedBytes, row('bob').unsure], [0, false]);
+  });
+
   it('connections count on all processes (maxSessionsPerUser); a dead process is expired: its block charged, its connections gone', async () => {
     const [a, b] = [await make(), await make()];
     assert.equal(await a.connect('alice', 2), true);
