@@ -24,27 +24,11 @@ export interface FindingContext {
   other?: Sequence;
 }
 
-/** The request kinds a sequence sends (typed steps only). */
-const kinds = (seq: Sequence): Set<string> =>
-  new Set(seq.batches.flatMap((b) => b.flatMap((s) => (s.t === 'req' || s.t === 'mut' ? [s.req.kind] : []))));
-
 /**
- * The open findings, by id. Every single-session finding so far is fixed and replayed as a plain
- * regression test in regressions.test.ts (handle leak at teardown, concurrent TRUNC/SETSTAT
- * credits, REMOVE racing OPEN or RENAME, empty WRITE growth, SETSTAT racing a symlink swap).
+ * The open findings, by id. Empty: every finding so far is fixed and replayed as a plain regression
+ * test, in regressions.test.ts (handle leak at teardown, concurrent TRUNC/SETSTAT credits, REMOVE
+ * racing OPEN or RENAME, empty WRITE growth, SETSTAT racing a symlink swap) or, for the
+ * two-process mode, in pair-regressions.test.ts (an OPEN racing another process's REMOVE, a
+ * RENAME whose source another process moved).
  */
-export const KNOWN_FINDINGS: readonly KnownFinding[] = [
-  {
-    // Two processes: one OPENs a file whose removal by the other lands between its open(2) and its
-    // fstat; it sees nlink 0, takes the file for deleted outside Coffer (never credited) and credits
-    // its entry and size at its last close, while the other's REMOVE credited them too.
-    id: 'pair-unlinked-open-double-credit',
-    test: 'pair-regressions.test.ts: pair finding 1',
-    matches: (v, ctx) => {
-      if (!ctx.other || !(v.startsWith('under-charged: ') || v.startsWith('after the recount the store counts '))) return false;
-      const [a, b] = [kinds(ctx.seq), kinds(ctx.other)];
-      const removes = (k: Set<string>) => k.has('remove') || k.has('rename') || k.has('posix-rename');
-      return (a.has('open') && removes(b)) || (b.has('open') && removes(a));
-    },
-  },
-];
+export const KNOWN_FINDINGS: readonly KnownFinding[] = [];

@@ -1,8 +1,8 @@
 /**
  * Findings of the fuzzer's two-process mode (pair.ts), each replaying the shrunk pair fast-check
  * reported, with every invariant strict. They are races between the two engines, so each pair is
- * replayed many times (a failing one failed in 10-25 % of replays). A finding whose bug is still
- * in src/ is `todo` (and in KNOWN_FINDINGS) until fixed.
+ * replayed many times (before their fixes they failed in 5-25 % of replays). A finding whose bug
+ * is still in src/ is `todo` (and in KNOWN_FINDINGS) until fixed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,9 +33,10 @@ async function replay(a: Sequence, b: Sequence, times: number): Promise<string[]
 // LocalVfs.opened() registers the file as deleted outside Coffer (UserQuota.open(..., unlinked):
 // detached, "never credited"), so A's last close credits its entry and size; but B's removal
 // credited them already (its credit was applied: A's inode was not yet registered in the store,
-// that happens with A's next settle). The store ends one entry (and the file's size) under the
-// disk, and sure, so no recount corrects it.
-test('pair finding 1: an OPEN racing another process\'s REMOVE does not credit the file twice', { todo: 'UserQuota.open(unlinked) credits at close what another process already credited' }, async () => {
+// that happens with A's next settle). The store ended one entry (and the file's size) under the
+// disk, and sure, so no recount corrected it. Fixed in UserQuota.close(): with a store, a file
+// found unlinked at open is not credited at its last close; the usage is marked unsure instead.
+test('pair finding 1: an OPEN racing another process\'s REMOVE does not credit the file twice', async () => {
   const a: Sequence = {
     setup: SETUP,
     batches: [
