@@ -345,6 +345,30 @@ describe('QuotaLedger: two processes on one store', () => {
     assert.deepEqual([row('bob').usedBytes, row('bob').unsure], [0, false]);
   });
 
+  // Pair fuzz seed 310382113 (open): b REMOVEs a file a has just opened and written to, before a's
+  // next settle registers the inode in the store. b's credit (the size its lstat saw) is applied;
+  // a never learns the file went, and its close keeps the growth charged: over the disk, and sure,
+  // so no recount corrects it. (A fix: the last close fstats, and nlink 0 on a file not detached
+  // here marks the user unsure; or opens register their inode before the OPEN returns.)
+  it('a file removed by another process while open here, before the store knew it was open, ends unsure (not over and sure)', { todo: 'pair fuzz seed 310382113: credit applied in the registration window' }, async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('bob');
+    const qb = await b.acquire('bob');
+    const f = qa.open(7, 5, 0); // a opened an empty file (its entry is in the usage already) ...
+    cli.setUsage('bob', 0, 1);
+    await qa.resize(f, 1, false); // ... and wrote a byte; not settled yet
+    qb.releaseEntry(inodeKey(7, 5)); // b removed it (its lstat saw 0 bytes)
+    await b.flush();
+    qa.close(f, null);
+    await a.flush();
+    a.release('bob');
+    b.release('bob');
+    await a.flush();
+    await b.flush();
+    // The disk holds nothing now; the store must not count the byte as sure.
+    assert.ok(row('bob').usedBytes === 0 || row('bob').unsure, `store ${row('bob').usedBytes} bytes, unsure ${row('bob').unsure}`);
+  });
+
   it('connections count on all processes (maxSessionsPerUser); a dead process is expired: its block charged, its connections gone', async () => {
     const [a, b] = [await make(), await make()];
     assert.equal(await a.connect('alice', 2), true);
