@@ -206,6 +206,11 @@ export class QuotaLedger {
           await this.settleAll(user, entry);
           return store.grant(this.process.id, user, need, want);
         },
+        markUnsure: () => {
+          store.markUnsure(user).catch((err: Error) => {
+            this.opts.log.warn({ event: 'quota.mark-unsure-failed', user, err: err.message }, 'could not mark usage unsure (it stays over the disk until a recount)');
+          });
+        },
       }),
       sessions: 0,
       recounting: false,

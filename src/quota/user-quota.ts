@@ -54,6 +54,11 @@ export class TrackedFile {
    * released at that close.
    */
   detached = false;
+  /**
+   * Already unlinked when opened. Alone, that was a deletion outside Coffer, never credited; with
+   * other processes on the store, it may have been one of theirs, credited there.
+   */
+  foundUnlinked = false;
   /** A write or truncate failed: the charged size may not match the disk until reconciled. */
   suspect = false;
   /**
@@ -83,6 +88,8 @@ export const inodeKey = (dev: number, ino: number): string => `${dev}:${ino}`;
 export interface QuotaPort {
   /** Asks the store for at least `need`, up to `want`, of block. Rejects when the store is lost. */
   grant(need: Space, want: Space): Promise<Grant>;
+  /** Marks the user's usage unsure in the store (a recount is due); never rejects. */
+  markUnsure(): void;
 }
 
 /** Smallest and largest block asked for at once (bytes); the ask doubles while writes go on. */
@@ -237,7 +244,8 @@ export class UserQuota {
    * Registers one more handle on an inode of `size` bytes (its fstat). OPENs hold the namespace
    * lock (shared) and removals take it exclusive, so an inode already unlinked (nlink 0) was
    * deleted outside Coffer and never credited: it starts detached with its size (and its entry)
-   * charged, released at its last close.
+   * charged, released at its last close. With other processes on the store the deletion may have
+   * been theirs: then the last close marks the usage unsure instead (see close()).
    */
   open(dev: number, ino: number, size: number, unlinked = false): TrackedFile {
     const key = inodeKey(dev, ino);
@@ -245,6 +253,7 @@ export class UserQuota {
     if (!file) {
       this.files.set(key, (file = new TrackedFile(key, size)));
       file.detached = unlinked;
+      file.foundUnlinked = unlinked;
       // Closed and opened again before the store heard of the close: still (or again) open there.
       this.pending.closed.delete(key);
       this.pending.touched.delete(key);
@@ -266,7 +275,13 @@ export class UserQuota {
     // Reported as closed (its store row kept a while), or as touched if never reported open.
     if (this.pending.opened.delete(file.key)) this.pending.touched.add(file.key);
     else this.pending.closed.add(file.key);
-    if (file.detached) {
+    if (file.detached && file.foundUnlinked && this.port) {
+      // Who credited its removal is unknown (another process's REMOVE may have, between our
+      // open(2) and fstat, before the store knew we had it open: the fuzzer's two-process mode).
+      // Keep it charged, over and never under, and have the usage recounted.
+      this.unsure = true;
+      this.port.markUnsure();
+    } else if (file.detached) {
       this.credit({ inode: file.key, bytes: file.charged, files: 1 });
     } else if (actualSize !== null) this.adjust(actualSize - file.charged, file.key);
   }

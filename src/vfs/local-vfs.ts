@@ -358,7 +358,16 @@ export class LocalVfs implements Vfs {
     if (st.isFile()) {
       try {
         await io.link(from, to);
-        await io.unlink(from, 0); // the data stays linked at `to`: nothing is freed
+        try {
+          await io.unlink(from, 0); // the data stays linked at `to`: nothing is freed
+        } catch (err) {
+          // `from` went away meanwhile (another server process on this home moved or removed it):
+          // take back the name just linked, or the home would hold one entry nobody counted
+          // (found by the fuzzer's two-process mode). Only if it is still our link.
+          const now = await io.lstat(to).catch(() => null);
+          if (now && now.ino === st.ino && now.dev === st.dev) await io.unlink(to, 0).catch(() => undefined);
+          throw err;
+        }
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';

@@ -6,6 +6,8 @@
  * checked: no uncaught exception or unhandled rejection, one reply per request id, well-formed
  * replies without host paths or canary text, canaries untouched and nothing created outside the
  * home, no descriptor left open, no internal error logged, and the quota ledger equal to the disk.
+ * The pieces (startEngine, playEngine, checkSandbox, checkLimits, triage) are shared with the
+ * two-process mode, pair.ts.
  */
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -66,7 +68,7 @@ export function installCrashTrap(): void {
 }
 
 /** Collects the session's warn-level log lines (internal errors, protocol errors). */
-class WarnLog {
+export class WarnLog {
   readonly lines: Array<Record<string, unknown>> = [];
   write(chunk: string): void {
     for (const text of chunk.split('\n')) if (text) this.lines.push(JSON.parse(text) as Record<string, unknown>);
@@ -85,7 +87,7 @@ async function within<T>(p: Promise<T>, ms: number): Promise<boolean> {
 }
 
 /** The state of one session while it runs. */
-class Run {
+export class Run {
   readonly model = new StreamModel();
   readonly sent: Sent = { expected: new Map(), versions: 0, typed: new Map(), lossy: false };
   readonly ctx: EncodeContext;
@@ -203,20 +205,32 @@ async function finish(run: Run, session: SftpSession, opts: RunOptions): Promise
   return out;
 }
 
-/** Disk-side invariants: canaries, descriptors, ledger. */
-async function checkDisk(world: World, quota: UserQuota, limit: number): Promise<string[]> {
+/** Sandbox invariants: nothing outside the home changed, no descriptor left, no file still tracked. */
+export function checkSandbox(world: World, quotas: UserQuota[]): string[] {
   const out: string[] = [];
   const diff = fingerprintDiff(world.baseline, fingerprint(world.tmp, world.home));
   if (diff.length > 0) out.push(`outside the home changed:\n    ${diff.join('\n    ')}`);
   const fds = openFdsUnder(world.tmp);
   if (fds.length > 0) out.push(`descriptors left open after the session: ${fds.join(', ')}`);
-  if (quota.openFiles > 0) out.push(`${quota.openFiles} files still tracked as open`);
+  for (const quota of quotas) if (quota.openFiles > 0) out.push(`${quota.openFiles} files still tracked as open`);
+  return out;
+}
+
+/** The home's usage against the limits (bytes: `limit`; entries: `maxFiles`, null = none). */
+export function checkLimits(count: { bytes: number; entries: number }, limit: number, maxFiles: number | null): string[] {
+  const out: string[] = [];
+  if (count.bytes > limit) out.push(`disk usage ${count.bytes} is over the quota ${limit}`);
+  if (maxFiles !== null && count.entries > maxFiles) out.push(`${count.entries} entries are over the limit ${maxFiles}`);
+  return out;
+}
+
+/** Disk-side invariants of one standalone session: the sandbox, and the ledger equal to the disk. */
+async function checkDisk(world: World, quota: UserQuota, limit: number): Promise<string[]> {
+  const out = checkSandbox(world, [quota]);
   const count = await countUsage(world.home);
-  const disk = count.bytes;
-  if (quota.used !== disk) out.push(`ledger ${quota.used} != disk ${disk}`);
-  if (disk > limit) out.push(`disk usage ${disk} is over the quota ${limit}`);
+  if (quota.used !== count.bytes) out.push(`ledger ${quota.used} != disk ${count.bytes}`);
   if (quota.usedFiles !== count.entries) out.push(`ledger ${quota.usedFiles} entries != disk ${count.entries}`);
-  if (quota.maxFiles !== null && count.entries > quota.maxFiles) out.push(`${count.entries} entries are over the limit ${quota.maxFiles}`);
+  out.push(...checkLimits(count, limit, quota.maxFiles));
   return out;
 }
 
@@ -245,13 +259,55 @@ function internalErrors(log: WarnLog, fatalExpected: boolean): string[] {
 }
 
 /** Splits violations into new ones and known findings (counted in stats.known). */
-function triage(problems: string[], ctx: FindingContext, strict: boolean): string[] {
+export function triage(problems: string[], ctx: FindingContext, strict: boolean): string[] {
   if (strict) return problems;
   return problems.filter((v) => {
     const known = KNOWN_FINDINGS.find((k) => k.matches(v, ctx));
     if (known) bump(stats.known, known.id);
     return !known;
   });
+}
+
+/** One engine: a session on its own channel and VFS, over `quota`, being fed `seq`. */
+export interface Engine {
+  run: Run;
+  session: SftpSession;
+  quota: UserQuota;
+  warnLog: WarnLog;
+}
+
+/** Starts a session for `seq` on `world`'s home over `quota` (the sequence's own session knobs). */
+export async function startEngine(seq: Sequence, world: World, quota: UserQuota): Promise<Engine> {
+  const vfs = await LocalVfs.create(world.home, { symlinks: seq.setup.symlinks, quota });
+  const warnLog = new WarnLog();
+  const log = pino({ level: 'warn', base: {} }, warnLog);
+  const channel = new FuzzChannel({ highWaterMark: seq.setup.highWaterMark, slowWrites: seq.setup.slowWrites });
+  const session = serveSftp(channel, { vfs, user: 'fuzz', log, maxHandles: seq.setup.maxHandles });
+  return { run: new Run(seq, world, channel), session, quota, warnLog };
+}
+
+/**
+ * Plays the engine's sequence to its end and checks the session's own invariants: no hang, one
+ * well-formed reply per request, no host path or canary in a reply, no internal error logged.
+ */
+export async function playEngine(e: Engine, opts: RunOptions): Promise<string[]> {
+  const { run, session, warnLog } = e;
+  const problems = await drive(run, opts);
+  problems.push(...(await finish(run, session, opts)));
+  record(run, { fatal: run.model.fatal !== null });
+  problems.push(...checkReplies(run.sent, run.channel.replies));
+  // A host path the client sent itself may come back as a virtual name (REALPATH of it, a folder
+  // made with it); the canary tokens are never sent, so they are always checked.
+  const markers = [...(run.sentHostPath ? [] : run.world.hostMarkers), ...run.world.canaryTokens.map((t) => Buffer.from(t))];
+  problems.push(...checkLeaks(run.channel.replies, markers));
+  problems.push(...internalErrors(warnLog, run.model.fatal !== null));
+  return problems;
+}
+
+/** Uncaught exceptions and unhandled rejections recorded since the last call. */
+export async function takeCrashes(): Promise<string[]> {
+  await tick();
+  return crashes.splice(0);
 }
 
 /** Runs one sequence; returns every invariant violation that is not a known finding (empty = pass). */
@@ -264,25 +320,11 @@ export async function runSequence(seq: Sequence, opts: RunOptions): Promise<stri
     const limit = initial + seq.setup.quotaSlack;
     const entrySlack = seq.setup.entrySlack;
     const quota = new UserQuota('fuzz', limit, initial, entrySlack === undefined ? null : seeded.entries + entrySlack, seeded.entries);
-    const vfs = await LocalVfs.create(world.home, { symlinks: seq.setup.symlinks, quota });
-    const warnLog = new WarnLog();
-    const log = pino({ level: 'warn', base: {} }, warnLog);
-    const channel = new FuzzChannel({ highWaterMark: seq.setup.highWaterMark, slowWrites: seq.setup.slowWrites });
-    const session = serveSftp(channel, { vfs, user: 'fuzz', log, maxHandles: seq.setup.maxHandles });
-    const run = new Run(seq, world, channel);
-    const problems = await drive(run, opts);
-    problems.push(...(await finish(run, session, opts)));
-    record(run, { fatal: run.model.fatal !== null });
-    problems.push(...checkReplies(run.sent, channel.replies));
-    // A host path the client sent itself may come back as a virtual name (REALPATH of it, a folder
-    // made with it); the canary tokens are never sent, so they are always checked.
-    const markers = [...(run.sentHostPath ? [] : world.hostMarkers), ...world.canaryTokens.map((t) => Buffer.from(t))];
-    problems.push(...checkLeaks(channel.replies, markers));
-    problems.push(...internalErrors(warnLog, run.model.fatal !== null));
+    const engine = await startEngine(seq, world, quota);
+    const problems = await playEngine(engine, opts);
     problems.push(...(await checkDisk(world, quota, limit)));
-    await tick();
-    problems.push(...crashes.splice(0));
-    return triage(problems, { lossy: run.sent.lossy, seq }, opts.strict === true);
+    problems.push(...(await takeCrashes()));
+    return triage(problems, { lossy: engine.run.sent.lossy, seq }, opts.strict === true);
   } finally {
     world.cleanup();
   }

@@ -20,11 +20,17 @@ export interface FindingContext {
   /** Replies could be missing: the session closed (fatal packet) or the client hung up. */
   lossy: boolean;
   seq: Sequence;
+  /** In the two-process mode (pair.ts), the other engine's sequence. */
+  other?: Sequence;
 }
 
 /**
- * The open findings, by id. Empty: every finding so far is fixed and replayed as a plain regression
- * test in regressions.test.ts (handle leak at teardown, concurrent TRUNC/SETSTAT credits, REMOVE
- * racing OPEN or RENAME, empty WRITE growth, SETSTAT racing a symlink swap).
+ * The open findings, by id. Every other finding so far is fixed and replayed as a plain regression
+ * test, in regressions.test.ts (handle leak at teardown, concurrent TRUNC/SETSTAT credits, REMOVE
+ * racing OPEN or RENAME, empty WRITE growth, SETSTAT racing a symlink swap) or, for the
+ * two-process mode, in pair-regressions.test.ts and ledger.test.ts (an OPEN racing another
+ * process's REMOVE, a RENAME whose source another process moved, a REMOVE and a replacing rename
+ * in two processes crediting one file twice, a removal in one process of a file the other had
+ * just opened).
  */
 export const KNOWN_FINDINGS: readonly KnownFinding[] = [];

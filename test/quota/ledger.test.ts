@@ -317,6 +317,57 @@ describe('QuotaLedger: two processes on one store', () => {
     a.disconnect('bob');
   });
 
+  it('a file found already unlinked at open (another process may have credited its removal) is not credited at its close: unsure until a recount (pair fuzz seed 1971231566)', async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('bob');
+    const qb = await b.acquire('bob');
+    qb.reserveEntry(); // b made the file (300 bytes, one entry) ...
+    await qb.reserve(300);
+    await b.flush();
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles], [300, 1]);
+    // ... and removed it between a's open(2) and fstat, before the store knew a had it open.
+    qb.releaseEntry(inodeKey(7, 9));
+    qb.release(300, inodeKey(7, 9));
+    const f = qa.open(7, 9, 300, true);
+    await b.flush();
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles, row('bob').unsure], [0, 0, false], "b's credit applied");
+    qa.close(f, null);
+    await a.flush();
+    await waitFor(() => row('bob').unsure, 3000, 'the close to mark bob unsure');
+    assert.deepEqual([row('bob').usedBytes, row('bob').usedFiles], [0, 0], 'not credited a second time');
+    // Nobody serves bob now: a recount applies (the disk holds nothing).
+    a.release('bob');
+    b.release('bob');
+    await a.flush();
+    await b.flush();
+    disk.set('bob', 0);
+    await (a as unknown as { janitor(): Promise<void> }).janitor();
+    assert.deepEqual([row('bob').usedBytes, row('bob').unsure], [0, false]);
+  });
+
+  // Pair fuzz seed 310382113: b REMOVEs a file a has just opened and written to, before a's next
+  // settle registers the inode in the store. b's credit (the size its lstat saw) is applied, and
+  // remembered (a `c:` row); a's settle then reports the inode it had open, which another process
+  // credited meanwhile: the user is unsure (a's growth may stay charged) until a recount.
+  it('a file removed by another process while open here, before the store knew it was open, ends unsure (not over and sure)', async () => {
+    const [a, b] = [await make(), await make()];
+    const qa = await a.acquire('bob');
+    const qb = await b.acquire('bob');
+    const f = qa.open(7, 5, 0); // a opened an empty file (its entry is in the usage already) ...
+    cli.setUsage('bob', 0, 1);
+    await qa.resize(f, 1, false); // ... and wrote a byte; not settled yet
+    qb.releaseEntry(inodeKey(7, 5)); // b removed it (its lstat saw 0 bytes)
+    await b.flush();
+    qa.close(f, null);
+    await a.flush();
+    a.release('bob');
+    b.release('bob');
+    await a.flush();
+    await b.flush();
+    // The disk holds nothing now; the store must not count the byte as sure.
+    assert.ok(row('bob').usedBytes === 0 || row('bob').unsure, `store ${row('bob').usedBytes} bytes, unsure ${row('bob').unsure}`);
+  });
+
   it('connections count on all processes (maxSessionsPerUser); a dead process is expired: its block charged, its connections gone, the user recounted', async () => {
     const [a, b] = [await make(), await make()];
     assert.equal(await a.connect('alice', 2), true);

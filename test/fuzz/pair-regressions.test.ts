@@ -1,0 +1,119 @@
+/**
+ * Findings of the fuzzer's two-process mode (pair.ts), each replaying the shrunk pair fast-check
+ * reported, with every invariant strict. They are races between the two engines, so each pair is
+ * replayed many times (before their fixes they failed in 5-25 % of replays). A finding whose bug
+ * is still in src/ is `todo` (and in KNOWN_FINDINGS) until fixed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Sequence } from './arbitraries.js';
+import { runPair } from './pair.js';
+
+const SETUP: Sequence['setup'] = {
+  aSize: 0,
+  bSize: 0,
+  quotaSlack: 0,
+  entrySlack: 0,
+  symlinks: false,
+  maxHandles: 1,
+  highWaterMark: 1,
+  slowWrites: false,
+  init: { version: 3, trailing: Uint8Array.from([]), muts: [] },
+};
+
+/** Runs the pair `times` times and returns the distinct violations with how often each came. */
+async function replay(a: Sequence, b: Sequence, times: number): Promise<string[]> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < times; i++) for (const v of new Set(await runPair(a, b, { timeoutMs: 10_000, strict: true }))) seen.set(v, (seen.get(v) ?? 0) + 1);
+  return [...seen].map(([v, n]) => `${v} (x${n}/${times})`);
+}
+
+// Pair finding 1 (seed 1971231566): A OPENs dir/b.bin for reading (the packet twice) while B
+// REMOVEs it. When B's unlink lands between A's open(2) and its fstat, A sees nlink 0 and
+// LocalVfs.opened() registers the file as deleted outside Coffer (UserQuota.open(..., unlinked):
+// detached, "never credited"), so A's last close credits its entry and size; but B's removal
+// credited them already (its credit was applied: A's inode was not yet registered in the store,
+// that happens with A's next settle). The store ended one entry (and the file's size) under the
+// disk, and sure, so no recount corrected it. Fixed in UserQuota.close(): with a store, a file
+// found unlinked at open is not credited at its last close; the usage is marked unsure instead.
+test('pair finding 1: an OPEN racing another process\'s REMOVE does not credit the file twice', async () => {
+  const a: Sequence = {
+    setup: SETUP,
+    batches: [
+      [{ t: 'mut', id: 'auto', req: { kind: 'open', path: 'link-dir/b.bin', pflags: 1, attrs: { size: 0, extended: [] } }, muts: [{ m: 'dup' }] }],
+      [{ t: 'req', id: 'auto', req: { kind: 'lstat', path: '' } }],
+    ],
+    chunks: [],
+    end: 'eof',
+  };
+  const b: Sequence = {
+    setup: SETUP,
+    batches: [
+      [
+        { t: 'req', id: 'auto', req: { kind: 'remove', path: 'dir/b.bin' } },
+        { t: 'req', id: 'auto', req: { kind: 'readlink', path: '/' } },
+      ],
+      [{ t: 'req', id: 'auto', req: { kind: 'read', handle: { ref: 0 }, offset: 65536, length: 4294967295 } }],
+    ],
+    chunks: [],
+    end: 'eof',
+  };
+  assert.deepEqual(await replay(a, b, 60), []);
+});
+
+// Pair finding 2 (seed 1971231582): A RENAMEs a.txt (as "a.txt/.") to "\[x\]" while B
+// posix-renames a.txt away. RENAME is link(from, to) + unlink(from) for a regular file; B's
+// rename(2) landed between the two, A's unlink failed (ENOENT) and its new link stayed: one more
+// entry in the home than either process counted, over the entry limit. Fixed in
+// LocalVfs.renameNoClobber: a failed unlink takes back the link (if it is still the same inode).
+test('pair finding 2: a RENAME whose source another process moved away leaves no uncounted name', async () => {
+  const a: Sequence = {
+    setup: SETUP,
+    batches: [[{ t: 'req', id: 'auto', req: { kind: 'rename', oldPath: 'a.txt/.', newPath: '\\[x\\]' } }]],
+    chunks: [1],
+    end: 'eof',
+  };
+  const b: Sequence = {
+    setup: SETUP,
+    batches: [
+      [{ t: 'req', id: 'auto', req: { kind: 'posix-rename', oldPath: 'a.txt', newPath: '\u{6930f}' } }],
+      [{ t: 'req', id: 'auto', req: { kind: 'posix-rename', oldPath: 'top.txt', newPath: '~/../..' } }],
+    ],
+    chunks: [],
+    end: 'eof',
+  };
+  assert.deepEqual(await replay(a, b, 60), []);
+});
+
+// Pair finding 3 (seed 159963542): A posix-renames the link `abs` onto dir/b.bin while B REMOVEs
+// dir/b.bin. A's replacing rename (UserQuota.leaving) lstats dir/b.bin (the file), B unlinks the
+// file and credits it, then A's rename(2) moves the link to the now free name and A credits the
+// file its lstat saw, a second time. The namespace lock (UserQuota.serial) that keeps a lstat and
+// its act together is per process; the store applies both credits (no process has the inode
+// open), so the usage ended one entry (and the file's size) under the disk, sure. Fixed in the
+// store: an applied credit is remembered (a `c:` inode row, CREDIT_RETAIN_MS); a second credit of
+// that inode from another process is refused and marks the user unsure (recounted when quiet).
+test('pair finding 3: a REMOVE and a replacing posix-rename of one name in two processes credit the file once', async () => {
+  const a: Sequence = {
+    setup: SETUP,
+    batches: [
+      [
+        { t: 'req', id: 'auto', req: { kind: 'posix-rename', oldPath: 'abs', newPath: 'dir//b.bin' } },
+        { t: 'req', id: 'auto', req: { kind: 'fstat', handle: { ref: 0 } } },
+      ],
+      [{ t: 'req', id: 'auto', req: { kind: 'open', path: 'a.txt', pflags: 0, attrs: { permissions: 0, atime: 0 } } }],
+    ],
+    chunks: [],
+    end: 'eof',
+  };
+  const b: Sequence = {
+    setup: SETUP,
+    batches: [
+      [{ t: 'req', id: 'auto', req: { kind: 'remove', path: 'dir/b.bin' } }],
+      [{ t: 'rawpath', id: 'auto', type: 3, path: Uint8Array.from([192, 174, 192, 174, 47, 116, 111, 112]), tail: Uint8Array.from([]) }],
+    ],
+    chunks: [],
+    end: 'eof',
+  };
+  assert.deepEqual(await replay(a, b, 60), []);
+});
