@@ -79,7 +79,7 @@ function progress(label) {
   const rate = (stats.sequences / Math.max(secs, 1)).toFixed(1);
   const reqRate = (stats.requests / Math.max(secs, 1)).toFixed(0);
   console.log(
-    `[fuzz ${label} ${(secs / 60).toFixed(1)} min] sessions=${stats.sequences} (${rate}/s)${pair ? ` pairs=${stats.sequences / 2}` : ''} requests=${stats.requests} (${reqRate}/s) ` +
+    `[fuzz ${label} ${(secs / 60).toFixed(1)} min] sessions=${stats.sequences} (${rate}/s)${pair ? ` pairs=${pairStats.pairs}` : ''} requests=${stats.requests} (${reqRate}/s) ` +
       `replies=${stats.replies} fatal-sessions=${stats.fatalSessions} glob-checks=${globChecks} rounds=${rounds} findings=${findings}`,
   );
   console.log(`  reply kinds/status codes (${stats.replyKinds.size} distinct): ${top(stats.replyKinds, 20)}`);
