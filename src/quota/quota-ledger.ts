@@ -274,18 +274,18 @@ export class QuotaLedger {
    * open here at their charged size, everything else as found. Applies only if nothing changed
    * the user's usage in the store meanwhile (else it stays unsure and is tried again).
    */
-  private async recount(user: string, entry: Entry | undefined): Promise<boolean> {
+  private async recount(user: string, entry: Entry | undefined): Promise<'done' | 'skipped' | 'failed'> {
     const store = this.opts.store.quota;
     if (entry) {
-      if (entry.recounting) return false;
+      if (entry.recounting) return 'skipped';
       await this.settle(user, entry, false);
       if (entry.settling) await entry.settling;
     }
-    if ((await store.otherConnections(this.process.id, user)) > 0) return false;
+    if ((await store.otherConnections(this.process.id, user)) > 0) return 'skipped'; // tried again next time, cheaply
     if (entry) entry.recounting = true;
     try {
       const seq = await store.usageSeq(user);
-      if (seq === undefined) return false;
+      if (seq === undefined) return 'skipped';
       const q = entry?.quota;
       const before = q ? { bytes: q.used, files: q.usedFiles } : undefined;
       const onDisk = await this.opts.recount(user, (dev, ino) => q?.isTracked(dev, ino) ?? false);
@@ -294,7 +294,7 @@ export class QuotaLedger {
       // This process may have connections of the user (no session, or sessions here only): it
       // alone can change the home, so the count stands if no other process has connections.
       const ok = await store.applyRecount(this.process.id, user, seq, counted, mark?.spent);
-      if (!ok) return false;
+      if (!ok) return 'failed';
       if (q && mark) {
         q.recounted(counted, mark);
         // The block was granted against the old figure: asked again, against the count.
@@ -302,7 +302,7 @@ export class QuotaLedger {
         void this.settle(user, entry!, true);
       }
       this.opts.log.info({ event: 'quota.recount', user, before: before?.bytes, after: counted.bytes, filesBefore: before?.files, filesAfter: counted.files }, 'usage recounted from the disk');
-      return true;
+      return 'done';
     } finally {
       if (entry) entry.recounting = false;
     }
@@ -330,14 +330,15 @@ export class QuotaLedger {
         const later = this.recountLater.get(user);
         if (later && Date.now() < later.at) continue;
         const entry = this.entries.get(user) ?? this.leaving.get(user);
-        const done = await this.recount(user, entry).catch((err: Error) => {
+        const result = await this.recount(user, entry).catch((err: Error) => {
           this.opts.log.warn({ event: 'quota.recount-failed', user, err: err.message }, 'could not recount usage');
-          return false;
+          return 'failed' as const;
         });
-        // A home kept busy is not scanned every second: back off up to 30 s between tries.
+        // A home scanned in vain (changed meanwhile) is not scanned every second: back off up to
+        // 30 s between scans. Skipped ones (other processes serve the user) cost a query only.
         const delay = Math.min(30_000, (later?.delay ?? 500) * 2);
-        if (done) this.recountLater.delete(user);
-        else this.recountLater.set(user, { at: Date.now() + delay, delay });
+        if (result === 'done') this.recountLater.delete(user);
+        else if (result === 'failed') this.recountLater.set(user, { at: Date.now() + delay, delay });
       }
     } finally {
       this.janitorRunning = false;

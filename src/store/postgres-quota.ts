@@ -5,7 +5,7 @@
  * wait. Times come from the database's clock, so nodes' clocks need not agree.
  */
 import type { PoolClient, QueryResultRow } from 'pg';
-import { CREDIT_RETAIN_MS, creditRow, decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { changesNames, CREDIT_RETAIN_MS, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type Tx = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>;
 
@@ -161,6 +161,14 @@ export class PostgresQuota implements QuotaStore {
       };
       await put(s.opened, false);
       await put([...s.touched, ...s.closed], true);
+      if (changesNames(s)) {
+        const { rows: names } = await c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM quota_inodes WHERE user_name = $1 AND inode = $2 AND process_id <> $3 AND until_ms >= ${NOW}`,
+          [user, NAMES_ROW, processId],
+        );
+        if (names[0]!.n > 0) unsure = true;
+        await put([NAMES_ROW], true);
+      }
       const fileCredits = s.credits.filter((cr) => cr.inode !== null).map((cr) => cr.inode!);
       let blocked = new Set<string>();
       if (fileCredits.length > 0) {

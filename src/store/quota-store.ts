@@ -16,7 +16,8 @@
  *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
  *   too: both may have charged the same growth. So does a credit of an inode another process
  *   credited within CREDIT_RETAIN_MS (two processes removing or replacing one file, each from
- *   its own lstat). Unsure usage is over, never under, the disk.
+ *   its own lstat), and so do two processes changing the user's names at overlapping times
+ *   (NAMES_ROW). Unsure usage is over, never under, the disk.
  * - A process that stops heart-beating for STALE_MS (or whose pid is gone, on the same host and
  *   PID namespace) is expired: its blocks are charged as used (it may have written them) and its
  *   users marked unsure. One expired while alive (stalled past STALE_MS) registers again at its
@@ -43,6 +44,18 @@ export const CREDIT_RETAIN_MS = 60_000;
 
 /** The inode row that remembers a credit of `inode`. */
 export const creditRow = (inode: string): string => `c:${inode}`;
+
+/**
+ * The row (one per process and user, kept RETAIN_MS) that says the process changed the user's
+ * names lately (entries made or removed, files credited). Two processes doing that at overlapping
+ * times make the usage unsure: each checks and acts under its own per-process lock only, so a
+ * check in one can go stale by the other's act (a rename's free-target check, a removal's lstat;
+ * the two-process fuzzer, seeds 310382184 and 310382247), and the recount at quiet settles it.
+ */
+export const NAMES_ROW = 'n:';
+
+/** True when a settlement changed names (entries made or removed, or anything credited). */
+export const changesNames = (s: Settlement): boolean => s.grown.files + s.forced.files > 0 || s.credits.length > 0;
 
 /** A server process on the store. */
 export interface ProcessInfo {

@@ -5,7 +5,7 @@
  */
 import type { Db } from '../users/database.js';
 import { whenUnlocked } from './sqlite-busy.js';
-import { CREDIT_RETAIN_MS, creditRow, decide, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { changesNames, CREDIT_RETAIN_MS, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type UserUsage = UsageColumns<number>;
 
@@ -155,6 +155,10 @@ export class SqliteQuota implements QuotaStore {
         put.run(user, inode, processId, now + RETAIN_MS);
       }
       for (const inode of s.closed) put.run(user, inode, processId, now + RETAIN_MS);
+      if (changesNames(s)) {
+        if (othersAny.get(user, NAMES_ROW, processId, now)!.n > 0) unsure = true;
+        put.run(user, NAMES_ROW, processId, now + RETAIN_MS);
+      }
       let freedBytes = 0;
       let freedFiles = 0;
       for (const c of s.credits) {

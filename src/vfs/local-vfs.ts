@@ -353,9 +353,10 @@ export class LocalVfs implements Vfs {
     const io = this.io;
     const st = await io.lstat(from).catch(() => null);
     if (!st) throw notFound();
-    // link()+unlink() for regular files fails atomically on an existing target; other files are
-    // checked first.
-    if (st.isFile()) {
+    // link()+unlink() fails atomically on an existing target, for regular files and symlinks
+    // (Linux's link(2) links the symlink itself); folders are checked first (no renameat2 in
+    // node: another process may create the target between the check and the rename).
+    if (st.isFile() || st.isSymbolicLink()) {
       try {
         await io.link(from, to);
         try {

@@ -242,6 +242,10 @@ for (const [kind, make] of Object.entries(KINDS)) {
       await store.setUsage('bob', 500, 5);
       view = (await q.settle('p2', 'bob', settlement({ touched: ['1:20'] })))!;
       assert.equal(view.unsure, true);
+      // Two processes changing names at overlapping times (each checks under its own lock only).
+      await store.setUsage('bob', 500, 5);
+      view = (await q.settle('p3', 'bob', settlement({ grown: { bytes: 0, files: 1 } })))!;
+      assert.equal(view.unsure, true, 'p1 and p2 changed names within RETAIN_MS');
     });
 
     it('quota: connections count across live processes; an expired process stops counting and its block is charged', async () => {
