@@ -45,7 +45,7 @@ export class FileCharge {
    * process's block covers it (the usual case), else it waits for the store.
    */
   async write(offset: number, length: number, append: boolean, op: () => Promise<void>): Promise<void> {
-    const reserving = this.quota.resize(this.file, (append ? this.file.charged : offset) + length, false);
+    const reserving = append ? this.quota.grow(this.file, length) : this.quota.resize(this.file, offset + length, false);
     if (reserving) await reserving;
     await this.change(false, op);
   }

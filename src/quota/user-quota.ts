@@ -306,6 +306,18 @@ export class UserQuota {
     file.charged = newSize;
   }
 
+  /**
+   * Reserves `bytes` more for `file` (an append: the write lands at the end, whatever the charged
+   * size is by then) and records it. Synchronous while the block covers it, else a promise; the
+   * growth is added to the charged size at the moment it is taken, so appends racing on one inode
+   * each count their own length (an end computed before waiting would be stale).
+   */
+  grow(file: TrackedFile, bytes: number): void | Promise<void> {
+    if (bytes <= 0) return;
+    if (!this.take(bytes, 0)) return this.refill({ bytes, files: 0 }).then(() => this.grow(file, bytes));
+    file.charged += bytes;
+  }
+
   /** Last handles closed so far (see leaving()). */
   private closes = 0;
 

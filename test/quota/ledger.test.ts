@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { QuotaLedger } from '../../src/quota/quota-ledger.js';
+import { FileCharge } from '../../src/quota/file-charge.js';
 import { inodeKey, QuotaExceededError, QuotaUnavailableError, UserQuota } from '../../src/quota/user-quota.js';
 import { UserStore } from '../../src/users/user-store.js';
 import { createLogger } from '../../src/util/logger.js';
@@ -269,6 +270,21 @@ describe('QuotaLedger: two processes on one store', () => {
     assert.ok(blocks('alice').every((r) => r.block_bytes === 0), 'flush gave the blocks back');
     a.release('alice');
     b.release('alice');
+  });
+
+  it('appends racing on one inode while the block is short each count their own length (pair fuzz seed 1810327122)', async () => {
+    const a = await make();
+    const q = await a.acquire('alice');
+    const f = q.open(7, 3, 0);
+    const handle = new FileCharge(q, f, true, async () => null);
+    // Two appends on the inode both wait for one grant; an end computed before the wait would
+    // charge the second nothing, though it lands after the first.
+    await Promise.all([handle.write(0, 4096, true, async () => {}), handle.write(0, 4096, true, async () => {})]);
+    assert.deepEqual([f.charged, q.used], [8192, 8192]);
+    q.close(f, null);
+    await a.flush();
+    assert.equal(row('alice').usedBytes, 8192);
+    a.release('alice');
   });
 
   it('a block unused for idleMs goes back to the store with the next settle', async () => {
