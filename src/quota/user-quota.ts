@@ -407,13 +407,7 @@ export class UserQuota {
    */
   takeSettlement(giveBack: boolean): Settlement | null {
     if (this.sending) return null;
-    if (giveBack && (this.block.bytes > 0 || this.block.files > 0)) {
-      this.pending.returned.bytes += this.block.bytes;
-      this.pending.returned.files += this.block.files;
-      this.block.bytes = 0;
-      this.block.files = 0;
-      this.nextBlock = MIN_BLOCK;
-    }
+    if (giveBack && (this.block.bytes > 0 || this.block.files > 0)) this.dropBlock();
     if (this.settledUp) return null;
     const p = (this.sending = this.pending);
     this.pending = new Pending();
@@ -460,8 +454,8 @@ export class UserQuota {
     this.pending = s;
   }
 
-  /** Takes the store's figures (after a grant, settle or refresh). */
-  adopt(view: { usedBytes: number; usedFiles: number; quotaBytes: number | null; maxFiles: number | null; unsure: boolean }): void {
+  /** Takes the store's figures (after a settle). */
+  private adopt(view: { usedBytes: number; usedFiles: number; quotaBytes: number | null; maxFiles: number | null; unsure: boolean }): void {
     this.settledBytes = view.usedBytes;
     this.settledFiles = view.usedFiles;
     this.limit = view.quotaBytes;
