@@ -291,17 +291,31 @@ export async function startEngine(seq: Sequence, world: World, quota: UserQuota)
  * well-formed reply per request, no host path or canary in a reply, no internal error logged.
  */
 export async function playEngine(e: Engine, opts: RunOptions): Promise<string[]> {
+  const problems = await playOnly(e, opts);
+  problems.push(...engineLeaks(e, e.run.sentHostPath));
+  return problems;
+}
+
+/** playEngine() without the leak check (the two-process mode checks leaks once both ended). */
+export async function playOnly(e: Engine, opts: RunOptions): Promise<string[]> {
   const { run, session, warnLog } = e;
   const problems = await drive(run, opts);
   problems.push(...(await finish(run, session, opts)));
   record(run, { fatal: run.model.fatal !== null });
   problems.push(...checkReplies(run.sent, run.channel.replies));
-  // A host path the client sent itself may come back as a virtual name (REALPATH of it, a folder
-  // made with it); the canary tokens are never sent, so they are always checked.
-  const markers = [...(run.sentHostPath ? [] : run.world.hostMarkers), ...run.world.canaryTokens.map((t) => Buffer.from(t))];
-  problems.push(...checkLeaks(run.channel.replies, markers));
   problems.push(...internalErrors(warnLog, run.model.fatal !== null));
   return problems;
+}
+
+/**
+ * No host path or canary in the engine's replies. A host path the client sent itself (`sentHost`:
+ * in the two-process mode, either session of the user) may come back as a virtual name (REALPATH
+ * of it, a folder or link made with it); the canary tokens are never sent, so they are always checked.
+ */
+export function engineLeaks(e: Engine, sentHost: boolean): string[] {
+  const { run } = e;
+  const markers = [...(sentHost ? [] : run.world.hostMarkers), ...run.world.canaryTokens.map((t) => Buffer.from(t))];
+  return checkLeaks(run.channel.replies, markers);
 }
 
 /** Uncaught exceptions and unhandled rejections recorded since the last call. */

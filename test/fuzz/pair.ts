@@ -20,7 +20,7 @@ import type { UserQuota } from '../../src/quota/user-quota.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { countUsage } from '../../src/vfs/usage-scan.js';
 import { sequenceArb, type Sequence } from './arbitraries.js';
-import { checkLimits, checkSandbox, FuzzFailure, installCrashTrap, playEngine, startEngine, takeCrashes, triage, WarnLog, type Engine, type RunOptions } from './harness.js';
+import { checkLimits, checkSandbox, engineLeaks, FuzzFailure, installCrashTrap, playOnly, startEngine, takeCrashes, triage, WarnLog, type Engine, type RunOptions } from './harness.js';
 import { makeWorld } from './world.js';
 
 const USER = 'fuzz';
@@ -86,7 +86,10 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
       p.quota = await p.ledger.acquire(USER);
       engines.push(await startEngine(i === 0 ? seqA : seqB, world, p.quota));
     }
-    const played = await Promise.all(engines.map((e) => playEngine(e, opts)));
+    const played = await Promise.all(engines.map((e) => playOnly(e, opts)));
+    // One user: a host path one session sent may come back through the other (a link it made).
+    const sentHost = engines.some((e) => e.run.sentHostPath);
+    engines.forEach((e, i) => played[i]!.push(...engineLeaks(e, sentHost)));
     pairStats.pairs += 1;
     if (engines.every(changedSomething)) pairStats.bothChanged += 1;
     const pairCtx = { lossy: engines.some((e) => e.run.sent.lossy), seq: seqA, other: seqB };
