@@ -114,7 +114,7 @@ export class FileCharge {
     if (f.detached) return;
     const actual = await this.settledSize(selfInflight);
     if (actual === null || f.detached) return;
-    this.quota.adjust(actual - f.charged, f.key);
+    this.quota.adjust(actual - f.charged, f.key, actual);
     f.charged = actual;
     f.suspect = false;
     f.racy = false;

@@ -205,9 +205,9 @@ export class UserQuota {
   }
 
   /** Uncounts `bytes` freed from the file `inode` ("dev:ino"; null: not a file's). */
-  release(bytes: number, inode: string | null = null): void {
+  release(bytes: number, inode: string | null = null, keeps = 0): void {
     if (bytes <= 0) return;
-    this.credit({ inode, bytes, files: 0 });
+    this.credit(keeps > 0 ? { inode, bytes, files: 0, keeps } : { inode, bytes, files: 0 });
   }
 
   /** Uncounts one entry that went away. */
@@ -235,9 +235,9 @@ export class UserQuota {
   }
 
   /** Corrects usage by `delta` without a quota check (reconciling with what the disk says). */
-  adjust(delta: number, inode: string | null = null): void {
+  adjust(delta: number, inode: string | null = null, keeps = 0): void {
     if (delta > 0) this.force(delta);
-    else this.release(-delta, inode);
+    else this.release(-delta, inode, keeps);
   }
 
   /**
@@ -283,7 +283,7 @@ export class UserQuota {
       this.port.markUnsure();
     } else if (file.detached) {
       this.credit({ inode: file.key, bytes: file.charged, files: 1 });
-    } else if (actualSize !== null) this.adjust(actualSize - file.charged, file.key);
+    } else if (actualSize !== null) this.adjust(actualSize - file.charged, file.key, actualSize);
   }
 
   /** The tracked file of an inode, if a handle is open on it. */
@@ -301,7 +301,7 @@ export class UserQuota {
     const delta = newSize - file.charged;
     if (delta > 0) {
       if (!this.take(delta, 0)) return this.refill({ bytes: delta, files: 0 }).then(() => this.resize(file, newSize, shrink));
-    } else if (shrink && delta < 0) this.release(-delta, file.key);
+    } else if (shrink && delta < 0) this.release(-delta, file.key, newSize);
     else return;
     file.charged = newSize;
   }

@@ -187,6 +187,7 @@ export class PostgresQuota implements QuotaStore {
       for (const cr of s.credits) {
         if (cr.inode !== null && blocked.has(cr.inode)) {
           unsure = true;
+          freedBytes -= cr.keeps ?? 0; // the size it has now is charged instead (Credit.keeps)
           continue;
         }
         if (cr.inode !== null) credited.push(creditRow(cr.inode));

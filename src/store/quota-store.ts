@@ -92,6 +92,14 @@ export interface Grant {
 /** An amount freed by an operation; `inode` ("dev:ino") when it is a file's, null otherwise. */
 export interface Credit extends Space {
   inode: string | null;
+  /**
+   * The size the file still has after the change (a truncate's target, a reconciled size; absent
+   * or 0 for a removal). When the credit is refused (another process credited or holds the inode,
+   * so this process's idea of the file may be stale), that size is charged instead: the file is
+   * at most that large now, whatever the other process did (a truncate there to 0, then this one
+   * to 1, must not leave the byte uncounted: the two-process fuzzer, seed 1998219139).
+   */
+  keeps?: number;
 }
 
 /** What a process reports for one user since its last settle. */

@@ -167,6 +167,7 @@ export class SqliteQuota implements QuotaStore {
           // there already: not applied, the usage unsure.
           if (othersOpen.get(user, c.inode, processId)!.n > 0 || othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0) {
             unsure = true;
+            freedBytes -= c.keeps ?? 0; // the size it has now is charged instead (Credit.keeps)
             continue;
           }
           put.run(user, creditRow(c.inode), processId, now + CREDIT_RETAIN_MS);

@@ -238,6 +238,9 @@ for (const [kind, make] of Object.entries(KINDS)) {
       assert.deepEqual([view.usedBytes, view.unsure], [430, false]);
       view = (await q.settle('p2', 'bob', settlement({ credits: [{ inode: '1:20', bytes: 70, files: 1 }] })))!;
       assert.deepEqual([view.usedBytes, view.usedFiles, view.unsure], [430, 4, true], 'the second credit of 1:20 is refused');
+      // A refused truncate's credit charges the size the file keeps (its view may be stale).
+      view = (await q.settle('p2', 'bob', settlement({ credits: [{ inode: '1:20', bytes: 60, files: 0, keeps: 5 }] })))!;
+      assert.equal(view.usedBytes, 435);
       // A file another process credited lately, reported open here: its growth here may stay charged.
       await store.setUsage('bob', 500, 5);
       view = (await q.settle('p2', 'bob', settlement({ touched: ['1:20'] })))!;
