@@ -182,22 +182,6 @@ export const viewOf = (u: UsageColumns<boolean | number>): UsageView => ({
   unsure: Boolean(u.usage_unsure),
 });
 
-/** True when a settlement has nothing to report. */
-export function emptySettlement(s: Settlement): boolean {
-  return (
-    s.grown.bytes === 0 &&
-    s.grown.files === 0 &&
-    s.forced.bytes === 0 &&
-    s.forced.files === 0 &&
-    s.returned.bytes === 0 &&
-    s.returned.files === 0 &&
-    s.credits.length === 0 &&
-    s.opened.length === 0 &&
-    s.closed.length === 0 &&
-    s.touched.length === 0
-  );
-}
-
 /**
  * What a grant gives (shared by both stores): for bytes and for entries on its own, nothing when
  * nothing is needed or wanted, else at least `need` and up to `want` of what the limit leaves after

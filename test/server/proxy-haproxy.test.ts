@@ -11,30 +11,18 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../support/ssh-clients.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 import { waitFor } from '../support/wait.js';
+import { accepts } from '../support/cluster.js';
 import { freePort } from '../support/ports.js';
 
 const PW = 'haproxy-pw';
 const CLIENT = '127.0.0.9';
 const haveHaproxy = spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
 if (!haveHaproxy) console.log('# proxy-haproxy: skipped: no `haproxy` on PATH (Debian: apt-get install haproxy)');
-
-/** True once something accepts connections on the port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 describe('behind HAProxy', { skip: haveHaproxy ? false : 'haproxy is not installed' }, () => {
   let ts: TestServer;

@@ -6,6 +6,7 @@
  * a start that fails exits 1 instead of restarting. Clients: ssh2 (driven step by step, so a kill
  * or a signal lands mid-upload for sure) and OpenSSH sftp.
  */
+import { alive } from '../support/postgres.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -41,15 +42,6 @@ async function startCluster(root: string, extra: string[] = [], detached = false
   const proc = await startServerProcess(root, ['--workers', '2', '--shutdown-grace-seconds', '120', ...extra], { detached });
   await waitFor(() => proc.events('worker.ready').length >= 2, 30_000, `two workers ready:\n${proc.output().slice(-2000)}`);
   return { proc, pids: new Map(proc.events('worker.ready').map((l) => [Number(l.id), Number(l.pid)])) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The worker that logged `user`'s latest login. */

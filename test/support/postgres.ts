@@ -99,7 +99,8 @@ export async function startPostgres(): Promise<PgServer> {
   };
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
