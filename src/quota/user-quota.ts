@@ -54,6 +54,8 @@ export class TrackedFile {
    * released at that close.
    */
   detached = false;
+  /** When the size its removal read was read (Credit.at of the credit at its last close). */
+  detachedAt = 0;
   /**
    * Already unlinked when opened. Alone, that was a deletion outside Coffer, never credited; with
    * other processes on the store, it may have been one of theirs, credited there.
@@ -204,15 +206,18 @@ export class UserQuota {
     return this.refill({ bytes: 0, files: 1 }).then(() => this.reserveEntry());
   }
 
-  /** Uncounts `bytes` freed from the file `inode` ("dev:ino"; null: not a file's). */
-  release(bytes: number, inode: string | null = null, keeps = 0): void {
+  /**
+   * Uncounts `bytes` freed from the file `inode` ("dev:ino"; null: not a file's), a size read at
+   * `at` (Credit.at; default now).
+   */
+  release(bytes: number, inode: string | null = null, keeps = 0, at = Date.now()): void {
     if (bytes <= 0) return;
-    this.credit(keeps > 0 ? { inode, bytes, files: 0, keeps } : { inode, bytes, files: 0 });
+    this.credit(keeps > 0 ? { inode, bytes, files: 0, keeps, at } : { inode, bytes, files: 0, at });
   }
 
-  /** Uncounts one entry that went away. */
-  releaseEntry(inode: string | null = null): void {
-    this.credit({ inode, bytes: 0, files: 1 });
+  /** Uncounts one entry that went away (seen at `at`). */
+  releaseEntry(inode: string | null = null, at = Date.now()): void {
+    this.credit({ inode, bytes: 0, files: 1, at });
   }
 
   /** Gives back an entry reserveEntry() counted whose creation then failed. */
@@ -282,7 +287,8 @@ export class UserQuota {
       this.unsure = true;
       this.port.markUnsure();
     } else if (file.detached) {
-      this.credit({ inode: file.key, bytes: file.charged, files: 1 });
+      // Growth elsewhere after the removal read this file is what the store must look for.
+      this.credit({ inode: file.key, bytes: file.charged, files: 1, at: file.detachedAt || Date.now() });
     } else if (actualSize !== null) this.adjust(actualSize - file.charged, file.key, actualSize);
   }
 
@@ -338,9 +344,13 @@ export class UserQuota {
    */
   async leaving(read: () => Promise<Stats | null>, act: () => Promise<void>, keep: (st: Stats) => boolean = () => false): Promise<void> {
     const closes = this.closes;
+    let readAt = Date.now();
     let st = await read();
     const held = st?.isFile() ? this.tracked(st) : undefined;
-    if (st?.isFile() && !held && this.closes !== closes) st = await read();
+    if (st?.isFile() && !held && this.closes !== closes) {
+      readAt = Date.now();
+      st = await read();
+    }
     if (!st || keep(st)) return act();
     if (held) held.refs += 1;
     try {
@@ -351,10 +361,12 @@ export class UserQuota {
     }
     const lastName = st.isFile() && st.nlink <= 1;
     const key = inodeKey(st.dev, st.ino);
-    if (held && lastName) held.detached = true; // bytes and entry go at its last close
-    else this.releaseEntry(st.isFile() ? key : null);
+    if (held && lastName) {
+      held.detached = true; // bytes and entry go at its last close
+      held.detachedAt = readAt;
+    } else this.releaseEntry(st.isFile() ? key : null, readAt);
     if (held) this.close(held, null);
-    else if (lastName) this.release(st.size, key);
+    else if (lastName) this.release(st.size, key, 0, readAt);
   }
 
   /** Sum of the charged sizes of every open file (detached ones included). */

@@ -5,7 +5,7 @@
  * wait. Times come from the database's clock, so nodes' clocks need not agree.
  */
 import type { PoolClient, QueryResultRow } from 'pg';
-import { changesNames, CREDIT_RETAIN_MS, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { changesNames, CREDIT_RETAIN_MS, creditBlockOffset, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type Tx = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>;
 
@@ -171,13 +171,16 @@ export class PostgresQuota implements QuotaStore {
       }
       const fileCredits = s.credits.filter((cr) => cr.inode !== null).map((cr) => cr.inode!);
       let blocked = new Set<string>();
-      if (fileCredits.length > 0) {
-        // Open in another process (still on the disk there, or charged there too), or credited
-        // there already: not applied, the usage unsure.
+      const blockOffset = creditBlockOffset(s.credits);
+      if (fileCredits.length > 0 && blockOffset === null) blocked = new Set(fileCredits); // read too long ago to compare
+      else if (fileCredits.length > 0) {
+        // Open in another process (still on the disk there, or charged there too), closed there by
+        // a settle at or after the credit's read (growth there is not in it), or credited there
+        // already: not applied, the usage unsure.
         const { rows } = await c.query<{ inode: string }>(
           `SELECT DISTINCT inode FROM quota_inodes WHERE user_name = $1 AND process_id <> $3
-             AND ((inode = ANY($2) AND until_ms IS NULL) OR (inode = ANY($4) AND until_ms >= ${NOW}))`,
-          [user, fileCredits, processId, fileCredits.map(creditRow)],
+             AND ((inode = ANY($2) AND (until_ms IS NULL OR until_ms >= ${NOW} + $5)) OR (inode = ANY($4) AND until_ms >= ${NOW}))`,
+          [user, fileCredits, processId, fileCredits.map(creditRow), blockOffset],
         );
         blocked = new Set(rows.map((r) => (r.inode.startsWith('c:') ? r.inode.slice(2) : r.inode)));
       }

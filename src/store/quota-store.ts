@@ -10,8 +10,11 @@
  *   as relative deltas: used += grown + forced - credited, block -= grown (+ what it gives back
  *   when idle); `forced` is growth that needs no block (no limit of that kind, or a reconciliation).
  * - Credits (a removal, a truncate, a close that found a file smaller than charged) name the inode
- *   they free. If another live process has that inode open, the credit is not applied (the file is
- *   still on the disk, or its size is someone else's too) and the user is marked unsure. Inodes a
+ *   they free, and carry when the size they free was read (Credit.at). If another live process has
+ *   that inode open, or had it open at or after that moment (its closed row was settled then: it
+ *   may have grown the file after the size was read, and that growth would stay charged for a file
+ *   gone), the credit is not applied (the file is still on the disk, or its size is someone
+ *   else's too) and the user is marked unsure. Inodes a
  *   process opens are registered (quota_inodes) with the settle after the open; two processes
  *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
  *   too: both may have charged the same growth. So does a credit of an inode another process
@@ -41,6 +44,26 @@ export const RETAIN_MS = 5_000;
  * both before either act) is not credited twice (found by the two-process fuzzer, seed 159963542).
  */
 export const CREDIT_RETAIN_MS = 60_000;
+
+/**
+ * Slack when comparing a credit's read time (the crediting process's clock, as an age) with the
+ * settle times other processes' inode rows carry (the store's clock): a row settled up to this
+ * long before the read still blocks the credit. A credit older than RETAIN_MS less this when it
+ * settles (the rows it must be compared with may be gone) is refused.
+ */
+export const CREDIT_READ_SLACK_MS = 1_000;
+
+/**
+ * For a settle's file credits: the least `until_ms` (as an offset from the store's now) of another
+ * process's closed row on a credited inode that blocks them (its settle came at or after the
+ * oldest credit's read, less CREDIT_READ_SLACK_MS); null when that read is too old to tell.
+ */
+export function creditBlockOffset(credits: Credit[], localNow: number = Date.now()): number | null {
+  let oldest = localNow;
+  for (const c of credits) if (c.inode !== null && c.at !== undefined && c.at < oldest) oldest = c.at;
+  const age = Math.max(0, localNow - oldest);
+  return age + CREDIT_READ_SLACK_MS >= RETAIN_MS ? null : RETAIN_MS - age - CREDIT_READ_SLACK_MS;
+}
 
 /** The inode row that remembers a credit of `inode`. */
 export const creditRow = (inode: string): string => `c:${inode}`;
@@ -100,6 +123,11 @@ export interface Credit extends Space {
    * to 1, must not leave the byte uncounted: the two-process fuzzer, seed 1998219139).
    */
   keeps?: number;
+  /**
+   * When the size this credit frees was read (Date.now() of the crediting process; absent = when
+   * it was made). Another process's growth of the inode after that moment is not in it.
+   */
+  at?: number;
 }
 
 /** What a process reports for one user since its last settle. */

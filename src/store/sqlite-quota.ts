@@ -5,7 +5,7 @@
  */
 import type { Db } from '../users/database.js';
 import { whenUnlocked } from './sqlite-busy.js';
-import { changesNames, CREDIT_RETAIN_MS, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
+import { changesNames, CREDIT_RETAIN_MS, creditBlockOffset, creditRow, decide, NAMES_ROW, RETAIN_MS, viewOf, type UsageColumns, STALE_MS, type Grant, type ProcessInfo, type QuotaStore, type Settlement, type Space, type UsageView } from './quota-store.js';
 
 type UserUsage = UsageColumns<number>;
 
@@ -137,9 +137,11 @@ export class SqliteQuota implements QuotaStore {
       const othersAny = this.db.prepare<[string, string, string, number], { n: number }>(
         'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
       );
-      const othersOpen = this.db.prepare<[string, string, string], { n: number }>(
-        'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND until_ms IS NULL',
+      // Open in another process now, or closed there by a settle at or after the credit's read.
+      const othersSince = this.db.prepare<[string, string, string, number], { n: number }>(
+        'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
       );
+      const blockOffset = creditBlockOffset(s.credits);
       const put = this.db.prepare(
         'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
       );
@@ -163,9 +165,14 @@ export class SqliteQuota implements QuotaStore {
       let freedFiles = 0;
       for (const c of s.credits) {
         if (c.inode !== null) {
-          // Still on the disk through another process's handle (or charged there too), or credited
-          // there already: not applied, the usage unsure.
-          if (othersOpen.get(user, c.inode, processId)!.n > 0 || othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0) {
+          // Still on the disk through another process's handle (or charged there too), open there
+          // since its size was read (growth there is not in it), or credited there already: not
+          // applied, the usage unsure.
+          const blocked =
+            blockOffset === null ||
+            othersSince.get(user, c.inode, processId, now + blockOffset)!.n > 0 ||
+            othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0;
+          if (blocked) {
             unsure = true;
             freedBytes -= c.keeps ?? 0; // the size it has now is charged instead (Credit.keeps)
             continue;

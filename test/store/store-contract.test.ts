@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open-store.js';
+import { CREDIT_READ_SLACK_MS, RETAIN_MS } from '../../src/store/quota-store.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import { StoreUnavailableError, type NewUser, type Store } from '../../src/store/store.js';
 import { newKey } from '../support/random-keys.js';
@@ -224,9 +225,20 @@ for (const [kind, make] of Object.entries(KINDS)) {
       let view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1 }, { inode: '1:11', bytes: 50, files: 1 }, { inode: null, bytes: 0, files: 1 }] })))!;
       assert.deepEqual([view.usedBytes, view.usedFiles, view.unsure], [450, 3, true]);
       assert.deepEqual(await q.unsureUsers(), ['bob']);
-      // Closed there: a later credit applies (the close settled that process's charge).
+      // Closed there and settled before the credit's size was read: the credit applies (the
+      // close settled that process's charge, and the size read includes it).
       await store.setUsage('bob', 500, 5);
       await q.settle('p2', 'bob', settlement({ closed: ['1:10'] }));
+      // A credit read before that close settled (less the slack) is refused: growth there after
+      // the read would stay charged for a file gone (the two-process fuzzer, seed 2053692014).
+      view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1, at: Date.now() - 200 }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [500, true], 'read before the close elsewhere settled');
+      await store.setUsage('bob', 500, 5);
+      // Time passes: this rule compares clocks (the store's settle time, this process's read time).
+      await new Promise((r) => setTimeout(r, CREDIT_READ_SLACK_MS + 100));
+      view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1, at: Date.now() - RETAIN_MS }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [500, true], 'read too long ago to compare with the rows kept');
+      await store.setUsage('bob', 500, 5);
       view = (await q.settle('p1', 'bob', settlement({ credits: [{ inode: '1:10', bytes: 100, files: 1 }] })))!;
       assert.deepEqual([view.usedBytes, view.unsure], [400, false]);
       // Two processes with one inode open at overlapping times (closed rows are kept a while).
