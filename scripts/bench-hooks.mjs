@@ -3,6 +3,10 @@
 // (/bin/true, a process per upload) and a post hook (to a node:http receiver here) on `upload`,
 // each sent OpenSSH `sftp -b` uploads of N small files and of one large file, in interleaved
 // rounds (the order alternates each round); prints the medians and checks every upload's hooks ran.
+// Hooks wait for a quiet moment (src/hooks/hook-queue.ts): before each timed phase the script
+// waits until every hook of the earlier phases was delivered (coffer_hooks_delivered_total on the
+// hooked server's /metrics), so a phase is timed with only its own hooks, and prints how long the
+// hook programs kept running after the uploads ended (their own CPU, not the uploads').
 // --hook idle: a run hook on an event that never comes (the runner process alone); --hook none: no
 // hooks on either server (A/A: the noise of the comparison).
 // Usage: node scripts/bench-hooks.mjs [--hook run|post|both|idle|none] [--rounds 5] [--files 200] [--file-kib 4] [--big-mib 256]
@@ -55,15 +59,19 @@ async function main() {
     ...(opt.hook === 'post' || opt.hook === 'both' ? [{ on: ['upload'], post: `http://127.0.0.1:${receiver.address().port}/`, secret: 'bench' }] : []),
   ];
   const hooked = `${opt.hook === 'both' ? 'run+post' : opt.hook} hook`;
+  const perUpload = hooks.filter((h) => h.on.includes('upload')).length;
 
   const servers = [];
   for (const [name, extra] of [['no hooks', []], [hooked, ['--hooks', JSON.stringify(hooks)]]]) {
     const root = join(scratch, name.replace(/\W/g, '-'));
     mkdirSync(root);
     addUser(root, 'bench', { keyPub: `${key}.pub` });
-    const s = spawnServer(name, process.execPath, serverArgs(root, { extra: ['--idle-timeout-seconds', '0', ...extra] }), { env: cofferEnv(), oneProcess: true });
+    const metricsFlags = extra.length > 0 && perUpload > 0 ? ['--metrics-listen', '127.0.0.1:0'] : [];
+    const s = spawnServer(name, process.execPath, serverArgs(root, { extra: ['--idle-timeout-seconds', '0', ...metricsFlags, ...extra] }), { env: cofferEnv(), oneProcess: true });
     attachOutput(s, (line) => /"level":(40|50|60)/.test(line));
     s.port = await waitForLine(s, startPort, 'start line');
+    // One waiter at a time (it replays the lines seen): the metrics line came before the start line.
+    if (metricsFlags.length > 0) s.metricsPort = await waitForLine(s, (line) => (line.includes('"metrics.listen"') ? Number(JSON.parse(line).address.split(':').pop()) : null), 'metrics line');
     servers.push(s);
   }
 
@@ -84,12 +92,36 @@ async function main() {
     return (performance.now() - t) / 1000;
   };
   const times = new Map(servers.map((s) => [s.name, { small: [], big: [], smallCpu: [], bigCpu: [] }]));
+  let uploads = 0;
+  let lastHooked = false;
+  const after = [];
+  /** Deliveries so far on the hooked server (run and post). */
+  const delivered = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${servers[1].metricsPort}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith('coffer_hooks_delivered_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  };
+  /** Waits until the hooked server delivered every hook so far; returns how long that took (s). */
+  const hooksDone = async () => {
+    const t = performance.now();
+    const deadline = Date.now() + 120_000;
+    while ((await delivered()) < uploads * perUpload) {
+      if (Date.now() > deadline) throw new ScriptError(`hooks not delivered after 120 s (${await delivered()} of ${uploads * perUpload})`);
+      await sleep(20);
+    }
+    return (performance.now() - t) / 1000;
+  };
   /** Runs a phase; records its wall time and the server process's CPU seconds in it. */
-  const phase = async (s, wall, cpu, lines) => {
-    await sleep(1000);
+  const phase = async (s, wall, cpu, lines, files) => {
+    if (perUpload > 0) {
+      const took = await hooksDone();
+      if (lastHooked) after.push(took);
+    }
+    lastHooked = s === servers[1];
+    await sleep(500);
     const before = s.cpu();
     wall.push(await sftp(s, lines));
     cpu.push(s.cpu() - before);
+    if (s === servers[1]) uploads += files;
   };
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
@@ -97,11 +129,12 @@ async function main() {
       const t = times.get(s.name);
       // A pause before each timed phase (in phase()): the hook programs of the last phase have
       // finished and do not share the CPU with this one (2 cores here).
-      await phase(s, t.small, t.smallCpu, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *']);
-      await phase(s, t.big, t.bigCpu, [`put big.bin big${round}.bin`, `rm big${round}.bin`]);
+      await phase(s, t.small, t.smallCpu, [`mkdir r${round}`, `cd r${round}`, 'lcd small', 'put *'], FILES);
+      await phase(s, t.big, t.bigCpu, [`put big.bin big${round}.bin`, `rm big${round}.bin`], 1);
       log(`round ${round + 1}/${ROUNDS} ${s.name}: ${FILES} files ${t.small.at(-1).toFixed(2)} s, big ${t.big.at(-1).toFixed(2)} s`);
     }
   }
+  if (perUpload > 0) after.push(await hooksDone());
   const expected = !['post', 'both'].includes(opt.hook) ? 0 : ROUNDS * (FILES + 1);
   const deadline = Date.now() + 60_000;
   while (posts < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -119,6 +152,7 @@ async function main() {
   console.log(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
   const ratio = (k) => median(times.get(hooked)[k]) / median(times.get('no hooks')[k]);
   console.log(`with hooks / without: small files ${ratio('small').toFixed(3)}, large file ${ratio('big').toFixed(3)}`);
+  if (perUpload > 0) console.log(`hooks still running after a phase's uploads ended (the programs' own time, deferred past the uploads): median ${median(after).toFixed(2)} s, longest ${Math.max(...after).toFixed(2)} s`);
   console.log(`post hook deliveries: ${posts} of ${expected}; hook.failed or hook.dropped lines: ${failed}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   if (posts !== expected || failed > 0) throw new ScriptError('some hook deliveries were missing or failed');
 }

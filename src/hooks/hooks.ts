@@ -1,6 +1,7 @@
 /**
  * Event hooks (SPEC §8): turns the server's events into the hook event JSON and hands one
- * delivery per matching hook to the bounded queue. observe() builds a small object and returns:
+ * delivery per matching hook to the bounded queue, where it waits for a quiet moment (at most 2 s:
+ * hook-queue.ts) and then runs in the hook runner process. observe() builds a small object and returns:
  * it never waits for a hook and never throws, so hooks cannot delay or fail a user's operation.
  * Deliveries that do not fit the queue are logged `hook.dropped`; failures `hook.failed` with the
  * reason (a post hook is named by its URL's origin and path: never its secret or credentials).
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import type { FileEvent, Observer, ServerEvent, SessionInfo, TransferOutcome } from '../events/events.js';
 import type { Logger } from '../util/logger.js';
 import { isRunHook, type HookEventName, type HookSpec } from './hook-config.js';
-import { HookQueue } from './hook-queue.js';
+import { HookQueue, type QuietGate } from './hook-queue.js';
 import { HookRunner } from './hook-runner.js';
 
 /** The JSON a hook receives: every key present, null where it does not apply. */
@@ -47,9 +48,12 @@ export interface HooksOptions {
   /** Counted in metrics. */
   onDropped?: () => void;
   onFailed?: (kind: 'run' | 'post') => void;
+  onDelivered?: (kind: 'run' | 'post') => void;
   /** Runs at once and waiting deliveries (defaults 8 and 1000, SPEC §8). */
   concurrency?: number;
   capacity?: number;
+  /** When waiting deliveries start (hook-queue.ts; default DEFAULT_GATE: after 200 ms of quiet, 2 s at most). */
+  gate?: QuietGate;
 }
 
 /** The hooks of one server process. */
@@ -65,7 +69,7 @@ export class Hooks implements Observer {
     hooks: HookSpec[],
     private readonly opts: HooksOptions,
   ) {
-    this.queue = new HookQueue(opts.concurrency ?? 8, opts.capacity ?? 1000);
+    this.queue = new HookQueue(opts.concurrency ?? 8, opts.capacity ?? 1000, opts.gate);
     for (const hook of hooks) for (const name of hook.on) this.byEvent.set(name, [...(this.byEvent.get(name) ?? []), hook]);
     if (hooks.length > 0) this.runner.start();
   }
@@ -76,6 +80,7 @@ export class Hooks implements Observer {
   }
 
   observe(e: ServerEvent): void {
+    this.queue.touch(); // any event is activity: deliveries wait for a quiet moment
     const event = toHookEvent(e, this.node);
     if (event === null) return;
     const hooks = this.byEvent.get(event.event);
@@ -95,7 +100,7 @@ export class Hooks implements Observer {
     const reason = isRunHook(hook)
       ? await this.runner.run(hook.run, body, hookEnv(event), timeoutMs, signal)
       : await this.runner.post(body, { url: hook.post, secret: hook.secret, timeoutMs, retryBaseMs: this.opts.retryBaseMs ?? 1000 }, signal);
-    if (reason === null) return;
+    if (reason === null) return this.opts.onDelivered?.(isRunHook(hook) ? 'run' : 'post');
     this.opts.log.warn({ event: 'hook.failed', hook: describe(hook), hookEvent: event.event, reason }, `hook failed: ${reason}`);
     this.opts.onFailed?.(isRunHook(hook) ? 'run' : 'post');
   }

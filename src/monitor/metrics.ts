@@ -35,6 +35,7 @@ export class CofferMetrics {
   private readonly login: Histogram;
   private readonly hooksDropped: Counter;
   private readonly hooksFailed: Counter<'kind'>;
+  private readonly hooksDelivered: Counter<'kind'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -55,6 +56,7 @@ export class CofferMetrics {
     new Gauge({ name: 'coffer_hook_queue', help: 'Hook deliveries waiting to run', registers, collect() { this.set(sources.hookQueue()); } });
     this.hooksDropped = new Counter({ name: 'coffer_hooks_dropped_total', help: 'Hook deliveries dropped because the queue was full', registers });
     this.hooksFailed = new Counter({ name: 'coffer_hooks_failed_total', help: 'Hook deliveries that failed (exit status, timeout, HTTP error after retries)', labelNames: ['kind'], registers });
+    this.hooksDelivered = new Counter({ name: 'coffer_hooks_delivered_total', help: 'Hook deliveries that succeeded (exit status 0, a 2xx answer)', labelNames: ['kind'], registers });
     collectDefaultMetrics({ register: this.registry });
     // Gauges named like counters, which Prometheus' linter (promtool check metrics) refuses; the
     // same figures are in nodejs_active_handles{type}, nodejs_active_requests{type} and
@@ -105,6 +107,11 @@ export class CofferMetrics {
   /** A hook delivery failed for good. */
   hookFailed(kind: 'run' | 'post'): void {
     this.hooksFailed.inc({ kind });
+  }
+
+  /** A hook delivery succeeded. */
+  hookDelivered(kind: 'run' | 'post'): void {
+    this.hooksDelivered.inc({ kind });
   }
 
   /** The text format (what GET /metrics serves). */

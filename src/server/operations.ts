@@ -43,6 +43,7 @@ export async function startOperations(startUp: StartUp, state: ServerState, opts
       ...(opts.hookRetryBaseMs !== undefined ? { retryBaseMs: opts.hookRetryBaseMs } : {}),
       onDropped: () => metrics?.hookDropped(),
       onFailed: (kind) => metrics?.hookFailed(kind),
+      onDelivered: (kind) => metrics?.hookDelivered(kind),
     });
     hooks = await startUp.step('hooks', () => made, (h) => h.close(HOOK_GRACE_MS));
     observers.push(hooks);

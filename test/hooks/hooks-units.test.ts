@@ -4,10 +4,10 @@
  * 500 after 3 retries with growing delays, a closed port), and the event JSON of each event.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import type { ServerEvent } from '../../src/events/events.js';
 import { HookQueue } from '../../src/hooks/hook-queue.js';
 import { Hooks, toHookEvent } from '../../src/hooks/hooks.js';
@@ -15,6 +15,7 @@ import { createLogger } from '../../src/util/logger.js';
 import { LogCapture } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { startReceiver } from '../support/hook-programs.js';
+import { waitFor } from '../support/wait.js';
 
 const session = { user: 'ann', address: '10.0.0.9', protocol: 'sftp' as const, home: '/srv/homes/ann' };
 
@@ -27,7 +28,7 @@ function hooksWith(specs: ConstructorParameters<typeof Hooks>[0], extra: Partial
 
 describe('hook queue', () => {
   it('runs 8 at once, keeps 1000 waiting, refuses the rest, then drains', async () => {
-    const q = new HookQueue(8, 1000);
+    const q = new HookQueue(8, 1000, { quietMs: 0, maxDelayMs: 0 });
     const releases: (() => void)[] = [];
     let started = 0;
     const job = () => {
@@ -45,6 +46,40 @@ describe('hook queue', () => {
     assert.equal(started, 1008);
     assert.equal(q.depth, 0);
     assert.equal(q.running, 0);
+  });
+
+  it('waits for a quiet moment: starts once no activity came for quietMs, or when the oldest waited maxDelayMs', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    try {
+      const q = new HookQueue(2, 10, { quietMs: 200, maxDelayMs: 2000 });
+      const started: number[] = [];
+      const job = async () => void started.push(Date.now());
+      assert.equal(q.push(job), true);
+      // Activity every 100 ms: nothing starts while it goes on, until the first waited 2 s.
+      for (let t = 100; t < 2000; t += 100) {
+        mock.timers.tick(100);
+        q.touch();
+        if (t === 500) q.push(job);
+      }
+      assert.deepEqual(started, []);
+      assert.equal(q.depth, 2);
+      mock.timers.tick(100);
+      assert.deepEqual(started, [2000], 'the first waited 2 s: it runs');
+      mock.timers.tick(100);
+      assert.deepEqual(started, [2000, 2100], 'the second, 200 ms after the last activity');
+      await new Promise((r) => setImmediate(r)); // the two jobs' ends are settled
+      assert.equal(q.running, 0);
+      // A quiet moment: a new one starts 200 ms after the last activity.
+      q.push(job);
+      mock.timers.tick(150);
+      q.touch();
+      mock.timers.tick(199);
+      assert.equal(started.length, 2);
+      mock.timers.tick(1);
+      assert.deepEqual(started, [2000, 2100, 2450]);
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('close() lets running jobs finish, drops what waits and refuses new ones', async () => {
@@ -78,6 +113,24 @@ describe('hook failures', () => {
     assert.equal(logs.events('hook.failed', { hook: prog })[0]!.reason, 'exit status 3: scan: infected');
     assert.match(String(logs.events('hook.failed', { hook: join(dir, 'missing') })[0]!.reason), /cannot start: .*ENOENT/);
     assert.deepEqual(failed, ['run', 'run']);
+  });
+
+  it('a run hook runs at nice +10, below the sessions', async () => {
+    const out = join(dir, 'stat.txt');
+    const prog = join(dir, 'stat.sh');
+    // exec: /proc/self is then cat, started by the hook program and so of its priority.
+    await writeFile(prog, `#!/bin/sh\nexec cat /proc/self/stat > ${out}\n`);
+    await chmod(prog, 0o755);
+    const { hooks } = hooksWith([{ on: ['upload'], run: [prog] }]);
+    hooks.observe(upload);
+    let stat = '';
+    await waitFor(async () => (stat = await readFile(out, 'utf8').catch(() => '')).length > 0, 10_000, 'the hook program\'s output');
+    await hooks.close();
+    // Fields after the command name: state is field 3, nice field 19, policy field 41 (proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
+    const [nice, policy] = [Number(fields[19 - 3]), Number(fields[41 - 3])];
+    assert.equal(nice, 10, stat);
+    assert.equal(policy, 0, 'SCHED_OTHER');
   });
 
   it('a post answered 500 is tried 4 times, 40, 80 and 160 ms apart, then hook.failed (no secret logged)', async () => {
