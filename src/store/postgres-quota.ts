@@ -172,8 +172,11 @@ export class PostgresQuota implements QuotaStore {
       const fileCredits = s.credits.filter((cr) => cr.inode !== null).map((cr) => cr.inode!);
       let blocked = new Set<string>();
       const blockOffset = creditBlockOffset(s.credits);
-      if (fileCredits.length > 0 && blockOffset === null) blocked = new Set(fileCredits); // read too long ago to compare
-      else if (fileCredits.length > 0) {
+      if (fileCredits.length > 0 && blockOffset === null) {
+        // Read too long ago to compare with the rows kept: refused if another process could have rows.
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM coffer_processes WHERE id <> $1', [processId]);
+        if (rows[0]!.n > 0) blocked = new Set(fileCredits);
+      } else if (fileCredits.length > 0) {
         // Open in another process (still on the disk there, or charged there too), closed there by
         // a settle at or after the credit's read (growth there is not in it), or credited there
         // already: not applied, the usage unsure.

@@ -49,7 +49,8 @@ export const CREDIT_RETAIN_MS = 60_000;
  * Slack when comparing a credit's read time (the crediting process's clock, as an age) with the
  * settle times other processes' inode rows carry (the store's clock): a row settled up to this
  * long before the read still blocks the credit. A credit older than RETAIN_MS less this when it
- * settles (the rows it must be compared with may be gone) is refused.
+ * settles (the rows it must be compared with may be gone) is refused while another process is
+ * registered on the store.
  */
 export const CREDIT_READ_SLACK_MS = 1_000;
 

@@ -142,6 +142,8 @@ export class SqliteQuota implements QuotaStore {
         'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
       );
       const blockOffset = creditBlockOffset(s.credits);
+      // A read too old to compare with the rows kept blocks only if another process could have rows.
+      const othersLive = blockOffset === null && this.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM coffer_processes WHERE id <> ?').get(processId)!.n > 0;
       const put = this.db.prepare(
         'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
       );
@@ -169,8 +171,7 @@ export class SqliteQuota implements QuotaStore {
           // since its size was read (growth there is not in it), or credited there already: not
           // applied, the usage unsure.
           const blocked =
-            blockOffset === null ||
-            othersSince.get(user, c.inode, processId, now + blockOffset)!.n > 0 ||
+            (blockOffset === null ? othersLive : othersSince.get(user, c.inode, processId, now + blockOffset)!.n > 0) ||
             othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0;
           if (blocked) {
             unsure = true;

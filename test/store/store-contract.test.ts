@@ -216,6 +216,17 @@ for (const [kind, make] of Object.entries(KINDS)) {
       await rejectsWith(q.grant('p1', 'ghost', { bytes: 1, files: 0 }, { bytes: 1, files: 0 }), Error, /no database row/);
     });
 
+    it('quota: a credit read too long ago to compare is refused only while another process is on the store', async () => {
+      await store.add(newUser('cid', { quotaBytes: null, usedBytes: 500, usedFiles: 5 }));
+      const q = store.quota;
+      await q.heartbeat(P1);
+      let view = (await q.settle('p1', 'cid', settlement({ credits: [{ inode: '1:30', bytes: 100, files: 1, at: Date.now() - RETAIN_MS }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [400, false], 'alone on the store: no other process can have grown it');
+      await q.heartbeat(P2);
+      view = (await q.settle('p1', 'cid', settlement({ credits: [{ inode: '1:31', bytes: 100, files: 1, at: Date.now() - RETAIN_MS }] })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [400, true]);
+    });
+
     it('quota: a credit for an inode another process has open is refused and makes the usage unsure; others apply', async () => {
       await store.add(newUser('bob', { quotaBytes: null, usedBytes: 500, usedFiles: 5 }));
       const q = store.quota;
