@@ -95,8 +95,9 @@ export class HookQueue {
     return Math.max(0, Math.min(quiet, overdue));
   }
 
+  /** Sets the timer unless one is set: it fires no later than needed, and pump() re-arms it then. */
   private arm(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.pump();
@@ -128,7 +129,8 @@ export class HookQueue {
    */
   async close(graceMs: number): Promise<number> {
     this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.pump();
     if (this.active > 0) {
       const timer = setTimeout(() => this.stop.abort(), graceMs);
