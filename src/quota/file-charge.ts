@@ -74,13 +74,17 @@ export class FileCharge {
   }
 
   /**
-   * Drops this handle. Only a failed write or truncate (or a short copy) can leave the charged size
-   * off the disk's: the size is read then, whichever handle closes last (a read-only one too), and
-   * counts only if this is still the last handle after the read.
+   * Drops this handle. In this process only a failed write or truncate (or a short copy) can
+   * leave the charged size off the disk's; another process can too: a truncate there makes this
+   * process's idea of the size stale, so its later writes below that idea are charged nothing
+   * while the bytes land on a shorter file (the two-process fuzzer, seed 843357831). So the last
+   * handle of a file changed here reads the size (one fstat) and settles the difference: a
+   * credit the store refuses (the other process credited the inode) charges the size kept. The
+   * size counts only if this is still the last handle after the read.
    */
   async close(): Promise<void> {
     const f = this.file;
-    const actual = f.refs === 1 && (f.suspect || f.racy) && !f.detached ? await this.settledSize(0) : null;
+    const actual = f.refs === 1 && (f.suspect || f.racy || f.changes > 0) && !f.detached ? await this.settledSize(0) : null;
     this.quota.close(f, f.refs === 1 ? actual : null);
   }
 
