@@ -121,6 +121,8 @@ class Pending {
   opened = new Set<string>();
   closed = new Set<string>();
   touched = new Set<string>();
+  /** Charged size of each inode at its last close here (Settlement.sizes). */
+  sizes = new Map<string, number>();
 
   get creditBytes(): number {
     let n = 0;
@@ -280,6 +282,7 @@ export class UserQuota {
     // Reported as closed (its store row kept a while), or as touched if never reported open.
     if (this.pending.opened.delete(file.key)) this.pending.touched.add(file.key);
     else this.pending.closed.add(file.key);
+    this.pending.sizes.set(file.key, file.detached ? 0 : Math.max(file.charged, actualSize ?? 0));
     if (file.detached && file.foundUnlinked && this.port) {
       // Who credited its removal is unknown (another process's REMOVE may have, between our
       // open(2) and fstat, before the store knew we had it open: the fuzzer's two-process mode).
@@ -423,6 +426,10 @@ export class UserQuota {
     if (this.settledUp) return null;
     const p = (this.sending = this.pending);
     this.pending = new Pending();
+    const sizes: Record<string, number> = {};
+    // A detached file leaves the disk at its last close: nothing of it to charge again.
+    for (const k of p.opened) sizes[k] = this.files.get(k)?.detached ? 0 : (this.files.get(k)?.charged ?? 0);
+    for (const k of p.touched) sizes[k] = p.sizes.get(k) ?? 0;
     return {
       grown: p.grown,
       forced: p.forced,
@@ -431,6 +438,7 @@ export class UserQuota {
       opened: [...p.opened],
       closed: [...p.closed],
       touched: [...p.touched],
+      sizes,
     };
   }
 
@@ -463,6 +471,7 @@ export class UserQuota {
       else s.closed.add(k);
     }
     for (const k of p.touched) s.touched.add(k);
+    for (const [k, v] of p.sizes) s.sizes.set(k, v);
     this.pending = s;
   }
 

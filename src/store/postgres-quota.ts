@@ -139,16 +139,19 @@ export class PostgresQuota implements QuotaStore {
     return this.tx(async (c) => {
       if (!(await lockUser(c, user))) return undefined;
       let unsure = false;
+      let staleBytes = 0;
       const seen = [...s.opened, ...s.touched];
       if (seen.length > 0) {
         // Open elsewhere at an overlapping time, or credited elsewhere lately (removed there while
-        // this process had it open: its growth here may stay charged): unsure.
-        const { rows } = await c.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM quota_inodes WHERE user_name = $1 AND inode = ANY($2) AND process_id <> $3
+        // this process had it open: its growth here may stay charged): unsure. Credited elsewhere:
+        // this process's size idea was stale, its size is charged too (Settlement.sizes).
+        const { rows } = await c.query<{ inode: string }>(
+          `SELECT DISTINCT inode FROM quota_inodes WHERE user_name = $1 AND inode = ANY($2) AND process_id <> $3
              AND (until_ms IS NULL OR until_ms >= ${NOW})`,
           [user, [...seen, ...seen.map(creditRow)], processId],
         );
-        if (rows[0]!.n > 0) unsure = true;
+        if (rows.length > 0) unsure = true;
+        for (const r of rows) if (r.inode.startsWith('c:')) staleBytes += s.sizes?.[r.inode.slice(2)] ?? 0;
       }
       const put = async (inodes: string[], retained: boolean) => {
         if (inodes.length === 0) return;
@@ -212,7 +215,7 @@ export class PostgresQuota implements QuotaStore {
         `UPDATE users SET used_bytes = GREATEST(0, used_bytes + $1), used_files = GREATEST(0, used_files + $2),
            usage_unsure = usage_unsure OR $3, usage_seq = usage_seq + 1 WHERE name = $4
          RETURNING used_bytes, used_files, quota_bytes, max_files, usage_unsure, usage_seq`,
-        [s.grown.bytes + s.forced.bytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure, user],
+        [s.grown.bytes + s.forced.bytes + staleBytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure, user],
       );
       await spend(c, processId, user, s.grown.bytes + s.returned.bytes, s.grown.files + s.returned.files);
       return viewOf(rows[0]!);

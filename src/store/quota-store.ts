@@ -17,7 +17,9 @@
  *   else's too) and the user is marked unsure. Inodes a
  *   process opens are registered (quota_inodes) with the settle after the open; two processes
  *   having one inode open at overlapping times (closed rows are kept RETAIN_MS) mark the user unsure
- *   too: both may have charged the same growth. So does a credit of an inode another process
+ *   too: both may have charged the same growth. A process that reports an inode open or touched
+ *   which another process credited lately also has its charged size of it added (Settlement.sizes):
+ *   its idea of the size was stale, so its growth may be charged short. So does a credit of an inode another process
  *   credited within CREDIT_RETAIN_MS (two processes removing or replacing one file, each from
  *   its own lstat), and so do two processes changing the user's names at overlapping times
  *   (NAMES_ROW). Unsure usage is over, never under, the disk.
@@ -146,6 +148,14 @@ export interface Settlement {
   closed: string[];
   /** Inodes opened and closed again since the last settle. */
   touched: string[];
+  /**
+   * This process's charged size of each opened and touched inode (now, or at its last close).
+   * When another process credited one of them lately (a removal or truncate there, maybe before
+   * the store knew this process had the file open), this process's size idea was stale and its
+   * growth on it may be charged short: the store adds that size too (over, never under, until
+   * the recount; the two-process fuzzer, seed 843357763). Absent: 0.
+   */
+  sizes?: Record<string, number>;
 }
 
 /** The quota ledger's store operations; each is one transaction. */

@@ -149,7 +149,15 @@ export class SqliteQuota implements QuotaStore {
       );
       // Open elsewhere at an overlapping time, or credited elsewhere lately (removed there while
       // this process had it open: its growth here may stay charged): unsure.
-      const seenElsewhere = (inode: string) => othersAny.get(user, inode, processId, now)!.n > 0 || othersAny.get(user, creditRow(inode), processId, now)!.n > 0;
+      // Credited elsewhere: this process's size idea was stale, its size is charged too (Settlement.sizes).
+      let staleBytes = 0;
+      const seenElsewhere = (inode: string): boolean => {
+        if (othersAny.get(user, creditRow(inode), processId, now)!.n > 0) {
+          staleBytes += s.sizes?.[inode] ?? 0;
+          return true;
+        }
+        return othersAny.get(user, inode, processId, now)!.n > 0;
+      };
       for (const inode of s.opened) {
         if (seenElsewhere(inode)) unsure = true;
         put.run(user, inode, processId, null);
@@ -188,7 +196,7 @@ export class SqliteQuota implements QuotaStore {
           `UPDATE users SET used_bytes = max(0, used_bytes + ?), used_files = max(0, used_files + ?),
              usage_unsure = max(usage_unsure, ?), usage_seq = usage_seq + 1 WHERE name = ?`,
         )
-        .run(s.grown.bytes + s.forced.bytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure ? 1 : 0, user);
+        .run(s.grown.bytes + s.forced.bytes + staleBytes - freedBytes, s.grown.files + s.forced.files - freedFiles, unsure ? 1 : 0, user);
       this.spend(processId, user, s.grown.bytes + s.returned.bytes, s.grown.files + s.returned.files);
       return viewOf(this.usage(user)!);
     });

@@ -268,6 +268,11 @@ for (const [kind, make] of Object.entries(KINDS)) {
       await store.setUsage('bob', 500, 5);
       view = (await q.settle('p2', 'bob', settlement({ touched: ['1:20'] })))!;
       assert.equal(view.unsure, true);
+      // ...and this process's idea of its size was stale (its writes below it were charged
+      // nothing): its charged size is added, over and never under the disk until the recount.
+      await store.setUsage('bob', 500, 5);
+      view = (await q.settle('p2', 'bob', settlement({ opened: ['1:20'], sizes: { '1:20': 300 } })))!;
+      assert.deepEqual([view.usedBytes, view.unsure], [800, true]);
       // Two processes changing names at overlapping times (each checks under its own lock only).
       await store.setUsage('bob', 500, 5);
       view = (await q.settle('p3', 'bob', settlement({ grown: { bytes: 0, files: 1 } })))!;
