@@ -10,15 +10,14 @@ if (!file) {
   console.error('usage: node scripts/replay-pair.mjs FINDING-FILE [TIMES]');
   process.exit(2);
 }
-const { runPair } = await import('../dist/test/fuzz/pair.js');
-const text = readFileSync(file, 'utf8');
-const literal = text.split('counterexample:\n')[1]?.split('\n\nfuzz invariants')[0]?.trim();
-if (!literal) {
-  console.error(`replay-pair: no counterexample in ${file}`);
+const { pairFromFinding, runPair } = await import('../dist/test/fuzz/pair.js');
+let a, b;
+try {
+  [a, b] = pairFromFinding(readFileSync(file, 'utf8'));
+} catch (err) {
+  console.error(`replay-pair: ${file}: ${err.message}`);
   process.exit(2);
 }
-// fast-check prints the counterexample as a JavaScript literal (Uint8Array.from, __proto__: null).
-const [[a, b]] = new Function(`return ${literal}`)();
 const seen = new Map();
 for (let i = 0; i < Number(times); i++) for (const v of new Set(await runPair(a, b, { timeoutMs: 10_000, strict: true }))) seen.set(v, (seen.get(v) ?? 0) + 1);
 if (seen.size === 0) console.log(`${file}: no violation in ${times} replays`);

@@ -51,6 +51,18 @@ interface Proc {
 }
 
 /** Runs sequences A and B at once on one home through two ledgers on one store; returns the new violations. */
+/**
+ * The pair in a finding file `node scripts/fuzz.mjs --processes 2` saved: fast-check prints the
+ * counterexample as a JavaScript literal (Uint8Array.from, __proto__: null), evaluated here.
+ * Throws when the text holds none.
+ */
+export function pairFromFinding(text: string): [Sequence, Sequence] {
+  const literal = text.split('counterexample:\n')[1]?.split('\n\nfuzz invariants')[0]?.trim();
+  if (!literal) throw new Error('no counterexample in the finding');
+  const [[a, b]] = new Function(`return ${literal}`)() as [[Sequence, Sequence]];
+  return [a, b];
+}
+
 export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions): Promise<string[]> {
   installCrashTrap();
   const world = makeWorld(seqA.setup);
