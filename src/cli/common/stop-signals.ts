@@ -52,7 +52,8 @@ export interface StopSignals {
   onForced(fn: (name: StopSignalName) => void): void;
   /**
    * Asks for the stop as if `name` had arrived, without counting as a signal: a worker told to
-   * stop by its supervisor (which also may get the terminal's SIGINT itself) is not forced out.
+   * stop by its supervisor (which also may get the terminal's SIGINT itself, before or after the
+   * supervisor's message) is not forced out; only a second real signal forces it.
    */
   request(name: StopSignalName): void;
 }
@@ -68,12 +69,18 @@ export function catchStopSignals(program: string, options: CatchOptions): StopSi
   const controller = new AbortController();
   // SPEC §2's one-line error format, until the program has a better place (the server's log).
   let forced: (name: StopSignalName) => void = (name) => process.stderr.write(`${program}: error: second ${name}: exiting at once\n`);
+  // Signals that really came, apart from request(): the second of those forces the exit. A stop
+  // asked through request() (a worker told by its supervisor) does not count, whichever comes
+  // first: under load the supervisor's message can overtake the worker's own copy of a terminal's
+  // SIGINT, which must still be taken as the first signal (found by the workers test under load).
+  let received = 0;
   const onSignal = (name: StopSignalName) => {
-    if (controller.signal.aborted) {
+    received += 1;
+    if (received > 1) {
       forced(name);
       return process.exit(options.forcedExitStatus === 'signal' ? new StopRequested(name).exitStatus : options.forcedExitStatus);
     }
-    controller.abort(new StopRequested(name));
+    if (!controller.signal.aborted) controller.abort(new StopRequested(name));
   };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
   const signal = controller.signal;
