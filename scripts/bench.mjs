@@ -56,6 +56,9 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
 
   --quick            small sizes and 1 round (a fast check that everything works)
   --rounds N         interleaved rounds (default 5; --quick: 1)
+  --warmup N         untimed rounds of the per-file figures before those (default 1; --quick: 0):
+                     both servers run the same work first, so the figures are a long-running
+                     server's steady state (Coffer's JIT compiled, both servers' caches warm)
   --size MIB         bulk file size in MiB (default 512; --quick: 64)
   --only LIST        comma-separated figures to run (login always runs, the others are net of it):
                      ${ALL_FIGS.filter((f) => f !== 'login').join(',')}
@@ -71,7 +74,7 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
 Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD}, sftp, and a built dist/.`;
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info', store: 'sqlite' };
+  const o = { quick: false, rounds: null, warmup: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info', store: 'sqlite' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -84,6 +87,8 @@ function parseArgs(argv) {
     } else if (a === '--quick') o.quick = true;
     else if (a === '--rounds') o.rounds = positiveInt(next(), a);
     else if (a.startsWith('--rounds=')) o.rounds = positiveInt(a.slice(9), '--rounds');
+    else if (a === '--warmup') o.warmup = nonNegativeInt(next(), a);
+    else if (a.startsWith('--warmup=')) o.warmup = nonNegativeInt(a.slice(9), '--warmup');
     else if (a === '--size') o.sizeMiB = positiveInt(next(), a);
     else if (a.startsWith('--size=')) o.sizeMiB = positiveInt(a.slice(7), '--size');
     else if (a === '--only') o.only = figList(next(), a);
@@ -108,6 +113,7 @@ function parseArgs(argv) {
   return {
     ...o,
     rounds,
+    warmup: o.warmup ?? (o.quick ? 0 : 1),
     size,
     smallFiles: 500,
     smallSize: 4096,
@@ -128,6 +134,11 @@ function usage(msg) {
 function positiveInt(s, name) {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1) usage(`${name} wants a positive integer, not '${s}'`);
+  return n;
+}
+function nonNegativeInt(s, name) {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) usage(`${name} wants a whole number, not '${s}'`);
   return n;
 }
 function figList(s, name) {
@@ -643,7 +654,7 @@ function report(env, figs, results) {
       !Number.isFinite(m.ratio) ? 'n/a' : m.pass && m.cpuPass ? 'pass' : `MISS${m.pass ? ' (cpu)' : m.cpuPass ? ' (wall)' : ''}`,
     ]);
   }
-  out.push(`Medians of ${env.opts.rounds} interleaved round(s). Bulk rates are net of the same round's median login time and their`);
+  out.push(`Medians of ${env.opts.rounds} interleaved round(s)${env.opts.warmup ? ` (after ${env.opts.warmup} untimed warm-up round(s) of the per-file figures)` : ""}. Bulk rates are net of the same round's median login time and their`);
   out.push(`server CPU of the round's CPU per empty session; the per-file figures and the listing are timed inside their session`);
   out.push(`(wall clock and server CPU read by sftp '!' commands before the first request and after the last reply, so login and`);
   out.push(`logout are not in them). A speed ratio above 1 and a time ratio below 1 are Coffer ahead.`);
@@ -753,7 +764,7 @@ async function main() {
     `Coffer ${pkg.version} (commit ${commit}, dist/ as built), node ${process.version}; client and sshd: ${ver('ssh', ['-V'])}`,
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start`,
     `Coffer's store: ${opts.store === 'postgres' ? 'PostgreSQL 15 on 127.0.0.1 (--store postgres)' : 'SQLite (the embedded default)'}`,
-    `sizes: bulk ${opts.size / MiB} MiB, par4 4 x ${opts.size / 4 / MiB} MiB, ${opts.smallFiles} x ${opts.smallSize} B files, listing ${opts.listEntries} entries x ${opts.listRepeat} per session, ${opts.logins} logins per round; ${opts.rounds} round(s)`,
+    `sizes: bulk ${opts.size / MiB} MiB, par4 4 x ${opts.size / 4 / MiB} MiB, ${opts.smallFiles} x ${opts.smallSize} B files, listing ${opts.listEntries} entries x ${opts.listRepeat} per session, ${opts.logins} logins per round; ${opts.rounds} round(s), after ${opts.warmup} untimed warm-up round(s) of the per-file figures`,
   ];
   if (loadavg()[0] > 0.5) header.push(`warning: the machine is not idle (1-minute load ${loadavg()[0].toFixed(2)}): single figures will be noisy; compare the medians and ratios`);
   log(header.join('\n'));
@@ -781,6 +792,21 @@ async function main() {
 
   const figs = figures(env);
   const results = Object.fromEntries(opts.figs.map((id) => [id, { OpenSSH: [], Coffer: [] }]));
+  // Warm-up rounds: the per-file figures once per server, untimed and thrown away, numbered after
+  // the measured rounds (their folders do not clash). A server runs for days: its steady state is
+  // what users meet, not the first thousand requests of a fresh process (V8 compiles Coffer's hot
+  // paths after some thousand calls; OpenSSH forks a fresh session process each time anyway).
+  const warmFigs = opts.figs.filter((id) => SMALL_FIGS.includes(id));
+  for (let w = 0; w < opts.warmup && warmFigs.length > 0; w++) {
+    const round = opts.rounds + w;
+    log(`warm-up ${w + 1}/${opts.warmup}: ${warmFigs.join(', ')} (untimed)`);
+    for (const id of warmFigs) {
+      for (const s of [openssh, coffer]) {
+        await figs[id].prepare?.(s, round);
+        await figs[id].measure(s, round, 0);
+      }
+    }
+  }
   const started = performance.now();
   for (let round = 0; round < opts.rounds; round++) {
     const order = round % 2 === 0 ? [openssh, coffer] : [coffer, openssh];

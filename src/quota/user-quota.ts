@@ -97,8 +97,9 @@ export interface QuotaPort {
 /** Smallest and largest block asked for at once (bytes); the ask doubles while writes go on. */
 const MIN_BLOCK = 1 << 20;
 const MAX_BLOCK = 64 << 20;
-/** Entries asked for at once. */
-const ENTRY_BLOCK = 64;
+/** Smallest and largest number of entries asked for at once; the ask doubles while files are made. */
+const MIN_ENTRY_BLOCK = 64;
+const MAX_ENTRY_BLOCK = 4096;
 /** How long a refused grant is retried while other processes hold blocks they may give back (ms). */
 const RETRY_MS = 2500;
 
@@ -149,6 +150,8 @@ export class UserQuota {
   /** When growth was last reserved (ms), for giving an idle block back. */
   lastGrowthMs = 0;
   private nextBlock = MIN_BLOCK;
+  /** Entries the next grant asks for (doubles per grant, back to the least with the block). */
+  private nextEntryBlock = MIN_ENTRY_BLOCK;
   private refilling: Promise<void> | null = null;
   /** The store may not match the disk (a dead process, a file shared with another process). */
   unsure = false;
@@ -517,6 +520,7 @@ export class UserQuota {
     this.block.bytes = 0;
     this.block.files = 0;
     this.nextBlock = MIN_BLOCK;
+    this.nextEntryBlock = MIN_ENTRY_BLOCK;
   }
 
   // ------------------------------------------------------------------ internals
@@ -574,7 +578,7 @@ export class UserQuota {
       for (;;) {
         const want = {
           bytes: need.bytes > 0 ? Math.max(need.bytes, this.nextBlock) : 0,
-          files: need.files > 0 ? Math.max(need.files, ENTRY_BLOCK) : 0,
+          files: need.files > 0 ? Math.max(need.files, this.nextEntryBlock) : 0,
         };
         let grant: Grant;
         try {
@@ -588,6 +592,7 @@ export class UserQuota {
           this.block.bytes += grant.granted.bytes;
           this.block.files += grant.granted.files;
           if (need.bytes > 0) this.nextBlock = Math.min(MAX_BLOCK, this.nextBlock * 2);
+          if (need.files > 0) this.nextEntryBlock = Math.min(MAX_ENTRY_BLOCK, this.nextEntryBlock * 2);
           return;
         }
         if (!grant.othersHold || Date.now() >= deadline) throw new QuotaExceededError();

@@ -58,6 +58,11 @@ export class Jail {
     return { dir, name, path: join(dir, name) };
   }
 
+  /** Another entry `name` of the folder `r` was resolved in (a rename within one folder). */
+  sibling(r: Resolved, name: string): Resolved {
+    return { dir: r.dir, name, path: join(r.dir, name) };
+  }
+
   /** realpath of a virtual folder, required inside the home; NOT_FOUND otherwise. */
   private async realDir(vdir: string): Promise<string> {
     let dir: string;

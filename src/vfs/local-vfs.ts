@@ -226,7 +226,9 @@ export class LocalVfs implements Vfs {
       // The last component is a symlink: follow it only to a regular file inside the home, which
       // exists (no CREAT: a file created there would escape the entry count).
       const target = await this.jail.existing(vpath, true);
-      requireFile(await io.lstat(target));
+      const st = await io.lstat(target);
+      if (!st) throw notFound();
+      requireFile(st);
       fh = await io.open(target, how & ~(O_CREAT | O_EXCL), mode).catch((e: unknown) => Promise.reject(openError(e)));
     }
     try {
@@ -323,15 +325,21 @@ export class LocalVfs implements Vfs {
       const r = await this.jail.parent(normalizePath(path));
       const io = this.io;
       await this.pinned(r, async (at) => {
-        const st = await io.lstat(at).catch(() => null);
-        if (!st) throw notFound();
-        if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
+        // The entry's lstat: checked at the first read, which is also the quota's read of what
+        // the removal frees (one lstat, unless leaving() must read again after a close).
+        let size: number | undefined;
+        const read = async (): Promise<Stats | null> => {
+          const st = await io.lstat(at).catch(() => null);
+          if (size === undefined) {
+            if (!st) throw notFound();
+            if (st.isDirectory()) throw new VfsError('NOT_A_FILE', 'Is a directory');
+          }
+          size = st?.size ?? size;
+          return st;
+        };
         const quota = this.options.quota;
-        if (!quota) return io.unlink(at, st.size);
-        await quota.leaving(
-          () => io.lstat(at).catch(() => null),
-          () => io.unlink(at, st.size),
-        );
+        if (!quota) return read().then(() => io.unlink(at, size));
+        await quota.leaving(read, () => io.unlink(at, size));
       });
     });
   }
@@ -341,8 +349,11 @@ export class LocalVfs implements Vfs {
     // a removal reads, must not interleave with another's, or a file could be credited while it
     // lives on under its new name (found by the fuzzer); and see namespaceOp for the jail.
     return this.namespaceOp(async () => {
-      const src = await this.jail.parent(normalizePath(from));
-      const dst = await this.jail.parent(normalizePath(to));
+      const vfrom = normalizePath(from);
+      const vto = normalizePath(to);
+      const src = await this.jail.parent(vfrom);
+      // Within one folder (the usual rename) the parent resolved for the source serves the target.
+      const dst = splitPath(vfrom).parent === splitPath(vto).parent && vfrom !== '/' && vto !== '/' ? this.jail.sibling(src, splitPath(vto).name) : await this.jail.parent(vto);
       if (src.name === '' || dst.name === '') throw new VfsError('DENIED', 'The home folder cannot be renamed');
       return this.pinned(src, (from) => this.pinned(dst, (to) => (overwrite ? this.replace(from, to) : this.renameNoClobber(from, to))));
     });
@@ -383,10 +394,14 @@ export class LocalVfs implements Vfs {
   /** posix-rename: rename(2), crediting a regular file it replaces. */
   private async replace(from: string, to: string): Promise<void> {
     const io = this.io;
+    const quota = this.options.quota;
+    // No target: nothing is replaced, nothing to credit (what leaving() does with a null read),
+    // and rename(2) itself answers for a missing source.
+    if (!quota || !(await io.lstat(to).catch(() => null))) {
+      return io.rename(from, to);
+    }
     const src = await io.lstat(from).catch(() => null);
     if (!src) throw notFound();
-    const quota = this.options.quota;
-    if (!quota) return io.rename(from, to);
     // rename(2) onto another name of the same inode changes nothing: nothing to credit.
     await quota.leaving(
       () => io.lstat(to).catch(() => null),

@@ -9,8 +9,9 @@
  *   unlink of small files, chmod, utimes, readlink) run on the event loop. On a local filesystem
  *   they take microseconds (the dentry and inode caches), less than one thread-pool round trip
  *   (two thread switches, a futex wake and an event-loop turn), which dominated Coffer's per-file
- *   cost (issue 20). File data (read, write), ftruncate, fsync, and unlinking a big file (freeing
- *   its extents can take long) stay on the thread pool in both flavours.
+ *   cost (issue 20). File data reads, writes over SYNC_WRITE_MAX, ftruncate, fsync, and unlinking
+ *   a big file (freeing its extents can take long) stay on the thread pool in both flavours;
+ *   small writes run on the event loop only while the kernel cannot throttle them (dirty-pages.ts).
  *
  * `metadataIo: auto` (the default) picks `sync` when the home lies on a filesystem of LOCAL_FS_TYPES
  * (statfs f_type), `async` for anything else; `sync` and `async` force the flavour.
@@ -18,8 +19,9 @@
 import {
   chmod, chmodSync, close, closeSync, fchmod, fchmodSync, fstat, fstatSync, fsync, ftruncate, futimes, link, linkSync, lstat, lstatSync, mkdir,
   mkdirSync, open, openSync, read, readlink, readlinkSync, realpath, realpathSync, rename, renameSync, rmdir, rmdirSync,
-  statfs, unlink, unlinkSync, utimes, utimesSync, write, type Stats,
+  statfs, unlink, unlinkSync, utimes, utimesSync, write, writeSync, type Stats,
 } from 'node:fs';
+import { writeOnLoop } from './dirty-pages.js';
 
 /** How metadata calls run (the `metadataIo` setting). */
 export type MetadataIo = 'auto' | 'sync' | 'async';
@@ -44,6 +46,13 @@ export const LOCAL_FS_TYPES: ReadonlySet<number> = new Set([
   0x52654973, // ReiserFS
 ]);
 
+/**
+ * Writes of at most this many bytes run on the event loop in the sync flavour while the dirty
+ * pages allow it (dirty-pages.ts): a small file's whole upload, or the tail of a bigger one. A
+ * bulk upload's requests (32 KiB and more from every common client) stay on the thread pool.
+ */
+export const SYNC_WRITE_MAX = 16 * 1024;
+
 /** Files at most this large are unlinked on the event loop in the sync flavour. */
 export const SYNC_UNLINK_MAX_SIZE = 64 * 1024 * 1024;
 
@@ -64,7 +73,13 @@ export interface FileLike {
 /** The calls LocalVfs and the Jail make; paths are host paths. */
 export interface MetaIo {
   readonly sync: boolean;
-  lstat(path: string): Promise<Stats>;
+  /**
+   * The entry's lstat, or null when there is none (ENOENT, or ENOTDIR: a component is a file).
+   * Other errors reject. A missing entry is the common answer (a rename's target, a name being
+   * created), so it is no exception: node builds one with a captured stack trace, which cost a
+   * rename a fifth of its CPU (issue 20's profile).
+   */
+  lstat(path: string): Promise<Stats | null>;
   realpath(path: string): Promise<string>;
   readlink(path: string): Promise<string>;
   open(path: string, flags: number, mode?: number): Promise<FileLike>;
@@ -110,6 +125,8 @@ class FdHandle implements FileLike {
   }
 
   write(data: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
+    // A small write on the event loop while the kernel cannot throttle it (dirty-pages.ts).
+    if (this.io.sync && length <= SYNC_WRITE_MAX && writeOnLoop()) return now(() => ({ bytesWritten: writeSync(this.fd, data, offset, length, position) }));
     return pooled<number>((cb) => write(this.fd, data, offset, length, position, cb)).then((bytesWritten) => ({ bytesWritten }));
   }
 
@@ -140,10 +157,22 @@ class FdHandle implements FileLike {
   }
 }
 
+const missing = (err: NodeJS.ErrnoException): boolean => err.code === 'ENOENT' || err.code === 'ENOTDIR';
+
+/** lstatSync, null for a missing entry (node's throwIfNoEntry covers ENOENT, not ENOTDIR). */
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
+  } catch (err) {
+    if (missing(err as NodeJS.ErrnoException)) return null;
+    throw err;
+  }
+}
+
 /** The thread-pool flavour: every call off the event loop. */
 export const ASYNC_IO: MetaIo = {
   sync: false,
-  lstat: (p) => pooled<Stats>((cb) => lstat(p, cb)),
+  lstat: (p) => new Promise((resolve, reject) => lstat(p, (err, st) => (err ? (missing(err) ? resolve(null) : reject(err)) : resolve(st)))),
   realpath: (p) => pooled<string>((cb) => realpath.native(p, cb)),
   readlink: (p) => pooled<string>((cb) => readlink(p, cb)),
   open(p, flags, mode) {
@@ -161,7 +190,7 @@ export const ASYNC_IO: MetaIo = {
 /** The event-loop flavour for local filesystems (see the file comment for what stays pooled). */
 export const SYNC_IO: MetaIo = {
   sync: true,
-  lstat: (p) => now(() => lstatSync(p)),
+  lstat: (p) => now(() => lstatOrNull(p)),
   realpath: (p) => now(() => realpathSync.native(p)),
   readlink: (p) => now(() => readlinkSync(p)),
   open(p, flags, mode) {
