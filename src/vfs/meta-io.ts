@@ -111,6 +111,8 @@ function now<T>(call: () => T): Promise<T> {
 
 class FdHandle implements FileLike {
   private closed = false;
+  /** The file reached at least this far when last looked at (an fstat, a read): 0 until then. */
+  private seenEnd = 0;
 
   constructor(
     readonly fd: number,
@@ -119,9 +121,17 @@ class FdHandle implements FileLike {
 
   read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     // A read at or past the end (a download's last READ, which finds EOF) is answered from an
-    // fstat, on the event loop in the sync flavour: what pread would say at that moment.
-    if (this.io.sync && length > 0 && fstatSync(this.fd).size <= position) return Promise.resolve({ bytesRead: 0 });
-    return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => ({ bytesRead }));
+    // fstat, on the event loop in the sync flavour: what pread would say at that moment. Below
+    // where the file was last seen to reach (the fstat of the OPEN, an earlier read) there is
+    // data to read, so no fstat is needed (a file shrunk since reads short, as pread says).
+    if (this.io.sync && length > 0 && position >= this.seenEnd) {
+      this.seenEnd = fstatSync(this.fd).size;
+      if (this.seenEnd <= position) return Promise.resolve({ bytesRead: 0 });
+    }
+    return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => {
+      if (position + bytesRead > this.seenEnd) this.seenEnd = position + bytesRead;
+      return { bytesRead };
+    });
   }
 
   write(data: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
@@ -131,7 +141,11 @@ class FdHandle implements FileLike {
   }
 
   stat(): Promise<Stats> {
-    return this.io.sync ? now(() => fstatSync(this.fd)) : pooled<Stats>((cb) => fstat(this.fd, cb));
+    const seen = (st: Stats): Stats => {
+      this.seenEnd = st.size;
+      return st;
+    };
+    return this.io.sync ? now(() => seen(fstatSync(this.fd))) : pooled<Stats>((cb) => fstat(this.fd, cb)).then(seen);
   }
 
   truncate(length: number): Promise<void> {
