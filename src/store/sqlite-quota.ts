@@ -141,11 +141,10 @@ export class SqliteQuota implements QuotaStore {
       if (!u) return undefined;
       const now = this.now();
       let unsure = false;
+      // Rows of another process on an inode, open or kept until at least the time given: with now,
+      // open or closed there lately; with now + a credit's block offset, open there now or closed
+      // there by a settle at or after the credit's read.
       const othersAny = this.prepare<[string, string, string, number], { n: number }>(
-        'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
-      );
-      // Open in another process now, or closed there by a settle at or after the credit's read.
-      const othersSince = this.prepare<[string, string, string, number], { n: number }>(
         'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
       );
       const blockOffset = creditBlockOffset(s.credits);
@@ -193,7 +192,7 @@ export class SqliteQuota implements QuotaStore {
           // since its size was read (growth there is not in it), or credited there already: not
           // applied, the usage unsure.
           const blocked =
-            (blockOffset === null ? othersLive : othersRows && othersSince.get(user, c.inode, processId, now + blockOffset)!.n > 0) ||
+            (blockOffset === null ? othersLive : othersRows && othersAny.get(user, c.inode, processId, now + blockOffset)!.n > 0) ||
             (othersRows && othersAny.get(user, creditRow(c.inode), processId, now)!.n > 0);
           if (blocked) {
             unsure = true;
