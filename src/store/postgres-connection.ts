@@ -20,6 +20,10 @@ const TYPES = {
 const UNAVAILABLE = /^(08|53|57P0|3D000|28)/;
 const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
+/** Clients that already carry the listener of `client()`. */
+const GUARDED = new WeakSet<PoolClient>();
+const ignore = (): void => undefined;
+
 /** The pool of one store; PostgresStore's queries run through it. */
 export class PostgresConnection {
   protected readonly pool: pg.Pool;
@@ -37,23 +41,41 @@ export class PostgresConnection {
     this.pool.on('error', () => undefined);
   }
 
+  /**
+   * A pooled connection, checked out. pg-pool takes its own 'error' listener off a client while it
+   * is checked out, and a connection that dies then (the server restarted, a network cut between
+   * queries of one transaction) emits 'error' on the client: with no listener that is an uncaught
+   * exception. Every client therefore carries a listener of ours for its whole life; the failure
+   * itself still reaches the running query (node-postgres rejects it) and the pool drops the dead
+   * client when it is released (it is no longer queryable).
+   */
   protected async client(): Promise<PoolClient> {
+    let c: PoolClient;
     try {
-      return await this.pool.connect();
+      c = await this.pool.connect();
     } catch (err) {
       throw this.translate(err);
     }
+    if (!GUARDED.has(c)) {
+      GUARDED.add(c);
+      c.on('error', ignore);
+    }
+    return c;
   }
 
   /** Runs `fn` on a pooled connection (no transaction). */
   protected async run<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.client();
+    let broken: Error | undefined;
     try {
       return await fn(c);
     } catch (err) {
-      throw this.translate(err);
+      const out = this.translate(err);
+      // A connection that failed goes back to the pool only to be closed, never reused.
+      if (out instanceof StoreUnavailableError) broken = out;
+      throw out;
     } finally {
-      c.release();
+      c.release(broken);
     }
   }
 

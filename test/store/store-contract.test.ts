@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open-store.js';
 import { CREDIT_READ_SLACK_MS, RETAIN_MS } from '../../src/store/quota-store.js';
@@ -369,6 +370,33 @@ describe('PostgreSQL store: unreachable or refused', () => {
       assert.match((err as Error).message, /no_such_db/);
       return true;
     });
+  });
+
+  it('a connection that dies while checked out (between two queries of a transaction) fails that work with StoreUnavailableError and crashes nothing', async () => {
+    // The CI failure of 2026-12-06: pg-pool takes its error listener off a client while it is
+    // checked out, so the client's 'error' on an unexpected end was an uncaught exception.
+    const url = await pgServer.createDatabase();
+    const store = await PostgresStore.connect(url);
+    const killer = new pg.Client({ connectionString: url });
+    await killer.connect();
+    try {
+      await store.add(newUser('bob'));
+      const tx = (store as unknown as { tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> }).tx.bind(store);
+      const work = tx(async (c) => {
+        const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        const ended = new Promise((resolve) => c.once('end', resolve));
+        await killer.query('SELECT pg_terminate_backend($1)', [pid]);
+        await ended; // the socket is gone: this is where the unguarded client threw
+        await c.query('SELECT 1');
+      });
+      await rejectsWith(work, StoreUnavailableError, /^cannot reach the PostgreSQL store at 127\.0\.0\.1:\d+\/t\w+: /);
+      // The dead connection is not reused: the next operations run on a fresh one.
+      assert.equal(await store.countUsers(), 1);
+      assert.equal((await store.get('bob')).name, 'bob');
+    } finally {
+      await killer.end();
+      await store.close();
+    }
   });
 
   it('two processes migrating one empty database at once apply the schema once', async () => {
