@@ -67,6 +67,9 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
                      that missed its target (or the figures in LIST) and print where the time goes
   --profile-dir DIR  keep the .cpuprofile files in DIR (default: deleted with the temp files)
   --coffer-log-level LEVEL   Coffer's logLevel during the bench (default info, the production default)
+  --floor            also measure a bare ssh2 SFTP server (scripts/bench/ssh2-floor.mjs: ssh2's own
+                     SFTP, one fs call per request, no jail, quota, store or logs) in the same
+                     rounds, and print what the stack Coffer is built on costs before Coffer's work
   --store sqlite|postgres    Coffer's store (default sqlite, the embedded default; postgres: a
                      PostgreSQL 15 started for the run, as the tests start it)
   --help
@@ -74,7 +77,7 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
 Needs root (sshd chroot, system user '${SYS_USER}' created if missing), ${SSHD}, sftp, and a built dist/.`;
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, warmup: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info', store: 'sqlite' };
+  const o = { quick: false, rounds: null, warmup: null, sizeMiB: null, only: null, profile: null, profileDir: null, cofferLogLevel: 'info', store: 'sqlite', floor: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -99,6 +102,7 @@ function parseArgs(argv) {
     } else if (a.startsWith('--profile=')) o.profile = figList(a.slice(10), '--profile');
     else if (a === '--profile-dir') o.profileDir = resolve(next());
     else if (a === '--coffer-log-level') o.cofferLogLevel = next();
+    else if (a === '--floor') o.floor = true;
     else if (a === '--store') {
       o.store = next();
       if (o.store !== 'sqlite' && o.store !== 'postgres') usage(`--store takes sqlite or postgres, not '${o.store}'`);
@@ -306,6 +310,25 @@ async function startCoffer(env, { profileDir = null } = {}) {
   return s;
 }
 
+/**
+ * The floor peer (--floor): scripts/bench/ssh2-floor.mjs on a home filled like the others, in a
+ * cgroup of its own, logging in with the bench's key only.
+ */
+async function startFloor(env) {
+  const dir = join(env.work, 'floor');
+  const home = join(dir, 'home');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  await populateHome(home, env, null);
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffer-bench-floor', '-f', join(dir, 'host_ed25519')]);
+  const cgroup = makeCgroup(`coffer-bench-${process.pid}-floor`);
+  const script = join(PROJECT, 'scripts', 'bench', 'ssh2-floor.mjs');
+  const s = spawnServer('ssh2', process.execPath, [script, join(dir, 'host_ed25519'), env.key + '.pub', home], { cgroup, oneProcess: true, env: cofferEnv(), cwd: PROJECT });
+  attachOutput(s, (line) => (line.includes('"start"') ? null : line.trim() ? line : null));
+  const port = await waitForLine(s, startPort, 'its start line', 30000);
+  Object.assign(s, { port, user: COFFER_USER, home, key: env.key });
+  return s;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The client
 
@@ -364,15 +387,29 @@ function sftp(env, server, lines, { cipher = null, verbose = 0, keepStdout = fal
  */
 function markCommand(server) {
   const cg = server.cgroup?.dir;
-  const cpuFile = cg ? (existsSync(join(cg, 'cpuacct.usage')) ? join(cg, 'cpuacct.usage') : join(cg, 'cpu.stat')) : `/proc/${server.proc.pid}/stat`;
-  return `!echo @@MARK $(date +%s%N) $(cat ${cpuFile})`;
+  const v1 = cg && existsSync(join(cg, 'cpuacct.usage'));
+  // cgroup v1: the total, then (where the kernel has it) the system part, both in ns.
+  const cpuFiles = cg ? (v1 ? [join(cg, 'cpuacct.usage'), ...(existsSync(join(cg, 'cpuacct.usage_sys')) ? [join(cg, 'cpuacct.usage_sys')] : [])] : [join(cg, 'cpu.stat')]) : [`/proc/${server.proc.pid}/stat`];
+  return `!echo @@MARK $(date +%s%N) $(cat ${cpuFiles.join(' ')})`;
+}
+
+/**
+ * The kernel part of a marker line's counter (cgroup v2 system_usec, cgroup v1 cpuacct.usage_sys,
+ * or the process's stime), in seconds; NaN where the counter has no split.
+ */
+function markSys(server, text) {
+  const usec = /system_usec (\d+)/.exec(text);
+  if (usec) return Number(usec[1]) / 1e6;
+  if (server.cgroup) return Number(text.trim().split(/\s+/)[1] ?? NaN) / 1e9; // cpuacct.usage_sys, ns
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[12]) / CLK_TCK;
 }
 
 /** Server CPU seconds from a marker line's counter text (see markCommand). */
 function markCpu(server, text) {
   const usec = /usage_usec (\d+)/.exec(text);
   if (usec) return Number(usec[1]) / 1e6;
-  if (server.cgroup) return Number(text.trim()) / 1e9; // cpuacct.usage, ns
+  if (server.cgroup) return Number(text.trim().split(/\s+/)[0]) / 1e9; // cpuacct.usage, ns
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
@@ -388,9 +425,9 @@ async function timedSftp(env, server, lines) {
   if (r.markLines.length !== 2) throw new BenchError(`${server.name}: expected 2 timing markers from sftp, got ${r.markLines.length}`);
   const [a, b] = r.markLines.map((l) => {
     const m = /^@@MARK (\d+) (.*)$/.exec(l);
-    return { ns: Number(m[1]), cpu: markCpu(server, m[2]) };
+    return { ns: Number(m[1]), cpu: markCpu(server, m[2]), sys: markSys(server, m[2]) };
   });
-  return { ms: (b.ns - a.ns) / 1e6, serverCpu: b.cpu - a.cpu };
+  return { ms: (b.ns - a.ns) / 1e6, serverCpu: b.cpu - a.cpu, serverSys: b.sys - a.sys };
 }
 
 /** What each connection negotiated, from one `sftp -vvv` session (also warms the server up). */
@@ -511,7 +548,7 @@ function figures(env) {
       async measure(s, round) {
         const r = await timedSftp(env, s, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
         checkCount(s, smallRemote(round), o.smallFiles, 'put -r stored');
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     'small-get': {
@@ -526,7 +563,7 @@ function figures(env) {
           throw new BenchError(`${s.name}: get -r fetched ${got.length} files (expected ${o.smallFiles} of ${o.smallSize} bytes)`);
         }
         rmSync(local, { recursive: true, force: true });
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     stat: {
@@ -535,7 +572,7 @@ function figures(env) {
       async measure(s, round) {
         const lines = Array.from({ length: o.stats }, (_, i) => `ls -l ${smallRemote(round)}/${smallName(i % o.smallFiles)}`);
         const r = await timedSftp(env, s, lines);
-        return { value: o.stats / (r.ms / 1000), per: o.stats, serverCpu: r.serverCpu };
+        return { value: o.stats / (r.ms / 1000), per: o.stats, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     rename: {
@@ -546,7 +583,7 @@ function figures(env) {
         const r = await timedSftp(env, s, Array.from({ length: o.smallFiles }, (_, i) => `rename ${dir}/${smallName(i)} ${dir}/${smallName(i, 'moved')}`));
         const moved = readdirSync(join(s.home, dir)).filter((f) => f.startsWith('moved-')).length;
         if (moved !== o.smallFiles) throw new BenchError(`${s.name}: rename left ${moved} renamed files, expected ${o.smallFiles}`);
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     'small-rm': {
@@ -557,7 +594,7 @@ function figures(env) {
         const r = await timedSftp(env, s, [`rm ${dir}/*`]);
         checkCount(s, dir, 0, 'rm left');
         await sftp(env, s, [`rmdir ${dir}`]);
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     mkdir: {
@@ -566,7 +603,7 @@ function figures(env) {
         const dir = `mk-r${round}`;
         const r = await timedSftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
         checkCount(s, dir, o.folders, 'mkdir made');
-        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     rmdir: {
@@ -579,14 +616,14 @@ function figures(env) {
         const dir = `mk-r${round}`;
         const r = await timedSftp(env, s, [...Array.from({ length: o.folders }, (_, i) => `rmdir ${dir}/d-${i}`), `rmdir ${dir}`]);
         if (existsSync(join(s.home, dir))) throw new BenchError(`${s.name}: rmdir left ${dir}`);
-        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
     list: {
       title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.0, cpuTarget: 1.2, cpuUnit: 'ms/listing', cpuScale: 1000,
       async measure(s, round) {
         const r = await timedSftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
-        return { value: r.ms / o.listRepeat, per: o.listRepeat, serverCpu: r.serverCpu };
+        return { value: r.ms / o.listRepeat, per: o.listRepeat, serverCpu: r.serverCpu, serverSys: r.serverSys };
       },
     },
   };
@@ -631,7 +668,11 @@ function figureSummary(f, res) {
   const pass = f.better === 'higher' ? ratio >= f.target : ratio <= f.target;
   const scale = f.cpuScale ?? 1000;
   const per = (name, key) => median(res[name].map((x) => (x[key] / x.per) * scale));
-  const cpu = { o: per('OpenSSH', 'serverCpu'), c: per('Coffer', 'serverCpu'), oc: per('OpenSSH', 'clientCpu'), cc: per('Coffer', 'clientCpu') };
+  const cpu = {
+    o: per('OpenSSH', 'serverCpu'), c: per('Coffer', 'serverCpu'), oc: per('OpenSSH', 'clientCpu'), cc: per('Coffer', 'clientCpu'),
+    // The kernel's part of the server CPU (figures timed inside their session only; NaN otherwise).
+    os: per('OpenSSH', 'serverSys'), cs: per('Coffer', 'serverSys'),
+  };
   const cpuRatio = cpu.c / cpu.o;
   const cpuPass = f.cpuTarget === undefined || !Number.isFinite(cpuRatio) || cpuRatio <= f.cpuTarget;
   return { o, c, ratio, pass: Number.isFinite(ratio) ? pass : true, cpu, cpuRatio, cpuPass };
@@ -664,19 +705,49 @@ function report(env, figs, results) {
   for (const id of env.opts.figs) {
     const f = figs[id];
     const show = (name) => results[id][name].map((x) => fmt(x.value, f.unit)).join(' ');
-    out.push(`  ${f.title.padEnd(44)} ${show('OpenSSH')} | ${show('Coffer')}  ${f.unit}`);
+    out.push(`  ${f.title.padEnd(44)} ${show('OpenSSH')} | ${show('Coffer')}${env.opts.floor ? ` | ssh2 floor ${show('ssh2')}` : ''}  ${f.unit}`);
   }
 
-  const cpuRows = [['figure', 'unit', 'OpenSSH server', 'Coffer server', 'ratio C/O', 'client (sftp+ssh) vs OpenSSH', 'vs Coffer']];
+  const cpuRows = [['figure', 'unit', 'OpenSSH server', 'Coffer server', 'ratio C/O', 'of which kernel O | C', 'client (sftp+ssh) vs OpenSSH', 'vs Coffer']];
   for (const id of env.opts.figs) {
     const f = figs[id];
     const { cpu, cpuRatio } = figureSummary(f, results[id]);
+    const kernel = Number.isFinite(cpu.os) && Number.isFinite(cpu.cs) ? `${fmt(cpu.os, f.cpuUnit)} | ${fmt(cpu.cs, f.cpuUnit)}` : '-';
     cpuRows.push([f.title, f.cpuUnit, fmt(cpu.o, f.cpuUnit), fmt(cpu.c, f.cpuUnit), Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
-      fmt(cpu.oc, f.cpuUnit), fmt(cpu.cc, f.cpuUnit)]);
+      kernel, fmt(cpu.oc, f.cpuUnit), fmt(cpu.cc, f.cpuUnit)]);
   }
   out.push('', `CPU per unit of work (medians; net of the round's CPU per empty session, except the login row; server = ${env.cgroups ? 'its cgroup, all its processes' : 'Coffer process only'}):`);
-  out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
+  out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']));
+  if (env.opts.floor) out.push('', floorReport(env, figs, results));
   return { text: out.join('\n'), missed };
+}
+
+/**
+ * The --floor table: the bare ssh2 server against OpenSSH (what the stack costs before any work of
+ * Coffer's) and Coffer against it (what Coffer's own work adds), medians of the same rounds.
+ */
+function floorReport(env, figs, results) {
+  const rows = [['figure', 'unit', 'ssh2 floor', 'floor vs OpenSSH', 'floor server CPU', 'of which kernel', 'floor CPU vs OpenSSH', 'Coffer CPU vs floor']];
+  for (const id of env.opts.figs) {
+    const f = figs[id];
+    const res = results[id];
+    const scale = f.cpuScale ?? 1000;
+    const value = (name) => median(res[name].map((x) => x.value));
+    const cpu = (name, key = 'serverCpu') => median(res[name].map((x) => (x[key] / x.per) * scale));
+    const speed = value('ssh2') / value('OpenSSH');
+    const x = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
+    rows.push([
+      f.title, f.unit, fmt(value('ssh2'), f.unit), `${x(speed)} ${f.better === 'lower' ? 'time' : 'speed'}`,
+      `${fmt(cpu('ssh2'), f.cpuUnit)} ${f.cpuUnit}`, Number.isFinite(cpu('ssh2', 'serverSys')) ? fmt(cpu('ssh2', 'serverSys'), f.cpuUnit) : '-',
+      x(cpu('ssh2') / cpu('OpenSSH')), x(cpu('Coffer') / cpu('ssh2')),
+    ]);
+  }
+  return [
+    'The floor (--floor): scripts/bench/ssh2-floor.mjs, ssh2\'s own SFTP server with one fs call per request and nothing',
+    "else (no jail, quota, store, logs), in the same rounds. 'floor vs OpenSSH' is what ssh2 and Node cost before any work",
+    "of Coffer's; 'Coffer CPU vs floor' is what Coffer's own work (jail, quota, handles, logs, events) adds on top.",
+    table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,8 +849,10 @@ async function main() {
   const openssh = await startOpenSSH(env, owner);
   const coffer = await startCoffer(env);
   env.cgroups = Boolean(openssh.cgroup && coffer.cgroup);
-  const servers = [openssh, coffer];
-  log(`OpenSSH sshd pid ${openssh.proc.pid} on 127.0.0.1:${openssh.port}; Coffer pid ${coffer.proc.pid} on 127.0.0.1:${coffer.port}`);
+  const floor = opts.floor ? await startFloor(env) : null;
+  if (floor) env.cgroups &&= Boolean(floor.cgroup);
+  const servers = floor ? [openssh, coffer, floor] : [openssh, coffer];
+  log(servers.map((s) => `${s.name} pid ${s.proc.pid} on 127.0.0.1:${s.port}`).join('; '));
 
   const negotiated = [];
   for (const s of servers) {
@@ -791,7 +864,7 @@ async function main() {
   log('negotiated:\n' + negotiated.join('\n'));
 
   const figs = figures(env);
-  const results = Object.fromEntries(opts.figs.map((id) => [id, { OpenSSH: [], Coffer: [] }]));
+  const results = Object.fromEntries(opts.figs.map((id) => [id, Object.fromEntries(servers.map((s) => [s.name, []]))]));
   // Warm-up rounds: the per-file figures once per server, untimed and thrown away, numbered after
   // the measured rounds (their folders do not clash). A server runs for days: its steady state is
   // what users meet, not the first thousand requests of a fresh process (V8 compiles Coffer's hot
@@ -801,7 +874,7 @@ async function main() {
     const round = opts.rounds + w;
     log(`warm-up ${w + 1}/${opts.warmup}: ${warmFigs.join(', ')} (untimed)`);
     for (const id of warmFigs) {
-      for (const s of [openssh, coffer]) {
+      for (const s of servers) {
         await figs[id].prepare?.(s, round);
         await figs[id].measure(s, round, 0);
       }
@@ -809,11 +882,12 @@ async function main() {
   }
   const started = performance.now();
   for (let round = 0; round < opts.rounds; round++) {
-    const order = round % 2 === 0 ? [openssh, coffer] : [coffer, openssh];
+    // Each round starts with another server (with --floor, the three take turns).
+    const order = servers.map((_, i) => servers[(i + round) % servers.length]);
     log(`round ${round + 1}/${opts.rounds} (${order.map((s) => s.name).join(' first, then ')})`);
     // Logins, alternating between the servers, spaced so each server is idle when a session starts.
-    const logins = { OpenSSH: [], Coffer: [] };
-    const loginCpu = { OpenSSH: { s: 0, c: 0 }, Coffer: { s: 0, c: 0 } };
+    const logins = Object.fromEntries(servers.map((s) => [s.name, []]));
+    const loginCpu = Object.fromEntries(servers.map((s) => [s.name, { s: 0, c: 0 }]));
     for (let i = 0; i < opts.logins; i++) {
       for (const s of order) {
         const r = await measured(s, () => sftp(env, s, []));
@@ -848,6 +922,7 @@ async function main() {
   const problems = servers.flatMap((s) => s.problems.map((p) => `  ${s.name}: ${p.length > 400 ? p.slice(0, 400) + '...' : p}`));
 
   await stopServer(coffer);
+  if (floor) await stopServer(floor);
 
   process.stdout.write(`\n${header.join('\n')}\nnegotiated (the client picks; "default" is the first of its ciphers the server offers):\n${negotiated.join('\n')}\n\n${text}\n`);
   process.stdout.write(`\nmeasuring took ${elapsed.toFixed(0)} s; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
