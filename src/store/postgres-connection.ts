@@ -20,10 +20,6 @@ const TYPES = {
 const UNAVAILABLE = /^(08|53|57P0|3D000|28)/;
 const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
-/** Clients that already carry the listener of `client()`. */
-const GUARDED = new WeakSet<PoolClient>();
-const ignore = (): void => undefined;
-
 /** The pool of one store; PostgresStore's queries run through it. */
 export class PostgresConnection {
   protected readonly pool: pg.Pool;
@@ -39,28 +35,20 @@ export class PostgresConnection {
     this.pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000, types: TYPES });
     // An idle client losing its connection emits 'error' on the pool: never crash the process.
     this.pool.on('error', () => undefined);
+    // pg-pool takes its own 'error' listener off a client while it is checked out, and a
+    // connection that dies then (the server restarted, a network cut between two queries of one
+    // transaction) emits 'error' on the client: with no listener, an uncaught exception. So every
+    // client carries one of ours for its whole life; the failure still reaches the running query
+    // (node-postgres rejects it), and the pool closes the client when it is released.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
-  /**
-   * A pooled connection, checked out. pg-pool takes its own 'error' listener off a client while it
-   * is checked out, and a connection that dies then (the server restarted, a network cut between
-   * queries of one transaction) emits 'error' on the client: with no listener that is an uncaught
-   * exception. Every client therefore carries a listener of ours for its whole life; the failure
-   * itself still reaches the running query (node-postgres rejects it) and the pool drops the dead
-   * client when it is released (it is no longer queryable).
-   */
   protected async client(): Promise<PoolClient> {
-    let c: PoolClient;
     try {
-      c = await this.pool.connect();
+      return await this.pool.connect();
     } catch (err) {
       throw this.translate(err);
     }
-    if (!GUARDED.has(c)) {
-      GUARDED.add(c);
-      c.on('error', ignore);
-    }
-    return c;
   }
 
   /** Runs `fn` on a pooled connection (no transaction). */
