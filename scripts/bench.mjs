@@ -430,6 +430,9 @@ async function timedSftp(env, server, lines) {
   return { ms: (b.ns - a.ns) / 1e6, serverCpu: b.cpu - a.cpu, serverSys: b.sys - a.sys };
 }
 
+/** The server CPU of a timedSftp() result, and its kernel part, for a figure's measure(). */
+const inSession = (r) => ({ serverCpu: r.serverCpu, serverSys: r.serverSys });
+
 /** What each connection negotiated, from one `sftp -vvv` session (also warms the server up). */
 async function probe(env, server, cipher) {
   const { stderr } = await sftp(env, server, ['pwd'], { cipher, verbose: 3 });
@@ -548,7 +551,7 @@ function figures(env) {
       async measure(s, round) {
         const r = await timedSftp(env, s, [`put -r "${env.smallDir}" ${smallRemote(round)}`]);
         checkCount(s, smallRemote(round), o.smallFiles, 'put -r stored');
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, ...inSession(r) };
       },
     },
     'small-get': {
@@ -563,7 +566,7 @@ function figures(env) {
           throw new BenchError(`${s.name}: get -r fetched ${got.length} files (expected ${o.smallFiles} of ${o.smallSize} bytes)`);
         }
         rmSync(local, { recursive: true, force: true });
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, ...inSession(r) };
       },
     },
     stat: {
@@ -572,7 +575,7 @@ function figures(env) {
       async measure(s, round) {
         const lines = Array.from({ length: o.stats }, (_, i) => `ls -l ${smallRemote(round)}/${smallName(i % o.smallFiles)}`);
         const r = await timedSftp(env, s, lines);
-        return { value: o.stats / (r.ms / 1000), per: o.stats, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.stats / (r.ms / 1000), per: o.stats, ...inSession(r) };
       },
     },
     rename: {
@@ -583,7 +586,7 @@ function figures(env) {
         const r = await timedSftp(env, s, Array.from({ length: o.smallFiles }, (_, i) => `rename ${dir}/${smallName(i)} ${dir}/${smallName(i, 'moved')}`));
         const moved = readdirSync(join(s.home, dir)).filter((f) => f.startsWith('moved-')).length;
         if (moved !== o.smallFiles) throw new BenchError(`${s.name}: rename left ${moved} renamed files, expected ${o.smallFiles}`);
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, ...inSession(r) };
       },
     },
     'small-rm': {
@@ -594,7 +597,7 @@ function figures(env) {
         const r = await timedSftp(env, s, [`rm ${dir}/*`]);
         checkCount(s, dir, 0, 'rm left');
         await sftp(env, s, [`rmdir ${dir}`]);
-        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.smallFiles / (r.ms / 1000), per: o.smallFiles, ...inSession(r) };
       },
     },
     mkdir: {
@@ -603,7 +606,7 @@ function figures(env) {
         const dir = `mk-r${round}`;
         const r = await timedSftp(env, s, [`mkdir ${dir}`, ...Array.from({ length: o.folders }, (_, i) => `mkdir ${dir}/d-${i}`)]);
         checkCount(s, dir, o.folders, 'mkdir made');
-        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, ...inSession(r) };
       },
     },
     rmdir: {
@@ -616,14 +619,14 @@ function figures(env) {
         const dir = `mk-r${round}`;
         const r = await timedSftp(env, s, [...Array.from({ length: o.folders }, (_, i) => `rmdir ${dir}/d-${i}`), `rmdir ${dir}`]);
         if (existsSync(join(s.home, dir))) throw new BenchError(`${s.name}: rmdir left ${dir}`);
-        return { value: o.folders / (r.ms / 1000), per: o.folders, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: o.folders / (r.ms / 1000), per: o.folders, ...inSession(r) };
       },
     },
     list: {
       title: `ls -l of ${o.listEntries} entries`, unit: 'ms', better: 'lower', target: 1.0, cpuTarget: 1.2, cpuUnit: 'ms/listing', cpuScale: 1000,
       async measure(s, round) {
         const r = await timedSftp(env, s, Array.from({ length: o.listRepeat }, () => 'ls -l list'));
-        return { value: r.ms / o.listRepeat, per: o.listRepeat, serverCpu: r.serverCpu, serverSys: r.serverSys };
+        return { value: r.ms / o.listRepeat, per: o.listRepeat, ...inSession(r) };
       },
     },
   };
