@@ -22,7 +22,8 @@ if (!home) {
   process.stderr.write('usage: node scripts/bench/ssh2-floor.mjs HOST_KEY AUTHORIZED_PUB HOME\n');
   process.exit(2);
 }
-const allowed = utils.parseKey(readFileSync(pubFile)).getPublicSSH();
+const allowedKey = utils.parseKey(readFileSync(pubFile));
+const allowed = allowedKey.getPublicSSH();
 
 const at = (path) => join(home, path);
 const attrs = (st) => ({ mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) });
@@ -112,7 +113,7 @@ const server = new Server({ hostKeys: [readFileSync(hostKeyFile)], algorithms: s
   client
     .on('authentication', (ctx) => {
       const key = ctx.method === 'publickey' ? ctx.key.data : null;
-      if (key && key.length === allowed.length && timingSafeEqual(key, allowed) && (!ctx.signature || utils.parseKey(readFileSync(pubFile)).verify(ctx.blob, ctx.signature, ctx.hashAlgo))) ctx.accept();
+      if (key && key.length === allowed.length && timingSafeEqual(key, allowed) && (!ctx.signature || allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo))) ctx.accept();
       else ctx.reject(['publickey']);
     })
     .on('ready', () =>
