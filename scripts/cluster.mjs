@@ -3,7 +3,7 @@
 // PostgreSQL, 3 coffer-server nodes sharing one state root (keys/, homes/) and one database, and
 // HAProxy in front (send-proxy-v2, TCP health checks), all on 127.0.0.1 and free ports. Creates the
 // user `demo`, prints how to connect and how to drain a node, and stops everything by PID on
-// Ctrl-C (or SIGTERM). The processes are the deployment test's (test/support/cluster.ts, compiled
+// Ctrl-C (or SIGTERM), removing the state root and the database's folder as it exits. The processes are the deployment test's (test/support/cluster.ts, compiled
 // to dist/ by `npm run build`); PostgreSQL 15 (Debian `postgresql`) and `haproxy` must be
 // installed, and PostgreSQL is run as the `postgres` user when this runs as root.
 //

@@ -11,9 +11,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SFTPWrapper } from 'ssh2';
@@ -21,6 +20,7 @@ import { haproxyConfig, haproxyInstalled, startDeployment, type Deployment } fro
 import { sftpBatch } from '../support/openssh.js';
 import { postgresInstalled } from '../support/postgres.js';
 import { PYTHON } from '../support/quota-helpers.js';
+import { tempDir, tempDirSync } from '../support/temp-dirs.js';
 import { cleanEnv, PROJECT } from '../support/run-cli.js';
 import type { ServerProcess } from '../support/server-process.js';
 import { connect, makeClientKey, run, tryLogin, type ClientKey, type SshClient } from '../support/ssh-clients.js';
@@ -57,7 +57,7 @@ it("docs/deployment.md's haproxy.cfg is the one this test runs, and HAProxy acce
   const nodes = [1, 2, 3].map((i) => ({ name: `node${i}`, host: `10.0.0.1${i}`, port: 2222 }));
   assert.equal(block, haproxyConfig({ bind: '0.0.0.0:22', nodes }));
   if (!haproxyInstalled()) return t.skip('haproxy is not installed');
-  const dir = mkdtempSync(join(tmpdir(), 'coffer-haproxy-cfg-'));
+  const dir = tempDirSync('coffer-haproxy-cfg-');
   writeFileSync(join(dir, 'haproxy.cfg'), block!);
   const check = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
   assert.equal(check.status, 0, check.stdout + check.stderr);
@@ -68,7 +68,7 @@ describe('a 3-node deployment behind HAProxy', { skip: missing.length > 0 ? `${m
   let key: ClientKey;
   let work: string;
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'coffer-deploy-'));
+    work = await tempDir('coffer-deploy-');
     key = await makeClientKey(work, 'id_ed25519');
     dep = await startDeployment({ nodes: 3, nodeFlags: ['--ban-threshold', '3', '--max-auth-tries', '1', '--shutdown-grace-seconds', '120'] });
     for (const user of ['alice', 'bob', 'drainer']) dep.addUser(user, PASSWORD, [key.publicLine]);

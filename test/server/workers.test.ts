@@ -10,9 +10,8 @@ import { alive } from '../support/postgres.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SFTPWrapper } from 'ssh2';
@@ -20,6 +19,7 @@ import { sftpBatch } from '../support/openssh.js';
 import { cleanEnv, PROJECT, runCli } from '../support/run-cli.js';
 import { freshRoot, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { closed, connect, makeClientKey, tryLogin, type ClientKey, type SshClient } from '../support/ssh-clients.js';
+import { tempDir } from '../support/temp-dirs.js';
 import { waitFor } from '../support/wait.js';
 
 const PASSWORD = 'workers-pw-1';
@@ -101,7 +101,7 @@ describe('workers: 2', () => {
   let key: ClientKey;
   let keyDir: string;
   before(async () => {
-    keyDir = await mkdtemp(join(tmpdir(), 'coffer-workers-key-'));
+    keyDir = await tempDir('coffer-workers-key-');
     key = await makeClientKey(keyDir, 'id_ed25519');
   });
 
@@ -130,7 +130,7 @@ describe('workers: 2', () => {
     });
 
     it('OpenSSH sftp logins are served by both workers, and the files agree', async () => {
-      const cwd = await mkdtemp(join(tmpdir(), 'coffer-workers-sftp-'));
+      const cwd = await tempDir('coffer-workers-sftp-');
       await writeFile(join(cwd, 'up.bin'), randomBytes(256 * 1024));
       for (const user of USERS) {
         const r = await sftpBatch({ port: proc.port, user, key, cwd }, ['put up.bin', `get up.bin down-${user}.bin`]);

@@ -7,10 +7,9 @@
  */
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, PROJECT } from './run-cli.js';
+import { tempDir } from './temp-dirs.js';
 import { copyCachedHostKeys } from './test-server.js';
 import { waitFor } from './wait.js';
 
@@ -37,9 +36,9 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** A fresh state root with the cached host keys in keys/. */
+/** A fresh state root with the cached host keys in keys/ (removed when the test process exits). */
 export async function freshRoot(prefix = 'coffer-proc-'): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
+  const root = await tempDir(prefix);
   await copyCachedHostKeys(join(root, 'keys'));
   return root;
 }
