@@ -11,6 +11,7 @@ import { UserLocks } from '../vfs/user-locks.js';
 import { QuotaLedger, type QuotaLedgerOptions } from '../quota/quota-ledger.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { NO_OBSERVER } from '../events/events.js';
 import { countUsage } from '../vfs/usage-scan.js';
 import { CidrList } from '../util/cidr.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -118,7 +119,7 @@ async function openServer(startUp: StartUp, config: Config, options: ServerOptio
     passwords: new PasswordQueue({ ...PASSWORD_QUEUE_LIMITS, perKey: config.passwordQueuePerIp, total: config.passwordQueue }),
     closing: false,
     endConnection,
-    observer: { observe: () => {} },
+    observer: NO_OBSERVER,
     storeUp: true,
   };
   const ops = await startOperations(startUp, state, { mode: options.metrics, hookRetryBaseMs: options.hookRetryBaseMs });

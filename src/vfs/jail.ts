@@ -9,7 +9,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { ASYNC_IO, type MetaIo } from './meta-io.js';
 import { notFound } from './vfs-error.js';
-import { splitPath } from './virtual-path.js';
+import { NOT_CANONICAL, splitPath } from './virtual-path.js';
 
 /** A name resolved inside the jail. */
 export interface Resolved {
@@ -36,6 +36,13 @@ export class Jail {
 
   /** True when the host path `p` is the root or below it, by path component. */
   contains(p: string): boolean {
+    // A canonical absolute path (what realpath and /proc/self/fd give) is inside exactly when it
+    // is the root or the root and a '/' start it: the root is canonical too, so that '/' ends one
+    // of p's components, never cuts one ("/home/al" does not contain "/home/alice").
+    if (p.charCodeAt(0) === 0x2f && !NOT_CANONICAL.test(p)) {
+      const root = this.root;
+      return p === root || (p.startsWith(root) && (root.length === 1 || p.charCodeAt(root.length) === 0x2f));
+    }
     const rel = relative(this.root, p);
     return rel === '' || (!isAbsolute(rel) && rel !== '..' && !rel.startsWith('..' + sep));
   }

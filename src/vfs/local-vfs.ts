@@ -196,8 +196,12 @@ export class LocalVfs implements Vfs {
    * checked to be inside the home, and `op` gets /proc/self/fd/N/NAME, which names an entry of
    * that folder whatever happens to its path meanwhile.
    */
-  private async pinned<T>(r: Resolved, op: (path: string) => Promise<T>): Promise<T> {
-    if (!this.options.sharedHome) return op(r.path);
+  private pinned<T>(r: Resolved, op: (path: string) => Promise<T>): Promise<T> {
+    return this.options.sharedHome ? this.pinnedShared(r, op) : op(r.path);
+  }
+
+  /** pinned() with other processes on this home: through the parent folder's checked descriptor. */
+  private async pinnedShared<T>(r: Resolved, op: (path: string) => Promise<T>): Promise<T> {
     const dir = await this.io.open(r.dir, O_PATH | O_DIRECTORY).catch(() => Promise.reject(notFound()));
     try {
       await this.jail.verifyFd(dir.fd);

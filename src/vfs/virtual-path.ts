@@ -20,11 +20,19 @@ export function isUsablePath(p: string): boolean {
 }
 
 /**
+ * In an absolute path, what makes it not canonical: an empty, '.' or '..' component, or a trailing
+ * slash (a '/' followed by at most two dots and then a '/' or the end). "/" itself matches.
+ */
+export const NOT_CANONICAL = /\/\.{0,2}(?:\/|$)/;
+
+/**
  * The canonical virtual path of `p` ("/" or "/a/b", never a trailing slash). Names that cannot
  * exist (see isUsablePath) answer NOT_FOUND, as a missing file would.
  */
 export function normalizePath(p: string): string {
   if (!isUsablePath(p)) throw notFound();
+  // Already canonical (what clients send nearly always): itself, without splitting and joining.
+  if (p.charCodeAt(0) === 0x2f && !NOT_CANONICAL.test(p)) return p;
   const out: string[] = [];
   for (const part of p.split('/')) {
     if (part === '' || part === '.') continue;

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import fc from 'fast-check';
 import { Jail } from '../../src/vfs/jail.js';
 import { LocalVfs } from '../../src/vfs/local-vfs.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
@@ -68,6 +69,26 @@ describe('Jail.contains and toVirtual compare by path component', () => {
     assert.equal(jail.contains(join(root, '..foo')), true);
     assert.equal(jail.contains(join(root, '...')), true);
     assert.equal(jail.toVirtual(join(root, '..foo', 'x')), '/..foo/x');
+  });
+
+  test('the fast check of canonical paths agrees with the component comparison (property)', () => {
+    // contains() answers canonical paths by a prefix and a '/', anything else through relative():
+    // both must give what comparing components gives, for paths built from the root's own
+    // components, look-alike siblings, dots and doubled slashes.
+    const rootParts = root.split('/').filter(Boolean);
+    const tails = ['alice2', 'alic', 'a', '.', '..', '...', '..foo', ''];
+    const byComponents = (p: string): boolean => {
+      const rel = relative(root, p);
+      return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !rel.startsWith('/'));
+    };
+    fc.assert(
+      // The first k components of the root (all of them, mostly), then anything.
+      fc.property(fc.nat(rootParts.length + 3), fc.array(fc.constantFrom(...tails), { maxLength: 6 }), fc.boolean(), (k, tail, trailing) => {
+        const p = '/' + [...rootParts.slice(0, Math.min(k, rootParts.length)), ...tail].join('/') + (trailing ? '/' : '');
+        assert.equal(jail.contains(p), byComponents(p), p);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   test('toVirtual gives the virtual path of inside host paths', () => {

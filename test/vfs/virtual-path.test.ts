@@ -1,5 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { isUsablePath, MAX_PATH_BYTES, normalizePath, resolveWithin, splitPath } from '../../src/vfs/virtual-path.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
 
@@ -44,6 +45,28 @@ describe('normalizePath: chroot semantics, ".." stops at "/"', () => {
       assert.equal(normalizePath(input), want);
     });
   }
+
+  test('canonical input comes back as it is, and every input as the general algorithm gives it (property)', () => {
+    // normalizePath returns an already canonical path unchanged without splitting it: the answer
+    // must be the one of splitting and folding the components, for any mix of names and dots.
+    const general = (p: string): string => {
+      const out: string[] = [];
+      for (const part of p.split('/')) {
+        if (part === '' || part === '.') continue;
+        if (part === '..') out.pop();
+        else out.push(part);
+      }
+      return '/' + out.join('/');
+    };
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b', '.', '..', '...', '.a', 'a.', ''), { maxLength: 8 }), fc.boolean(), fc.boolean(), (names, lead, trailing) => {
+        const p = (lead ? '/' : '') + names.join('/') + (trailing ? '/' : '');
+        assert.equal(normalizePath(p), general(p), JSON.stringify(p));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const p of ['/a/b', '/.hidden', '/...', '/a..', '/a/.b/c']) assert.equal(normalizePath(p), p);
+  });
 
   test('the result is idempotent', () => {
     for (const [input] of table) assert.equal(normalizePath(normalizePath(input)), normalizePath(input));
