@@ -198,6 +198,32 @@ function mkdir0755(p) {
   chmodSync(p, 0o755);
 }
 
+/**
+ * Marks `dir` as a top of directory hierarchies (chattr +T, ext2/3/4), so ext4's Orlov allocator
+ * puts each folder made in it (each server's tree) in a block group of its own. Why: on ext4
+ * without a journal (this machine's root filesystem), creating a file skips every inode of its
+ * group freed in the last minute or more (fs/ext4/ialloc.c, recently_deleted()), one buffer-cache
+ * lookup each. With the three servers in one group, each one's put paid for the others' removals
+ * in the rounds before, in whatever order they came: the rounds' creation rates drifted by 2x.
+ * Apart, each server meets only its own removals, the same number for all. True if it took.
+ */
+function spreadFolders(dir) {
+  return spawnSync('chattr', ['+T', dir], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Where `path`'s inode is: "group G" (inode number - 1 divided by the inodes per group, from
+ * dumpe2fs -h of the device findmnt names), or "inode N" where the device cannot be read (a
+ * container): inodes far apart lie in different groups.
+ */
+function inodeGroup(path) {
+  const ino = statSync(path).ino;
+  const dev = spawnSync('findmnt', ['-n', '-o', 'SOURCE', '--target', path], { encoding: 'utf8' }).stdout?.trim();
+  const head = dev ? spawnSync('dumpe2fs', ['-h', dev], { encoding: 'utf8' }).stdout ?? '' : '';
+  const perGroup = Number(/^Inodes per group:\s+(\d+)/m.exec(head)?.[1]);
+  return perGroup > 0 ? `group ${Math.floor((ino - 1) / perGroup)}` : `inode ${ino}`;
+}
+
 /** Copies [start, start+len) of src to dst. */
 async function copyRange(src, dst, start, len) {
   const out = createWriteStream(dst);
@@ -721,6 +747,16 @@ function report(env, figs, results) {
   }
   out.push('', `CPU per unit of work (medians; net of the round's CPU per empty session, except the login row; server = ${env.cgroups ? 'its cgroup, all its processes' : 'Coffer process only'}):`);
   out.push(table(cpuRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']));
+  // Each round's server CPU and the round's own Coffer/OpenSSH ratio: how far a median can be trusted.
+  out.push('', 'Per-round server CPU (OpenSSH | Coffer, then the ratio of each round):');
+  for (const id of env.opts.figs.filter((x) => x !== 'login')) {
+    const f = figs[id];
+    const scale = f.cpuScale ?? 1000;
+    const per = (name) => results[id][name].map((x) => (x.serverCpu / x.per) * scale);
+    const [o, c] = [per('OpenSSH'), per('Coffer')];
+    const show = (v) => v.map((x) => fmt(x, f.cpuUnit)).join(' ');
+    out.push(`  ${f.title.padEnd(44)} ${show(o)} | ${show(c)} | ${c.map((x, i) => (x / o[i]).toFixed(2)).join(' ')}  ${f.cpuUnit}`);
+  }
   if (env.opts.floor) out.push('', floorReport(env, figs, results));
   return { text: out.join('\n'), missed };
 }
@@ -820,6 +856,7 @@ async function main() {
   const work = join(benchDir, `run-${process.pid}-${Date.now().toString(36)}`);
   removeOnCleanup(work);
   mkdir0755(work);
+  const spread = spreadFolders(work);
   const dataDir = mkdtempSync(join(memoryTmpdir(), 'coffer-bench-'));
   removeOnCleanup(dataDir);
   const env = {
@@ -856,6 +893,8 @@ async function main() {
   if (floor) env.cgroups &&= Boolean(floor.cgroup);
   const servers = floor ? [openssh, coffer, floor] : [openssh, coffer];
   log(servers.map((s) => `${s.name} pid ${s.proc.pid} on 127.0.0.1:${s.port}`).join('; '));
+  // Where the homes are matters on ext4 without a journal (spreadFolders): said in the report.
+  header.push(`homes: ${servers.map((s) => `${s.name} ${inodeGroup(s.home)}`).join(', ')}${spread ? ' (work folder chattr +T: each server in a group of its own)' : ' (chattr +T did not take: the servers may share a group)'}`);
 
   const negotiated = [];
   for (const s of servers) {
