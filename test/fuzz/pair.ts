@@ -10,8 +10,6 @@
  * both ledgers settled everything, the store's usage is at least the disk's (never under-charged);
  * and after a recount (the janitor, with no connection left) it equals the disk and is sure.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -21,7 +19,7 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { countUsage } from '../../src/vfs/usage-scan.js';
 import { sequenceArb, type Sequence } from './arbitraries.js';
 import { checkLimits, checkSandbox, engineLeaks, FuzzFailure, installCrashTrap, playOnly, startEngine, takeCrashes, triage, WarnLog, type Engine, type RunOptions } from './harness.js';
-import { makeWorld } from './world.js';
+import { fuzzDir, makeWorld, removeFuzzDir } from './world.js';
 
 const USER = 'fuzz';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +64,7 @@ export function pairFromFinding(text: string): [Sequence, Sequence] {
 export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions): Promise<string[]> {
   installCrashTrap();
   const world = makeWorld(seqA.setup);
-  const dbDir = mkdtempSync(join(tmpdir(), 'coffer-fuzz-pair-'));
+  const dbDir = fuzzDir('coffer-fuzz-pair-');
   const procs: Proc[] = [];
   try {
     const seeded = await countUsage(world.home);
@@ -135,7 +133,7 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
       await p.ledger.close().catch(() => undefined);
       await p.store.close().catch(() => undefined);
     }
-    rmSync(dbDir, { recursive: true, force: true });
+    removeFuzzDir(dbDir);
     world.cleanup();
   }
 }

@@ -57,9 +57,31 @@ function pattern(size: number, salt: number): Buffer {
   return b;
 }
 
+/**
+ * Fuzz folders made and not yet removed, removed when the process exits: a case that fast-check
+ * abandons at its time limit (scripts/fuzz.mjs's last round) never reaches its cleanup.
+ */
+const liveDirs = new Set<string>();
+let removeAtExit = false;
+
+/** A new folder under os.tmpdir() (its realpath), removed at exit unless removeFuzzDir() came first. */
+export function fuzzDir(prefix: string): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  if (!removeAtExit) process.once('exit', () => liveDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  removeAtExit = true;
+  liveDirs.add(dir);
+  return dir;
+}
+
+/** Removes a folder fuzzDir() made. */
+export function removeFuzzDir(dir: string): void {
+  liveDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** Makes a fresh sandbox under os.tmpdir(). */
 export function makeWorld(setup: WorldSetup): World {
-  const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'coffer-fuzz-')));
+  const tmp = fuzzDir('coffer-fuzz-');
   const box = join(tmp, 'box');
   const home = join(box, 'home');
   const home2 = join(box, 'home2');
@@ -79,7 +101,7 @@ export function makeWorld(setup: WorldSetup): World {
     canaryTokens,
     hostMarkers: [Buffer.from(tmp), Buffer.from(basename(tmp))],
     baseline: fingerprint(tmp, home),
-    cleanup: () => rmSync(tmp, { recursive: true, force: true }),
+    cleanup: () => removeFuzzDir(tmp),
   };
 }
 
