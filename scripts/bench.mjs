@@ -204,8 +204,9 @@ function mkdir0755(p) {
  * without a journal (this machine's root filesystem), creating a file skips every inode of its
  * group freed in the last minute or more (fs/ext4/ialloc.c, recently_deleted()), one buffer-cache
  * lookup each. With the three servers in one group, each one's put paid for the others' removals
- * in the rounds before, in whatever order they came: the rounds' creation rates drifted by 2x.
- * Apart, each server meets only its own removals, the same number for all. True if it took.
+ * in the rounds before, in whatever order they came. Apart, each server meets only its own
+ * removals, the same number for all (its own creates still slow down as they pile up within a
+ * run). True if it took.
  */
 function spreadFolders(dir) {
   return spawnSync('chattr', ['+T', dir], { stdio: 'ignore' }).status === 0;
