@@ -33,6 +33,14 @@ export function normalizePath(p: string): string {
   if (!isUsablePath(p)) throw notFound();
   // Already canonical (what clients send nearly always): itself, without splitting and joining.
   if (p.charCodeAt(0) === 0x2f && !NOT_CANONICAL.test(p)) return p;
+  return foldPath(p);
+}
+
+/**
+ * The general algorithm behind normalizePath, for any text: components folded one by one ('' and
+ * '.' vanish, '..' drops the one before and stops at '/'), joined under '/'. No checks.
+ */
+export function foldPath(p: string): string {
   const out: string[] = [];
   for (const part of p.split('/')) {
     if (part === '' || part === '.') continue;
