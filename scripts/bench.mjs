@@ -56,7 +56,7 @@ small files, a large listing and login latency. Prints medians and Coffer/OpenSS
 
   --quick            small sizes and 1 round (a fast check that everything works)
   --rounds N         interleaved rounds (default 5; --quick: 1)
-  --warmup N         untimed rounds of the per-file figures before those (default 1; --quick: 0):
+  --warmup N         untimed rounds of the per-file figures before those (default 5; --quick: 0):
                      both servers run the same work first, so the figures are a long-running
                      server's steady state (Coffer's JIT compiled, both servers' caches warm)
   --size MIB         bulk file size in MiB (default 512; --quick: 64)
@@ -117,7 +117,9 @@ function parseArgs(argv) {
   return {
     ...o,
     rounds,
-    warmup: o.warmup ?? (o.quick ? 0 : 1),
+    // Five: after one round (500 files) Coffer's per-file CPU was still falling round after round
+    // (V8 had not optimised its OPEN and CLOSE paths yet); after four or six it had settled.
+    warmup: o.warmup ?? (o.quick ? 0 : 5),
     size,
     smallFiles: 500,
     smallSize: 4096,
