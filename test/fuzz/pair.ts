@@ -19,7 +19,8 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { countUsage } from '../../src/vfs/usage-scan.js';
 import { sequenceArb, type Sequence } from './arbitraries.js';
 import { checkLimits, checkSandbox, engineLeaks, FuzzFailure, installCrashTrap, playOnly, startEngine, takeCrashes, triage, WarnLog, type Engine, type RunOptions } from './harness.js';
-import { fuzzDir, makeWorld, removeFuzzDir } from './world.js';
+import { makeWorld } from './world.js';
+import { removeTempDir, tempDirSync } from '../support/temp-dirs.js';
 
 const USER = 'fuzz';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -64,7 +65,7 @@ export function pairFromFinding(text: string): [Sequence, Sequence] {
 export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions): Promise<string[]> {
   installCrashTrap();
   const world = makeWorld(seqA.setup);
-  const dbDir = fuzzDir('coffer-fuzz-pair-');
+  const dbDir = tempDirSync('coffer-fuzz-pair-');
   const procs: Proc[] = [];
   try {
     const seeded = await countUsage(world.home);
@@ -133,7 +134,7 @@ export async function runPair(seqA: Sequence, seqB: Sequence, opts: RunOptions):
       await p.ledger.close().catch(() => undefined);
       await p.store.close().catch(() => undefined);
     }
-    removeFuzzDir(dbDir);
+    removeTempDir(dbDir);
     world.cleanup();
   }
 }

@@ -7,8 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { removeTempDir, tempDirSync } from '../support/temp-dirs.js';
 import { basename, join, relative } from 'node:path';
 
 /** What a sequence may vary about the seeded home. */
@@ -40,10 +40,9 @@ let fifoStash: string | null | undefined;
 function stashedFifo(): string | null {
   if (fifoStash !== undefined) return fifoStash;
   try {
-    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'coffer-fuzz-fifo-')));
+    const dir = realpathSync(tempDirSync('coffer-fuzz-fifo-')); // removed at exit
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     fifoStash = join(dir, 'fifo');
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   } catch {
     fifoStash = null;
   }
@@ -57,31 +56,12 @@ function pattern(size: number, salt: number): Buffer {
   return b;
 }
 
-/**
- * Fuzz folders made and not yet removed, removed when the process exits: a case that fast-check
- * abandons at its time limit (scripts/fuzz.mjs's last round) never reaches its cleanup.
- */
-const liveDirs = new Set<string>();
-let removeAtExit = false;
-
-/** A new folder under os.tmpdir() (its realpath), removed at exit unless removeFuzzDir() came first. */
-export function fuzzDir(prefix: string): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  if (!removeAtExit) process.once('exit', () => liveDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  removeAtExit = true;
-  liveDirs.add(dir);
-  return dir;
-}
-
-/** Removes a folder fuzzDir() made. */
-export function removeFuzzDir(dir: string): void {
-  liveDirs.delete(dir);
-  rmSync(dir, { recursive: true, force: true });
-}
-
 /** Makes a fresh sandbox under os.tmpdir(). */
 export function makeWorld(setup: WorldSetup): World {
-  const tmp = fuzzDir('coffer-fuzz-');
+  // Removed at exit too (temp-dirs.ts): the case fast-check abandons at scripts/fuzz.mjs's time
+  // limit never reaches its cleanup.
+  const made = tempDirSync('coffer-fuzz-');
+  const tmp = realpathSync(made);
   const box = join(tmp, 'box');
   const home = join(box, 'home');
   const home2 = join(box, 'home2');
@@ -101,7 +81,7 @@ export function makeWorld(setup: WorldSetup): World {
     canaryTokens,
     hostMarkers: [Buffer.from(tmp), Buffer.from(basename(tmp))],
     baseline: fingerprint(tmp, home),
-    cleanup: () => removeFuzzDir(tmp),
+    cleanup: () => removeTempDir(made),
   };
 }
 

@@ -36,3 +36,12 @@ export async function tempDir(prefix: string): Promise<string> {
 export function tempDirSync(prefix: string): string {
   return track(mkdtempSync(join(tmpdir(), prefix)));
 }
+
+/**
+ * Removes a folder tempDir() or tempDirSync() made, now, and forgets it (a process that makes
+ * thousands of them, the fuzzer, keeps only the ones still in use for the exit).
+ */
+export function removeTempDir(dir: string): void {
+  made.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
