@@ -2,9 +2,12 @@
  * The programs' logger: pino JSON lines on stdout (SPEC §5), or pino-pretty's readable lines when
  * logFormat is 'pretty'. Every line carries an `event` name so operators (and fail2ban) can match
  * on it. Passwords never reach a log call; `redact` is a second fence in case one ever does.
+ * The pretty format writes each line at once (a person at a terminal); JSON lines are written at
+ * the end of the event-loop turn that logged them, and at exit (line-writer.ts).
  */
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { stdoutLines } from './line-writer.js';
 import type { LogFormat, LogLevel } from './log-levels.js';
 
 export type { Logger } from 'pino';
@@ -34,7 +37,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     const stream = pretty({ destination: opts.destination ?? 1, sync: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' });
     return pino(options, stream);
   }
-  return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: true }));
+  // JSON lines leave at the end of each event-loop turn, after its replies (line-writer.ts).
+  return pino(options, opts.destination ?? stdoutLines());
 }
 
 /**

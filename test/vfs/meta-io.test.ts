@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Jail } from '../../src/vfs/jail.js';
-import { ASYNC_IO, LOCAL_FS_TYPES, metaIoFor, SYNC_IO, type MetaIo } from '../../src/vfs/meta-io.js';
+import { ASYNC_IO, LOCAL_FS_TYPES, metaIoFor, SYNC_IO, SYNC_READ_MAX_FILE, type MetaIo } from '../../src/vfs/meta-io.js';
 import { VfsError } from '../../src/vfs/vfs-error.js';
 
 let tmp: string;
@@ -80,6 +80,45 @@ for (const [name, io] of [['sync', SYNC_IO], ['async', ASYNC_IO]] as Array<[stri
       } finally {
         await fh.close();
         await fh.close(); // a second close resolves, as FileHandle's does
+      }
+    });
+
+    test(`reads run on the event loop only in the sync flavour and only for files of at most ${SYNC_READ_MAX_FILE} bytes`, async () => {
+      // Settled within the microtasks of the call's own turn = done on the event loop; a read on
+      // the thread pool needs an event-loop turn to come back.
+      const settlesAtOnce = async (p: Promise<unknown>): Promise<boolean> => {
+        let settled = false;
+        void p.then(() => (settled = true));
+        for (let i = 0; i < 5; i++) await Promise.resolve();
+        const atOnce = settled;
+        await p;
+        return atOnce;
+      };
+      const small = join(home, `small-${name}.bin`);
+      const big = join(home, `big-${name}.bin`);
+      writeFileSync(small, Buffer.alloc(SYNC_READ_MAX_FILE, 7));
+      writeFileSync(big, Buffer.alloc(SYNC_READ_MAX_FILE + 1, 8));
+      const buf = Buffer.alloc(256 * 1024);
+      const s = await io.open(small, constants.O_RDONLY);
+      const b = await io.open(big, constants.O_RDWR);
+      try {
+        await s.stat();
+        await b.stat();
+        assert.equal(await settlesAtOnce(s.read(buf, 0, buf.length, 0)), name === 'sync');
+        assert.equal((await s.read(buf, 0, buf.length, 0)).bytesRead, SYNC_READ_MAX_FILE);
+        assert.equal(await settlesAtOnce(b.read(buf, 0, buf.length, 0)), false);
+        assert.equal((await b.read(buf, 0, buf.length, 0)).bytesRead, SYNC_READ_MAX_FILE + 1);
+        assert.ok(buf.subarray(0, SYNC_READ_MAX_FILE + 1).every((x) => x === 8));
+        // A small file that grew past the bound while open: its reads go back to the thread pool
+        // once a read has seen the growth, and read every byte.
+        appendFileSync(small, Buffer.alloc(SYNC_READ_MAX_FILE, 9));
+        const tail = await s.read(buf, 0, buf.length, SYNC_READ_MAX_FILE);
+        assert.equal(tail.bytesRead, SYNC_READ_MAX_FILE);
+        assert.ok(buf.subarray(0, SYNC_READ_MAX_FILE).every((x) => x === 9));
+        assert.equal(await settlesAtOnce(s.read(buf, 0, 16, 0)), false);
+      } finally {
+        await s.close();
+        await b.close();
       }
     });
 

@@ -32,7 +32,7 @@ async function main(argv: string[], stop: StopSignals): Promise<number> {
     configFlag: values.config as string | undefined,
     stdoutIsTTY: process.stdout.isTTY === true,
   });
-  // pino writes synchronously (logger.ts), so these lines are out before any exit.
+  // Lines are written at the end of each turn and at exit (logger.ts), so these are out before any exit.
   // Every line says which process wrote it: 0 = the supervisor or the only process, N = worker N.
   const worker = workerId();
   const log = createLogger({ level: config.logLevel, format: config.logFormat, base: { worker } });
