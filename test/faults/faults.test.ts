@@ -120,9 +120,12 @@ describe('faults', { timeout: 90_000 }, () => {
     assert.ok(partial >= 10 * MiB && partial < BIG, 'a partial file stays under the final name');
     await assertSettled('alice', partial);
 
+    const okBefore = srv.events('transfer', { user: 'alice', direction: 'upload', outcome: 'ok' }).length;
     const resumed = sftpChild('alice', ['reput big.bin big.bin']);
     const r = await resumed.done;
     assert.equal(r.code, 0, `reput: ${r.stderr}`);
+    // The line is written at the end of the CLOSE's turn, after its reply (line-writer.ts).
+    await waitFor(() => srv.events('transfer', { user: 'alice', direction: 'upload', outcome: 'ok' }).length > okBefore, 10_000, "the reput's transfer line");
     const transfers = srv.events('transfer', { user: 'alice', direction: 'upload', outcome: 'ok' });
     assert.equal(transfers.at(-1)?.bytes, BIG - partial, 'only the missing part was sent');
     assert.equal(await sha256File(remote), bigSha);
@@ -148,6 +151,7 @@ describe('faults', { timeout: 90_000 }, () => {
     assert.ok(partial > 0 && partial < BIG);
 
     srv = await startServerProcess(root, ['--max-connections-per-ip', '100', '--max-sessions-per-user', '50', '--ban-threshold', '0']);
+    const okBefore = srv.events('transfer', { user: 'carol', direction: 'upload', outcome: 'ok' }).length;
     const resumed = sftpChild('carol', ['reput big.bin big.bin']);
     // The new server finds the old pid gone (same host), expires it (its block charged, carol
     // unsure) and recounts carol from the disk: nobody else serves her.
@@ -155,6 +159,8 @@ describe('faults', { timeout: 90_000 }, () => {
     assert.equal(recount.after, partial, 'the recount found the partial file on disk');
     const r = await resumed.done;
     assert.equal(r.code, 0, `reput: ${r.stderr}`);
+    // The line is written at the end of the CLOSE's turn, after its reply (line-writer.ts).
+    await waitFor(() => srv.events('transfer', { user: 'carol', direction: 'upload', outcome: 'ok' }).length > okBefore, 10_000, "the reput's transfer line");
     const transfers = srv.events('transfer', { user: 'carol', direction: 'upload', outcome: 'ok' });
     assert.equal(transfers.at(-1)?.bytes, BIG - partial, 'only the missing part was sent');
     assert.equal(await sha256File(remote), bigSha);
