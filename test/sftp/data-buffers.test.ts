@@ -1,13 +1,19 @@
 /**
  * The packet pool of src/sftp/data-buffers.ts: large packets come from reused buffers that hold
  * exactly the asked length; small and oversized ones are fresh; only pooled buffers go back, each
- * reused once given back; the framer uses the allocator for packets that span chunks.
+ * reused once given back; the framer uses the allocator for packets that span chunks. And the
+ * DATA buffers: a READ that sends no DATA (EOF, a failed read) gives its buffer back at once.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_MESSAGE_LENGTH } from '../../src/sftp/constants.js';
-import { recyclePacketBuffer, takePacketBuffer } from '../../src/sftp/data-buffers.js';
+import { recyclePacketBuffer, takeDataBuffer, takePacketBuffer } from '../../src/sftp/data-buffers.js';
 import { PacketFramer } from '../../src/sftp/framing.js';
+import { MAX_READ_WRITE_LENGTH } from '../../src/sftp/constants.js';
+import type { SftpContext } from '../../src/sftp/context.js';
+import { HandleTable } from '../../src/sftp/handle-table.js';
+import { FILE_OPS } from '../../src/sftp/ops/file-ops.js';
+import type { VfsFile } from '../../src/vfs/vfs.js';
 
 describe('packet buffers', () => {
   it('pools large packets and hands a given-back buffer out again', () => {
@@ -46,5 +52,44 @@ describe('packet buffers', () => {
     assert.equal(out.length, 1);
     assert.ok(out[0]!.equals(body));
     assert.equal(out[0]!.buffer.byteLength, MAX_MESSAGE_LENGTH, 'pooled');
+  });
+});
+
+describe('DATA buffers of READs that send no DATA', () => {
+  // A READ on a file whose readInto answers `answer` (bytes read, or an error); returns the buffer
+  // the read was given and the reply's packet type.
+  async function readWith(answer: number | Error): Promise<{ buf: Buffer; reply: Buffer | Error }> {
+    let seen: Buffer | undefined;
+    const file = {
+      readInto(buf: Buffer) {
+        seen = buf;
+        return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+      },
+    } as unknown as VfsFile;
+    const handles = new HandleTable(4);
+    const handle = handles.add({ kind: 'file', file, path: '/f', writable: false, stats: { openedAt: 0, bytesRead: 0, bytesWritten: 0, reads: 0, quotaRefused: false } });
+    const ctx = { handles } as unknown as SftpContext;
+    const reply = await FILE_OPS.read.run(ctx, { kind: 'read', id: 7, handle, offset: 0, length: MAX_READ_WRITE_LENGTH }).catch((e: Error) => e);
+    return { buf: seen!, reply };
+  }
+
+  it('an EOF answer gives the pooled buffer back: the next READ reuses it', async () => {
+    const { buf, reply } = await readWith(0);
+    assert.ok(Buffer.isBuffer(reply));
+    assert.equal(reply[4], 101, 'a STATUS reply (EOF)');
+    assert.equal(takeDataBuffer(MAX_READ_WRITE_LENGTH).buffer, buf.buffer, 'the same memory, not a fresh 255 KiB');
+  });
+
+  it('a failed read gives it back too', async () => {
+    const { buf, reply } = await readWith(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    assert.ok(reply instanceof Error);
+    assert.equal(takeDataBuffer(MAX_READ_WRITE_LENGTH).buffer, buf.buffer);
+  });
+
+  it('a DATA reply keeps it (the session gives it back once the channel has sent it)', async () => {
+    const { buf, reply } = await readWith(10);
+    assert.ok(Buffer.isBuffer(reply));
+    assert.equal(reply.buffer, buf.buffer);
+    assert.notEqual(takeDataBuffer(MAX_READ_WRITE_LENGTH).buffer, buf.buffer, 'still in use: not handed out again');
   });
 });

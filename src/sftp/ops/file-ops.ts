@@ -6,7 +6,7 @@ import { attrsFromStats, encodeAttrs } from '../packets/attrs.js';
 import { MAX_READ_WRITE_LENGTH, OpenFlags, StatusCode } from '../constants.js';
 import type { OperationTable, SftpContext } from '../context.js';
 import type { HandleTarget } from '../handle-table.js';
-import { takeDataBuffer } from '../data-buffers.js';
+import { recycleDataBuffer, takeDataBuffer } from '../data-buffers.js';
 import { DATA_HEADER_LENGTH, finishDataReply } from '../packets/data.js';
 import { encodeHandle } from '../packets/handle.js';
 import { encodeStatus } from '../packets/status.js';
@@ -90,9 +90,17 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
         // Longer reads are shortened, as OpenSSH's sftp-server does (process_read).
         const length = Math.min(req.length, MAX_READ_WRITE_LENGTH);
         const buf = takeDataBuffer(length);
-        const n = length === 0 ? 0 : await t.file.readInto(buf, DATA_HEADER_LENGTH, length, req.offset);
+        let n: number;
+        try {
+          n = length === 0 ? 0 : await t.file.readInto(buf, DATA_HEADER_LENGTH, length, req.offset);
+        } catch (err) {
+          recycleDataBuffer(buf);
+          throw err;
+        }
         t.stats.reads += 1;
-        if (n === 0 && length > 0) return encodeStatus(req.id, StatusCode.EOF);
+        // No DATA reply: the buffer goes back to the pool now (a small file's download ends with
+        // such a READ, and a lost 255 KiB buffer per file meant a fresh allocation per file).
+        if (n === 0 && length > 0) return recycleDataBuffer(buf), encodeStatus(req.id, StatusCode.EOF);
         t.stats.bytesRead += n;
         return finishDataReply(buf, req.id, n);
       }),
