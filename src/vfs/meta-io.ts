@@ -9,9 +9,10 @@
  *   unlink of small files, chmod, utimes, readlink) run on the event loop. On a local filesystem
  *   they take microseconds (the dentry and inode caches), less than one thread-pool round trip
  *   (two thread switches, a futex wake and an event-loop turn), which dominated Coffer's per-file
- *   cost (issue 20). File data reads, writes over SYNC_WRITE_MAX, ftruncate, fsync, and unlinking
- *   a big file (freeing its extents can take long) stay on the thread pool in both flavours;
- *   small writes run on the event loop only while the kernel cannot throttle them (dirty-pages.ts).
+ *   cost (issue 20). Reads of files over SYNC_READ_MAX_FILE, writes over SYNC_WRITE_MAX,
+ *   ftruncate, fsync, and unlinking a big file (freeing its extents can take long) stay on the
+ *   thread pool in both flavours; small writes run on the event loop only while the kernel cannot
+ *   throttle them (dirty-pages.ts).
  *
  * `metadataIo: auto` (the default) picks `sync` when the home lies on a filesystem of LOCAL_FS_TYPES
  * (statfs f_type), `async` for anything else; `sync` and `async` force the flavour.
