@@ -139,17 +139,14 @@ class FdHandle implements FileLike {
       if (this.seenEnd <= position) return Promise.resolve({ bytesRead: 0 });
     }
     // A small file's data on the event loop (see SYNC_READ_MAX_FILE).
-    if (this.io.sync && this.seenEnd <= SYNC_READ_MAX_FILE) {
-      return now(() => {
-        const bytesRead = readSync(this.fd, buf, offset, length, position);
-        if (position + bytesRead > this.seenEnd) this.seenEnd = position + bytesRead;
-        return { bytesRead };
-      });
-    }
-    return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => {
-      if (position + bytesRead > this.seenEnd) this.seenEnd = position + bytesRead;
-      return { bytesRead };
-    });
+    if (this.io.sync && this.seenEnd <= SYNC_READ_MAX_FILE) return now(() => this.readTo(position, readSync(this.fd, buf, offset, length, position)));
+    return pooled<number>((cb) => read(this.fd, buf, offset, length, position, cb)).then((bytesRead) => this.readTo(position, bytesRead));
+  }
+
+  /** A read's result, noting how far it saw the file reach. */
+  private readTo(position: number, bytesRead: number): { bytesRead: number } {
+    if (position + bytesRead > this.seenEnd) this.seenEnd = position + bytesRead;
+    return { bytesRead };
   }
 
   write(data: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
