@@ -1,13 +1,15 @@
 /**
- * line-writer.ts: the JSON log's lines leave at the end of the event-loop turn, in order, in
- * writes of whole lines of at most PIPE_BUF bytes (a longer line alone); short writes and a full
- * non-blocking pipe lose nothing; a broken descriptor drops lines without throwing; and a process
- * that exits (process.exit, an uncaught exception) right after logging still has its lines out.
+ * line-writer.ts: the JSON log's lines leave after their event-loop turn (at its end once PIPE_BUF
+ * characters are pending, else after the flush delay), in order, in writes of whole lines of at
+ * most PIPE_BUF bytes (a longer line alone); short writes and a full non-blocking pipe lose
+ * nothing; a broken descriptor drops lines without throwing; and a process that exits
+ * (process.exit, the end of its event loop, an uncaught exception) right after logging still has
+ * its lines out.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { LineWriter, PIPE_BUF } from '../../src/util/line-writer.js';
+import { FLUSH_DELAY_MS, LineWriter, PIPE_BUF } from '../../src/util/line-writer.js';
 
 /** A fake write(2): records what each call wrote; `plan` may shorten or fail calls in turn. */
 function recorder(plan: Array<number | string> = []) {
@@ -27,7 +29,7 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 describe('LineWriter', () => {
   test("a turn's lines are written after it, in order, in one write", async () => {
     const r = recorder();
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     w.write('one\n');
     w.write('two\n');
     w.write('three\n');
@@ -39,9 +41,39 @@ describe('LineWriter', () => {
     assert.deepEqual(r.calls, ['one\ntwo\nthree\n', 'four\n']);
   });
 
+  test('by default, fewer than PIPE_BUF characters wait for the delay; a full write goes at the turn end', async () => {
+    const r = recorder();
+    const w = new LineWriter(9, r.write, 30);
+    const start = performance.now();
+    w.write('one\n');
+    await turn();
+    w.write('two\n');
+    await turn();
+    assert.deepEqual(r.calls, [], 'a few short lines wait for more');
+    await new Promise<void>((resolve) => {
+      const poll = () => (r.calls.length > 0 ? resolve() : setTimeout(poll, 2));
+      poll();
+    });
+    assert.deepEqual(r.calls, ['one\ntwo\n'], 'both lines in one write');
+    assert.ok(performance.now() - start >= 29, 'not before the delay');
+    // PIPE_BUF characters pending: written when the turn ends, not after the delay.
+    const line = `${'z'.repeat(99)}\n`;
+    const n = Math.floor(PIPE_BUF / line.length) + 1;
+    for (let i = 0; i < n; i++) w.write(line);
+    await turn();
+    const calls: string[] = r.calls;
+    assert.equal(calls.slice(1).join(''), line.repeat(n));
+    // flushSync cancels the waiting timer: nothing is written twice or late.
+    w.write('three\n');
+    w.flushSync();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(calls.filter((c) => c.includes('three')).length, 1);
+    assert.equal(FLUSH_DELAY_MS, 20, 'the documented bound (README, Logs)');
+  });
+
   test('writes hold whole lines of at most PIPE_BUF bytes; a longer line goes alone', async () => {
     const r = recorder();
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     const lines: string[] = [];
     for (let i = 0; i < 200; i++) lines.push(`${JSON.stringify({ i, path: `/é/${'x'.repeat(i % 97)}` })}\n`);
     const long = `${'L'.repeat(PIPE_BUF * 2)}\n`;
@@ -59,7 +91,7 @@ describe('LineWriter', () => {
 
   test('short writes and EAGAIN (a full non-blocking pipe) lose and repeat nothing', async () => {
     const r = recorder([3, 'EAGAIN', 5, 'EAGAIN', 'EAGAIN']);
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     w.write('first line\n');
     w.write('second line\n');
     await turn();
@@ -68,7 +100,7 @@ describe('LineWriter', () => {
 
   test('a broken descriptor drops the lines, says so once on stderr, and never throws', async () => {
     const r = recorder(['EPIPE', 'EPIPE']);
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     const said: string[] = [];
     const stderrWrite = process.stderr.write;
     process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof process.stderr.write;
@@ -89,7 +121,7 @@ describe('LineWriter', () => {
 
   test('flushSync and flush(cb) write what is pending at once', () => {
     const r = recorder();
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     w.write('a\n');
     w.flushSync();
     assert.deepEqual(r.calls, ['a\n']);
@@ -102,7 +134,7 @@ describe('LineWriter', () => {
 
   test('past 1 Mi characters pending, lines are written without waiting for the turn', () => {
     const r = recorder();
-    const w = new LineWriter(9, r.write);
+    const w = new LineWriter(9, r.write, 0);
     const line = `${'y'.repeat(1023)}\n`;
     for (let i = 0; i < 1024; i++) w.write(line);
     assert.equal(r.calls.join('').length, 1024 * 1024);
@@ -127,6 +159,14 @@ describe("the logger's stdout", () => {
     const r = run('process.exit(3);');
     assert.equal(r.status, 3);
     assert.deepEqual(events(r.stdout), ['first', 'last']);
+  });
+
+  test('lines logged just before the event loop runs out are written', () => {
+    const t0 = Date.now();
+    const r = run('');
+    assert.equal(r.status, 0);
+    assert.deepEqual(events(r.stdout), ['first', 'last']);
+    assert.ok(Date.now() - t0 < 10_000);
   });
 
   test('lines logged just before an uncaught exception are written', () => {
