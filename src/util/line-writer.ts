@@ -1,7 +1,7 @@
 /**
  * The JSON log's output (logger.ts): lines are written after the replies of their event-loop turn,
  * gathered into one write system call per PIPE_BUF bytes of whole lines: at the end of the turn
- * once PIPE_BUF bytes are pending, else at most FLUSH_DELAY_MS (20 ms) after the first of them.
+ * once PIPE_BUF characters are pending, else at most FLUSH_DELAY_MS (20 ms) after the first.
  *
  * Why: a transfer's log line (SPEC §5) written synchronously inside the CLOSE that ends it cost
  * that CLOSE about 40 µs in the bench's server (serialising, then a write(2) that wakes the pipe's
