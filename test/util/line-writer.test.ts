@@ -63,7 +63,7 @@ describe('LineWriter', () => {
     await turn();
     const calls: string[] = r.calls;
     assert.equal(calls.slice(1).join(''), line.repeat(n));
-    // flushSync cancels the waiting timer: nothing is written twice or late.
+    // After flushSync, the waiting timer writes nothing again.
     w.write('three\n');
     w.flushSync();
     await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS * 2));
