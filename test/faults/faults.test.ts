@@ -124,7 +124,7 @@ describe('faults', { timeout: 90_000 }, () => {
     const resumed = sftpChild('alice', ['reput big.bin big.bin']);
     const r = await resumed.done;
     assert.equal(r.code, 0, `reput: ${r.stderr}`);
-    // The line is written at the end of the CLOSE's turn, after its reply (line-writer.ts).
+    // The line is written after the CLOSE's turn and its reply, within 20 ms (line-writer.ts).
     await waitFor(() => srv.events('transfer', { user: 'alice', direction: 'upload', outcome: 'ok' }).length > okBefore, 10_000, "the reput's transfer line");
     const transfers = srv.events('transfer', { user: 'alice', direction: 'upload', outcome: 'ok' });
     assert.equal(transfers.at(-1)?.bytes, BIG - partial, 'only the missing part was sent');
@@ -159,7 +159,7 @@ describe('faults', { timeout: 90_000 }, () => {
     assert.equal(recount.after, partial, 'the recount found the partial file on disk');
     const r = await resumed.done;
     assert.equal(r.code, 0, `reput: ${r.stderr}`);
-    // The line is written at the end of the CLOSE's turn, after its reply (line-writer.ts).
+    // The line is written after the CLOSE's turn and its reply, within 20 ms (line-writer.ts).
     await waitFor(() => srv.events('transfer', { user: 'carol', direction: 'upload', outcome: 'ok' }).length > okBefore, 10_000, "the reput's transfer line");
     const transfers = srv.events('transfer', { user: 'carol', direction: 'upload', outcome: 'ok' });
     assert.equal(transfers.at(-1)?.bytes, BIG - partial, 'only the missing part was sent');

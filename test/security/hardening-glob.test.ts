@@ -155,7 +155,7 @@ describe('hardening: scp download patterns (issue 23)', { timeout: 120_000 }, ()
     const r = await execScp(alice, `scp -f /g/${long} /g/nothing`);
     assert.equal(r.out, `\x01scp: /g/${long.slice(0, 197)}...: pattern too long (more than 1024 bytes)\n\x01scp: /g/nothing: No such file or directory\n`);
     assert.equal(r.code, 1);
-    // Logged at the end of the turn that answered (line-writer.ts): waited for, not read at once.
+    // Logged after the turn that answered, within 20 ms (line-writer.ts): waited for, not read at once.
     await srv.waitFor('scp.glob_refused', {}, 10_000);
   });
 

@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_MESSAGE_LENGTH } from '../../src/sftp/constants.js';
+import { MAX_MESSAGE_LENGTH, MAX_READ_WRITE_LENGTH } from '../../src/sftp/constants.js';
 import { recyclePacketBuffer, takeDataBuffer, takePacketBuffer } from '../../src/sftp/data-buffers.js';
 import { PacketFramer } from '../../src/sftp/framing.js';
-import { MAX_READ_WRITE_LENGTH } from '../../src/sftp/constants.js';
 import type { SftpContext } from '../../src/sftp/context.js';
 import { HandleTable } from '../../src/sftp/handle-table.js';
 import { FILE_OPS } from '../../src/sftp/ops/file-ops.js';

@@ -100,7 +100,10 @@ export const FILE_OPS: OperationTable<'open' | 'close' | 'read' | 'write' | 'fst
         t.stats.reads += 1;
         // No DATA reply: the buffer goes back to the pool now (a small file's download ends with
         // such a READ, and a lost 255 KiB buffer per file meant a fresh allocation per file).
-        if (n === 0 && length > 0) return recycleDataBuffer(buf), encodeStatus(req.id, StatusCode.EOF);
+        if (n === 0 && length > 0) {
+          recycleDataBuffer(buf);
+          return encodeStatus(req.id, StatusCode.EOF);
+        }
         t.stats.bytesRead += n;
         return finishDataReply(buf, req.id, n);
       }),
