@@ -23,6 +23,11 @@
  *   credited within CREDIT_RETAIN_MS (two processes removing or replacing one file, each from
  *   its own lstat), and so do two processes changing the user's names at overlapping times
  *   (NAMES_ROW). Unsure usage is over, never under, the disk.
+ *   A process alone on the store (no other one registered) leaves out the rows that only say
+ *   what it did lately: inodes opened and closed between two settles, credits, names changed.
+ *   Every process registers before it serves anything, so one that registers later acts only
+ *   after those were over and overlaps none of them; written, they would only expire (most of
+ *   a small-file upload's settle cost). Rows of inodes open across a settle are always written.
  * - A process that stops heart-beating for STALE_MS (or whose pid is gone, on the same host and
  *   PID namespace) is expired: its blocks are charged as used (it may have written them) and its
  *   users marked unsure. One expired while alive (stalled past STALE_MS) registers again at its

@@ -148,8 +148,15 @@ export class SqliteQuota implements QuotaStore {
         'SELECT count(*) AS n FROM quota_inodes WHERE user_name = ? AND inode = ? AND process_id <> ? AND (until_ms IS NULL OR until_ms >= ?)',
       );
       const blockOffset = creditBlockOffset(s.credits);
+      // No other process registered on the store (one server process: the common case). Rows that
+      // only say what this process did lately (kept RETAIN_MS or CREDIT_RETAIN_MS) are then not
+      // written: every process registers before it serves anything, so one that registers after
+      // this transaction acts only after it, when what those rows describe is over, and could
+      // never overlap with it. Rows of inodes still open here are written all the same (a process
+      // that comes later may open one while this one still holds it).
+      const alone = this.prepare<[string], { n: number }>('SELECT count(*) AS n FROM coffer_processes WHERE id <> ?').get(processId)!.n === 0;
       // A read too old to compare with the rows kept blocks only if another process could have rows.
-      const othersLive = blockOffset === null && this.prepare<[string], { n: number }>('SELECT count(*) AS n FROM coffer_processes WHERE id <> ?').get(processId)!.n > 0;
+      const othersLive = blockOffset === null && !alone;
       const put = this.prepare(
         'INSERT INTO quota_inodes (user_name, inode, process_id, until_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET until_ms = excluded.until_ms',
       );
@@ -177,12 +184,13 @@ export class SqliteQuota implements QuotaStore {
       }
       for (const inode of s.touched) {
         if (seenElsewhere(inode)) unsure = true;
-        put.run(user, inode, processId, now + RETAIN_MS);
+        if (!alone) put.run(user, inode, processId, now + RETAIN_MS);
       }
+      // Their rows say open (written while they were): kept a while as closed, alone or not.
       for (const inode of s.closed) put.run(user, inode, processId, now + RETAIN_MS);
       if (changesNames(s)) {
         if (othersRows && othersAny.get(user, NAMES_ROW, processId, now)!.n > 0) unsure = true;
-        put.run(user, NAMES_ROW, processId, now + RETAIN_MS);
+        if (!alone) put.run(user, NAMES_ROW, processId, now + RETAIN_MS);
       }
       let freedBytes = 0;
       let freedFiles = 0;
@@ -199,7 +207,7 @@ export class SqliteQuota implements QuotaStore {
             freedBytes -= c.keeps ?? 0; // the size it has now is charged instead (Credit.keeps)
             continue;
           }
-          put.run(user, creditRow(c.inode), processId, now + CREDIT_RETAIN_MS);
+          if (!alone) put.run(user, creditRow(c.inode), processId, now + CREDIT_RETAIN_MS);
         }
         freedBytes += c.bytes;
         freedFiles += c.files;

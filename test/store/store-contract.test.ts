@@ -228,6 +228,27 @@ for (const [kind, make] of Object.entries(KINDS)) {
       assert.deepEqual([view.usedBytes, view.unsure], [400, true]);
     });
 
+    it('quota: what a process alone on the store finished never makes one registered later unsure; what it still holds open does', async () => {
+      await store.add(newUser('eve', { quotaBytes: null, usedBytes: 500, usedFiles: 5 }));
+      const q = store.quota;
+      await q.heartbeat(P1);
+      // Alone: p1 opened and closed 1:40, removed 1:41, made an entry, and still has 1:42 open.
+      const made = { bytes: 0, files: 1 };
+      await q.settle('p1', 'eve', settlement({ touched: ['1:40'], grown: made, credits: [{ inode: '1:41', bytes: 10, files: 1 }], opened: ['1:42'] }));
+      await q.heartbeat(P2);
+      // p2 came after all of that was over: the same inodes (a number reused) and names changing
+      // there overlap nothing of p1's.
+      let view = (await q.settle('p2', 'eve', settlement({ touched: ['1:40'], grown: made, credits: [{ inode: '1:41', bytes: 20, files: 1 }] })))!;
+      assert.deepEqual([view.usedBytes, view.usedFiles, view.unsure], [470, 5, false]);
+      view = (await q.settle('p2', 'eve', settlement({ touched: ['1:42'] })))!;
+      assert.equal(view.unsure, true, '1:42 is still open in p1');
+      // With p2 on the store, what p1 finishes is kept again for p2 to see.
+      await store.setUsage('eve', 500, 5);
+      await q.settle('p1', 'eve', settlement({ touched: ['1:43'] }));
+      view = (await q.settle('p2', 'eve', settlement({ touched: ['1:43'] })))!;
+      assert.equal(view.unsure, true, 'both had 1:43 open at overlapping times');
+    });
+
     it('quota: a credit for an inode another process has open is refused and makes the usage unsure; others apply', async () => {
       await store.add(newUser('bob', { quotaBytes: null, usedBytes: 500, usedFiles: 5 }));
       const q = store.quota;
