@@ -49,6 +49,9 @@ async function main(argv: string[], stop: StopSignals): Promise<number> {
     throw err;
   }
   logStart(log, config, server);
+  // The start line leaves now, not within the line writer's 20 ms: a worker's `start` must come
+  // before the supervisor's `worker.ready` for it, which the message below makes it log.
+  log.flush();
   reportReady();
   await aborted(stop.signal);
   await server.close();
