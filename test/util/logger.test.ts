@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createLogger, isoTimestamp, REDACTED, redactSecrets } from '../../src/util/logger.js';
+import { createLogger, isoTimestamp } from '../../src/util/logger.js';
+import { REDACTED, redactSecretKeys } from '../../src/util/redact.js';
 
 /** A JSON logger whose lines are collected, parsed. */
 function collecting(base?: Record<string, unknown>) {
@@ -14,16 +15,16 @@ function collecting(base?: Record<string, unknown>) {
   return { log, lines };
 }
 
-describe('redactSecrets', () => {
+describe('redactSecretKeys', () => {
   test('an object without secrets is returned as it is, not copied', () => {
     const o = { event: 'transfer', path: '/a', bytes: 4096, nested: { size: 1 }, list: [1, 2] };
-    assert.equal(redactSecrets(o), o);
+    assert.equal(redactSecretKeys(o), o);
   });
 
   test('secrets at the top level and one level down are replaced in a copy', () => {
     const o = { user: 'al', password: 'pw', newPassword: 'n', oldPassword: 'o', privateKey: 'k', req: { password: 'x', keep: 1 }, deep: { a: { password: 'y' } } };
     const before = structuredClone(o);
-    const r = redactSecrets(o);
+    const r = redactSecretKeys(o);
     assert.deepEqual(r, {
       user: 'al', password: REDACTED, newPassword: REDACTED, oldPassword: REDACTED, privateKey: REDACTED,
       req: { password: REDACTED, keep: 1 },
@@ -35,7 +36,7 @@ describe('redactSecrets', () => {
   test('binary data (a Buffer, any typed array) is not walked: a megabyte would be a million keys', () => {
     const data = Object.assign(Buffer.alloc(1 << 20), { password: 'not looked for in binary data' });
     const o = { data };
-    assert.equal(redactSecrets(o), o);
+    assert.equal(redactSecretKeys(o), o);
   });
 });
 
